@@ -15,6 +15,9 @@ record them without parsing messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "ConfigError",
     "DialectError",
@@ -53,9 +56,11 @@ class EventTooLarge(SSEError):
         what: ``"line"`` (no line end seen yet) or ``"event"`` (no blank line seen yet).
         size: how large it had grown when the decoder gave up.
         limit: the decoder's ``max_event_bytes``.
+        events: the events the failing feed completed before the overflow, so that a
+            caller loses nothing already received.
     """
 
-    def __init__(self, what: str, size: int, limit: int) -> None:
+    def __init__(self, what: str, size: int, limit: int, events: Sequence[Any] = ()) -> None:
         super().__init__(
             f"SSE {what} of at least {size} bytes exceeds the limit of {limit} bytes "
             f"(raise max_event_bytes if the stream really sends {what}s this large)"
@@ -63,6 +68,7 @@ class EventTooLarge(SSEError):
         self.what = what
         self.size = size
         self.limit = limit
+        self.events = tuple(events)
 
 
 class DialectError(HarnessError):

@@ -22,8 +22,9 @@ How the decoder reads bytes, and why it is exact whatever the chunking:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from harness.errors import EventTooLarge, SSEError
 
@@ -120,7 +121,8 @@ class Decoder:
 
         Raises:
             EventTooLarge: a line or an event's data outgrew ``max_event_bytes``. The
-                decoder is unusable afterwards.
+                events this feed completed before that point are in its ``events``;
+                the decoder is unusable afterwards.
             SSEError: the decoder was closed or had failed before.
         """
         if self._unusual:  # closed, failed, a BOM still possible, or a CR just read
@@ -146,17 +148,20 @@ class Decoder:
         else:
             complete = buf[: end + 1]
             self._tail = buf[end + 1 :]
-            if len(self._tail) > self._limit:
-                self._fail("line", len(self._tail))
-        if len(complete) > self._limit:
-            self._check_line_lengths(complete)
 
         text = complete.decode("utf-8", "replace")
         if has_cr:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
         del lines[-1]  # the text ends with its last line end, so the last piece is empty
-        return self._interpret(lines)
+        if len(complete) > self._limit:  # only then can a line be longer than the limit
+            for number, size in enumerate(_line_sizes(complete)):
+                if size > self._limit:
+                    self._fail("line", size, self._interpret(lines[:number]))
+        events = self._interpret(lines)
+        if len(self._tail) > self._limit:
+            self._fail("line", len(self._tail), events)
+        return events
 
     def _prelude(self, data: bytes) -> bytes:
         """Handle the rare states before a feed: closed, failed, BOM, split CRLF."""
@@ -205,7 +210,7 @@ class Decoder:
                 if data:
                     text = "\n".join(data)
                     if len(text) > self._limit:
-                        self._fail("event", len(text))
+                        self._fail("event", len(text), events)
                     events.append(_event(self._type or "message", text, self._last_id, self._retry))
                     data = self._data = []
                 self._type = ""
@@ -221,26 +226,26 @@ class Decoder:
                 elif name == "event":
                     self._type = value
                 elif name == "id":
-                    if "\0" not in value:
+                    if "\0" not in value:  # an id holding NUL is ignored
                         self._last_id = value
-                elif name == "retry":
-                    if value.isascii() and value.isdigit():
-                        self._retry = int(value)
+                elif name == "retry" and value.isascii() and value.isdigit():
+                    self._retry = int(value)  # a retry of anything but digits is ignored
                 # any other field name is ignored
         if data:
             size = sum(map(len, data)) + len(data) - 1
             if size > self._limit:
-                self._fail("event", size)
+                self._fail("event", size, events)
         return events
 
-    def _check_line_lengths(self, complete: bytes) -> None:
-        for line in complete.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
-            if len(line) > self._limit:
-                self._fail("line", len(line))
-
-    def _fail(self, what: str, size: int) -> None:
+    def _fail(self, what: str, size: int, events: Sequence[Event] = ()) -> NoReturn:
         self._failed = self._unusual = True
-        raise EventTooLarge(what, size, self._limit)
+        raise EventTooLarge(what, size, self._limit, events)
+
+
+def _line_sizes(complete: bytes) -> list[int]:
+    """The length in bytes of each line of ``complete``, which ends with a line end."""
+    lines = complete.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    return [len(line) for line in lines[:-1]]
 
 
 def _event_factory() -> Callable[[str, str, str | None, int | None], Event]:

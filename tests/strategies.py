@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -74,4 +75,4 @@ def split_points(data: bytes) -> st.SearchStrategy[list[int]]:
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     """``data`` cut at ``points`` (empty chunks included: a transport may hand them over)."""
     edges = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]

@@ -36,7 +36,8 @@ def test_comment_only_block_is_a_keep_alive() -> None:
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_newline_styles(newline: str) -> None:
-    assert encode("x", event="e", newline=newline) == f"event: e{newline}data: x{newline}{newline}".encode()
+    expected = f"event: e{newline}data: x{newline}{newline}".encode()
+    assert encode("x", event="e", newline=newline) == expected
 
 
 def test_unicode_is_utf8() -> None:

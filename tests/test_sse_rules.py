@@ -19,7 +19,8 @@ def decode(chunks: list[bytes], **options: int) -> tuple[list[Event], bool]:
     return events, decoder.discarded
 
 
-def E(data: str, type: str = "message", id: str | None = None, retry: int | None = None) -> Event:  # noqa: A002, N802
+def E(data: str, type: str = "message", id: str | None = None, retry: int | None = None) -> Event:  # noqa: A002
+    """An expected event, data first (the shortest way to write the table)."""
     return Event(type, data, id, retry)
 
 
@@ -61,7 +62,8 @@ RULES = [
     ("leading-space-makes-unknown-field", b" data: x\n\n", []),
     # id
     ("id-sets-last-event-id", b"id: 7\ndata: x\n\n", [E("x", id="7")]),
-    ("id-persists-across-events", b"id: 7\ndata: x\n\ndata: y\n\n", [E("x", id="7"), E("y", id="7")]),
+    ("id-persists-across-events", b"id: 7\ndata: x\n\ndata: y\n\n",
+     [E("x", id="7"), E("y", id="7")]),
     ("id-empty-value-resets-to-empty", b"id: 7\ndata: x\n\nid\ndata: y\n\n",
      [E("x", id="7"), E("y", id="")]),
     ("id-with-nul-ignored", b"id: 7\ndata: x\n\nid: a\x00b\ndata: y\n\n",
@@ -216,3 +218,11 @@ def test_events_are_frozen_and_hashable() -> None:
     assert hash(event) == hash(Event("message", "x", "1", None))
     with pytest.raises(AttributeError):
         event.data = "y"  # type: ignore[misc]
+
+
+def test_events_before_an_overflow_travel_with_the_error() -> None:
+    stream = b"data: a\n\ndata: b\n\n" + b"data: " + b"x" * 200 + b"\n\n"
+    for stream_tail in (b"", b"data: " + b"y" * 200):  # a complete and an unterminated line
+        with pytest.raises(EventTooLarge) as caught:
+            Decoder(max_event_bytes=100).feed(stream[:18] + (stream_tail or stream[18:]))
+        assert caught.value.events == (E("a"), E("b"))
