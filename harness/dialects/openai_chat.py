@@ -1,0 +1,152 @@
+"""OpenAI Chat Completions streaming (``chat.completion.chunk``), and its many clones.
+
+Every event is one chunk::
+
+    data: {"id": "...", "object": "chat.completion.chunk", "created": 1, "model": "...",
+           "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}
+
+and the stream ends with ``data: [DONE]``. The first chunk usually carries only the role;
+``delta.tool_calls`` fragments carry the call's id and name first, then argument text;
+DeepSeek and vLLM send reasoning as ``delta.reasoning_content`` (or ``delta.reasoning``).
+With ``stream_options.include_usage`` a last chunk with empty ``choices`` carries the
+usage; some servers put (cumulative) usage on every chunk instead. An error inside the
+stream is a chunk ``{"error": {...}}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from harness.dialects.base import Delta, DeltaKind
+from harness.dialects.fields import Fields
+from harness.sse import Event
+
+__all__ = ["DONE_SENTINEL", "OpenAIChat", "envelope", "usage_delta"]
+
+#: The data of OpenAI's terminating event.
+DONE_SENTINEL = "[DONE]"
+
+_DONE = (Delta(kind=DeltaKind.DONE),)
+_IGNORABLE = (Delta(kind=DeltaKind.IGNORABLE),)
+_REASONING_KEYS = ("reasoning_content", "reasoning")
+
+
+def envelope(fields: Fields) -> tuple[tuple[Delta, ...] | None, dict[str, Any], list[Any]]:
+    """Read what OpenAI's chat and completions chunks share.
+
+    Args:
+        fields: the event's data, read for one dialect.
+
+    Returns:
+        ``(final, payload, choices)``: ``final`` is the whole answer when the event is the
+        ``[DONE]`` sentinel or an error object (else None); ``payload`` is the chunk and
+        ``choices`` its choices (empty for a usage-only chunk).
+
+    Raises:
+        DialectError: the data is not a JSON object, or ``choices`` is not an array.
+    """
+    if fields.data.strip() == DONE_SENTINEL:
+        return _DONE, {}, []
+    payload = fields.load()
+    error = payload.get("error")
+    if error is not None:
+        return (Delta(kind=DeltaKind.ERROR, error=error),), payload, []
+    return None, payload, fields.array(payload, "choices") or []
+
+
+def usage_delta(fields: Fields, payload: dict[str, Any]) -> list[Delta]:
+    """The USAGE delta of a chunk whose ``usage`` is not null (else nothing).
+
+    Raises:
+        DialectError: ``usage`` is present and not an object.
+    """
+    usage = fields.mapping(payload, "usage")
+    return [] if usage is None else [Delta(kind=DeltaKind.USAGE, usage=usage)]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIChat:
+    """The ``openai-chat`` dialect: ``/v1/chat/completions`` with ``stream: true``."""
+
+    name: str = "openai-chat"
+    framing: Literal["sse", "text"] = "sse"
+
+    def interpret(self, event: Event) -> tuple[Delta, ...]:
+        """Return what one chunk adds to the response.
+
+        Args:
+            event: one SSE event of the stream.
+
+        Returns:
+            Per choice (in order): reasoning, content, refusal, tool-call fragments and
+            the finish reason; then the usage when not null. A chunk that adds nothing
+            (the role-only first chunk) gives one IGNORABLE delta.
+
+        Raises:
+            DialectError: the data is not a JSON object or a field has the wrong type.
+        """
+        fields = Fields(self.name, event.data)
+        final, payload, choices = envelope(fields)
+        if final is not None:
+            return final
+        deltas: list[Delta] = []
+        for position, choice in enumerate(choices):
+            deltas.extend(_choice_deltas(fields, choice, f"choices[{position}]", position))
+        deltas.extend(usage_delta(fields, payload))
+        return tuple(deltas) or _IGNORABLE
+
+
+def _choice_deltas(fields: Fields, value: Any, path: str, position: int) -> list[Delta]:
+    choice = fields.object(value, path)
+    number = fields.integer(choice, "index", path, default=position)
+    delta = fields.mapping(choice, "delta", path) or {}
+    where = f"{path}.delta"
+    deltas: list[Delta] = []
+    for key in _REASONING_KEYS:  # vLLM may send both with the same text: take the first
+        reasoning = fields.string(delta, key, where)
+        if reasoning:
+            deltas.append(Delta(kind=DeltaKind.REASONING, text=reasoning, choice=number))
+            break
+    content = fields.string(delta, "content", where)
+    if content:
+        deltas.append(Delta(kind=DeltaKind.CONTENT, text=content, choice=number))
+    refusal = fields.string(delta, "refusal", where)
+    if refusal:
+        deltas.append(Delta(kind=DeltaKind.REFUSAL, text=refusal, choice=number))
+    calls = fields.array(delta, "tool_calls", where) or []
+    for call_position, call in enumerate(calls):
+        deltas.append(_tool_call(fields, call, f"{where}.tool_calls[{call_position}]", number))
+    legacy = fields.mapping(delta, "function_call", where)
+    if legacy is not None:  # the deprecated single function call
+        deltas.append(_function(fields, legacy, f"{where}.function_call", number, 0, None))
+    reason = fields.string(choice, "finish_reason", path)
+    if reason is not None:
+        deltas.append(Delta(kind=DeltaKind.FINISH, finish_reason=reason, choice=number))
+    return deltas
+
+
+def _tool_call(fields: Fields, value: Any, path: str, choice: int) -> Delta:
+    call = fields.object(value, path)
+    index = fields.integer(call, "index", path)
+    tool_id = fields.string(call, "id", path)
+    function = fields.mapping(call, "function", path) or {}
+    return _function(fields, function, f"{path}.function", choice, index, tool_id)
+
+
+def _function(
+    fields: Fields,
+    function: dict[str, Any],
+    path: str,
+    choice: int,
+    index: int,
+    tool_id: str | None,
+) -> Delta:
+    return Delta(
+        kind=DeltaKind.TOOL_CALL,
+        text=fields.string(function, "arguments", path) or "",
+        choice=choice,
+        index=index,
+        tool_id=tool_id,
+        tool_name=fields.string(function, "name", path),
+    )

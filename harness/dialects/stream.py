@@ -1,0 +1,130 @@
+"""Reading one response body: framing, dialect and accumulation in one sans-IO object.
+
+``StreamReader`` is what every entry point (``run``, ``check``, ``decode``, the locust
+user) feeds with body bytes. It picks the framing (SSE or plain text), resolves the
+dialect (given, or detected from the content type and the first event), interprets every
+event and folds the deltas into the response. A payload that does not fit its dialect is
+recorded in ``errors`` and the stream goes on; a body the decoder cannot read further (a
+line or event over its size limit) is recorded in ``fatal`` and the rest of the body is
+ignored. Either way nothing already read is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.dialects.base import Accumulator, Delta, Dialect, StreamResult
+from harness.dialects.detect import detect
+from harness.dialects.plain_text import PlainText, TextFramer
+from harness.errors import DialectError, EventTooLarge, SSEError
+from harness.sse import DEFAULT_MAX_EVENT_BYTES, Decoder, Event
+
+__all__ = ["Read", "StreamReader"]
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One event as read: the event, what it added, and whether it bore a token."""
+
+    event: Event
+    deltas: tuple[Delta, ...]
+    token: bool
+
+
+def is_plain_text(content_type: str | None) -> bool:
+    """True for a ``text/plain`` content type (any parameters)."""
+    return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "text/plain"
+
+
+class StreamReader:
+    """Reads one response body into events, deltas and the final response.
+
+    Args:
+        dialect: the dialect to read with; None detects it from ``content_type`` and the
+            first event.
+        content_type: the response's ``Content-Type``; ``text/plain`` means plain text.
+        max_event_bytes: passed to the SSE decoder.
+    """
+
+    __slots__ = (
+        "_accumulator",
+        "_framer",
+        "content_events",
+        "dialect",
+        "errors",
+        "events",
+        "fatal",
+    )
+
+    def __init__(
+        self,
+        dialect: Dialect | None = None,
+        *,
+        content_type: str | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        if dialect is None and is_plain_text(content_type):
+            dialect = PlainText()
+        self.dialect: Dialect | None = dialect
+        self._framer: Decoder | TextFramer = (
+            TextFramer()
+            if dialect is not None and dialect.framing == "text"
+            else Decoder(max_event_bytes)
+        )
+        self._accumulator = Accumulator()
+        #: Events dispatched so far (for plain text: chunks that decoded to text).
+        self.events = 0
+        #: Events that carried content or reasoning text.
+        self.content_events = 0
+        #: Payloads that did not fit the dialect; each event's error is kept, in order.
+        self.errors: list[DialectError] = []
+        #: Why the body could not be read to its end, if it could not; nothing after it is.
+        self.fatal: SSEError | None = None
+
+    @property
+    def discarded(self) -> bool:
+        """True when ``close`` discarded an unterminated event."""
+        return self._framer.discarded
+
+    def feed(self, data: bytes) -> list[Read]:
+        """Read the next chunk of the body.
+
+        Returns:
+            The events this chunk completed, read. After a fatal error (see ``fatal``)
+            the events before it are still returned, and later chunks are ignored.
+        """
+        if self.fatal is not None:
+            return []
+        try:
+            events = self._framer.feed(data)
+        except EventTooLarge as exc:
+            self.fatal = exc
+            events = list(exc.events)
+        return self._read(events)
+
+    def close(self) -> list[Read]:
+        """End the body; returns what its end completes (plain text's last bytes)."""
+        return self._read(self._framer.close())
+
+    def result(self) -> StreamResult:
+        """The response rebuilt from everything read so far."""
+        return self._accumulator.result()
+
+    def _read(self, events: list[Event]) -> list[Read]:
+        if not events:
+            return []
+        reads = []
+        for event in events:
+            if self.dialect is None:
+                self.dialect = detect(event)
+            try:
+                deltas = self.dialect.interpret(event)
+            except DialectError as exc:
+                self.errors.append(exc)
+                deltas = ()
+            token = self._accumulator.add(deltas)
+            self.events += 1
+            if token:
+                self.content_events += 1
+            reads.append(Read(event, deltas, token))
+        return reads
