@@ -1,0 +1,78 @@
+"""The package's public surface, its command line, its import layers and its lint."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness import dialects
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_public_surface_is_pinned_and_sorted() -> None:
+    assert harness.__all__ == sorted(harness.__all__)
+    assert harness.__all__ == [
+        "ConfigError", "Decoder", "DialectError", "Event", "EventTooLarge", "HarnessError",
+        "SSEError", "__version__", "encode",
+    ]  # fmt: skip
+    assert dialects.__all__ == sorted(dialects.__all__)
+    for name in harness.__all__ + dialects.__all__:
+        assert hasattr(harness if name in harness.__all__ else dialects, name), name
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_cli_help_lists_the_subcommands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "decode" in result.stdout
+    assert "bench" in result.stdout
+
+
+def test_cli_version() -> None:
+    result = run_cli("--version")
+    assert result.stdout.strip() == f"sse-harness {harness.__version__}"
+
+
+def test_cli_without_a_command_shows_help_and_exits_2() -> None:
+    result = run_cli()
+    assert result.returncode == 2
+    assert "usage:" in result.stdout
+
+
+def test_cli_unreadable_file_is_a_clear_usage_error() -> None:
+    result = run_cli("decode", "/nonexistent/body.sse")
+    assert result.returncode == 2
+    assert "cannot read /nonexistent/body.sse" in result.stderr
+
+
+def test_import_layers_hold() -> None:
+    lint_imports = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    result = subprocess.run(
+        [lint_imports, "--no-cache"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_ruff_finds_nothing() -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        pytest.fail("ruff is part of the test extra and must be installed")
+    result = subprocess.run(
+        [ruff, "check", "--quiet", "."], capture_output=True, text=True, cwd=ROOT, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
