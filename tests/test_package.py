@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -76,3 +77,12 @@ def test_ruff_finds_nothing() -> None:
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cli_decode_prints_the_summary_as_json() -> None:
+    result = run_cli("decode", "tests/dialects/fixtures/openai_chat_basic.sse")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["dialect"] == "openai-chat"
+    assert summary["done_sentinel"] is True
+    assert summary["text"]

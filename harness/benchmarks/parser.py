@@ -68,10 +68,10 @@ def cases(stream_mb: float = 10.0, bytewise_kb: float = 100.0) -> list[Case]:
     whole = b"".join(events)
     small = chat_stream(int(bytewise_kb * 1_000))
     return [
-        Case(f"{stream_mb:g} MB chat stream, one event per feed", events, len(events)),
-        Case(f"{stream_mb:g} MB chat stream, 64 KiB feeds", _split(whole, 65536), len(events)),
+        Case(f"{stream_mb:g} MB, one event per feed", events, len(events)),
+        Case(f"{stream_mb:g} MB, 64 KiB feeds", _split(whole, 65536), len(events)),
         Case(
-            f"{bytewise_kb:g} KB chat stream, 1-byte feeds", _split(b"".join(small), 1), len(small)
+            f"{bytewise_kb:g} KB, 1-byte feeds", _split(b"".join(small), 1), len(small)
         ),
     ]
 
