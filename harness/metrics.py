@@ -1,0 +1,269 @@
+"""From records to figures: pandas frames and the run summary. No I/O, no clock.
+
+What counts where (the README's definitions, in code):
+
+* Latency figures (TTFT, ITL, TPOT, E2E) use requests that *started* inside the
+  measurement window, so warm-up and cool-down are left out. TTFT and ITL use requests
+  that ended ``ok`` or were ``cut`` by the client's own bound; TPOT and E2E use ``ok``
+  ones only. Failed and abandoned requests never enter latency figures.
+* Throughput counts what *happened* inside the window: token-bearing events that
+  arrived in it and requests that completed in it, divided by its length.
+* ``error_rate`` is errors over requests that ended (abandoned ones are neither).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.record import Outcome, RequestRecord, TokenSource, span_s
+
+__all__ = [
+    "QUANTILES",
+    "Window",
+    "distribution",
+    "requests_frame",
+    "summarize",
+    "time_series",
+    "tokens_frame",
+]
+
+#: The quantiles every latency figure reports, by their names in summary.json.
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
+#: Relative disagreement between usage and event counts worth a flag.
+TOKEN_DISAGREEMENT = 0.05
+
+_LATENCY_OUTCOMES = (Outcome.OK.value, Outcome.CUT.value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Window:
+    """The measurement window, in the records' nanoseconds: [start_ns, end_ns)."""
+
+    start_ns: int
+    end_ns: int
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end_ns - self.start_ns, 1) / 1e9
+
+    @classmethod
+    def around(
+        cls, records: Sequence[RequestRecord], *, warmup_s: float = 0.0, cooldown_s: float = 0.0
+    ) -> Window:
+        """The run's span (first start to last end) less warm-up and cool-down."""
+        starts = [_start_ns(r) for r in records]
+        ends = [r.t_end_ns for r in records if r.t_end_ns is not None]
+        if not starts:
+            return cls(start_ns=0, end_ns=1)
+        start = min(starts) + int(warmup_s * 1e9)
+        end = max(ends or starts) - int(cooldown_s * 1e9)
+        return cls(start_ns=start, end_ns=max(end, start + 1))
+
+
+def _start_ns(record: RequestRecord) -> int:
+    """When a request was due: its scheduled start in open loop, else when it was sent."""
+    return record.t_scheduled_ns if record.t_scheduled_ns is not None else record.t_sent_ns
+
+
+def requests_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
+    """One row per request, with every timing as seconds and the variants peers report."""
+    rows = []
+    for r in records:
+        n = len(r.token_times_ns)
+        ttft = r.ttft_s
+        e2e = r.e2e_s
+        rows.append({
+            "request_id": r.request_id, "user": r.user, "turn": r.turn,
+            "segment": r.segment, "outcome": r.outcome.value,
+            "error_kind": r.error_kind.value if r.error_kind else None,
+            "status": r.status, "t_scheduled_ns": r.t_scheduled_ns, "t_sent_ns": r.t_sent_ns,
+            "t_first_token_ns": r.t_first_token_ns, "t_end_ns": r.t_end_ns,
+            "ttft_s": ttft, "ttft_from_scheduled_s": r.ttft_from_scheduled_s,
+            "ttft_first_event_s": span_s(r.t_sent_ns, r.t_first_event_ns),
+            "ttft_first_byte_s": span_s(r.t_sent_ns, r.t_first_byte_ns),
+            "ttft_answer_s": span_s(r.t_sent_ns, r.t_first_answer_ns),
+            "e2e_s": e2e, "tpot_s": r.tpot_s,
+            "itl_request_mean_s": (e2e - ttft) / (n - 1) if n > 1 and e2e and ttft else None,
+            "output_tokens": r.output_tokens, "event_tokens": n,
+            "usage_output_tokens": r.usage_output_tokens,
+            "token_source": r.token_source.value, "events": r.events,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows, columns=_REQUEST_COLUMNS)
+    return frame
+
+
+_REQUEST_COLUMNS = [
+    "request_id", "user", "turn", "segment", "outcome", "error_kind", "status",
+    "t_scheduled_ns", "t_sent_ns", "t_first_token_ns", "t_end_ns", "ttft_s",
+    "ttft_from_scheduled_s", "ttft_first_event_s", "ttft_first_byte_s", "ttft_answer_s",
+    "e2e_s", "tpot_s", "itl_request_mean_s", "output_tokens", "event_tokens",
+    "usage_output_tokens", "token_source", "events",
+]  # fmt: skip
+
+
+def tokens_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
+    """One row per token-bearing event: its request, arrival and the gap before it."""
+    ids: list[str] = []
+    times: list[int] = []
+    starts: list[int] = []
+    for r in records:
+        ids.extend([r.request_id] * len(r.token_times_ns))
+        times.extend(r.token_times_ns)
+        starts.extend([_start_ns(r)] * len(r.token_times_ns))
+    frame = pd.DataFrame({"request_id": ids, "t_ns": np.asarray(times, dtype=np.int64),
+                          "t_request_start_ns": np.asarray(starts, dtype=np.int64)})  # fmt: skip
+    gaps = frame.groupby("request_id", sort=False)["t_ns"].diff()
+    frame["itl_s"] = gaps / 1e9
+    return frame
+
+
+def distribution(values: pd.Series) -> dict[str, float | None]:
+    """p50, p90, p95, p99, p99.9, mean and max of ``values`` (None when empty)."""
+    values = values.dropna().astype(float)
+    if values.empty:
+        return {**dict.fromkeys([*QUANTILES, "mean", "max"]), "count": 0}
+    result: dict[str, float | None] = {
+        name: float(values.quantile(q)) for name, q in QUANTILES.items()
+    }
+    result["mean"] = float(values.mean())
+    result["max"] = float(values.max())
+    result["count"] = int(values.size)
+    return result
+
+
+def summarize(
+    records: Sequence[RequestRecord],
+    *,
+    window: Window | None = None,
+    slo: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The run summary: counts, latency distributions, throughput, goodput, variants.
+
+    Args:
+        records: every record of the run (or of one segment of a sweep).
+        window: the measurement window; None takes the records' whole span.
+        slo: per-request targets in seconds, keyed ``ttft``, ``tpot``, ``e2e`` or
+            ``itl`` (the request's mean gap); goodput counts requests meeting all.
+
+    Returns:
+        A JSON-able dict; its keys are those of ``summary.json``.
+    """
+    window = window or Window.around(records)
+    frame = requests_frame(records)
+    tokens = tokens_frame(records)
+    started = frame["t_scheduled_ns"].fillna(frame["t_sent_ns"])
+    in_window = (started >= window.start_ns) & (started < window.end_ns)
+    measured = frame[in_window]
+    ended = measured[measured["outcome"] != Outcome.ABANDONED.value]
+    errors = ended[ended["outcome"] == Outcome.ERROR.value]
+    latency = measured[measured["outcome"].isin(_LATENCY_OUTCOMES)]
+    ok = measured[measured["outcome"] == Outcome.OK.value]
+    ok_ids = set(latency["request_id"])
+    measured_tokens = tokens[tokens["request_id"].isin(ok_ids)]
+    arrived = tokens[(tokens["t_ns"] >= window.start_ns) & (tokens["t_ns"] < window.end_ns)]
+    completed = frame[(frame["t_end_ns"] >= window.start_ns) & (frame["t_end_ns"] < window.end_ns)]
+    completed_ok = completed[completed["outcome"] == Outcome.OK.value]
+    # a request's output tokens spread over its token events, so usage counts weigh in
+    weight = (frame.set_index("request_id")["output_tokens"]
+              / frame.set_index("request_id")["event_tokens"].clip(lower=1))  # fmt: skip
+    output_tokens_in_window = float(arrived["request_id"].map(weight).fillna(1.0).sum())
+    summary: dict[str, Any] = {
+        "requests": len(measured),
+        "ok": len(ok),
+        "errors": len(errors),
+        "errors_by_kind": {str(k): int(v) for k, v in errors["error_kind"].value_counts().items()},
+        "error_rate": float(len(errors) / len(ended)) if len(ended) else 0.0,
+        "abandoned": int((measured["outcome"] == Outcome.ABANDONED.value).sum()),
+        "cut": int((measured["outcome"] == Outcome.CUT.value).sum()),
+        "ttft_s": distribution(latency["ttft_s"]),
+        "itl_s": distribution(measured_tokens["itl_s"]),
+        "tpot_s": distribution(ok["tpot_s"]),
+        "e2e_s": distribution(ok["e2e_s"]),
+        "output_tokens_per_s": output_tokens_in_window / window.seconds,
+        "requests_per_s": len(completed_ok) / window.seconds,
+        "window_s": window.seconds,
+        "variants": _variants(latency, ok),
+    }
+    if latency["ttft_from_scheduled_s"].notna().any():
+        summary["ttft_from_scheduled_s"] = distribution(latency["ttft_from_scheduled_s"])
+    if slo:
+        good = ok.assign(good=_meets(ok, slo))
+        summary["goodput"] = {
+            "slo": dict(slo),
+            "requests_per_s": float(good["good"].sum()) / window.seconds,
+            "share": float(good["good"].mean()) if len(good) else 0.0,
+        }
+    return summary
+
+
+_SLO_COLUMNS = {"ttft": "ttft_s", "tpot": "tpot_s", "e2e": "e2e_s", "itl": "itl_request_mean_s"}
+
+
+def _meets(frame: pd.DataFrame, slo: Mapping[str, float]) -> pd.Series:
+    good = pd.Series(True, index=frame.index)
+    for name, limit in slo.items():
+        column = frame[_SLO_COLUMNS[name]]
+        meets = column <= limit
+        if name in ("tpot", "itl"):
+            meets |= column.isna()  # a one-token answer has no gaps to judge
+        good &= meets
+    return good
+
+
+def _variants(latency: pd.DataFrame, ok: pd.DataFrame) -> dict[str, Any]:
+    """The figures other tools report under the same names, side by side with ours."""
+    usage = ok.dropna(subset=["usage_output_tokens"])
+    disagree = None
+    if len(usage):
+        events = usage["event_tokens"].clip(lower=1)
+        relative = (usage["usage_output_tokens"] - usage["event_tokens"]).abs() / events
+        disagree = float((relative > TOKEN_DISAGREEMENT).mean())
+    return {
+        "ttft_first_byte_s": distribution(latency["ttft_first_byte_s"]),
+        "ttft_first_event_s": distribution(latency["ttft_first_event_s"]),
+        "ttft_first_token_s": distribution(latency["ttft_s"]),
+        "ttft_first_answer_s": distribution(latency["ttft_answer_s"]),
+        "itl_request_mean_s": distribution(ok["itl_request_mean_s"]),
+        "output_tokens_from_usage": int(usage["usage_output_tokens"].sum()) if len(usage) else None,
+        "output_tokens_from_events": int(ok["event_tokens"].sum()),
+        "token_counts_disagree_share": disagree,
+        "token_counts_disagree": bool(disagree is not None and disagree > 0),
+        "token_source": _token_source(len(usage), len(ok)),
+    }
+
+
+def _token_source(with_usage: int, requests: int) -> str:
+    if not with_usage:
+        return TokenSource.EVENTS.value
+    return TokenSource.USAGE.value if with_usage == requests else "mixed"
+
+
+def time_series(records: Sequence[RequestRecord], *, origin_ns: int | None = None) -> pd.DataFrame:
+    """Per second of the run: requests started, completed, in flight, tokens/s, TTFT p50."""
+    frame = requests_frame(records)
+    if frame.empty:
+        return pd.DataFrame(columns=["second", "started", "completed", "in_flight",
+                                     "tokens_per_s", "ttft_p50_s"])  # fmt: skip
+    origin = origin_ns if origin_ns is not None else int(frame["t_sent_ns"].min())
+    second = lambda ns: ((ns - origin) // 1_000_000_000).astype("Int64")  # noqa: E731
+    start_s = second(frame["t_sent_ns"])
+    end_s = second(frame["t_end_ns"].astype("Int64"))
+    last = int(max(start_s.max(), end_s.max(skipna=True) if end_s.notna().any() else 0))
+    index = pd.RangeIndex(0, last + 1, name="second")
+    started = start_s.value_counts().reindex(index, fill_value=0)
+    completed = end_s.dropna().value_counts().reindex(index, fill_value=0)
+    in_flight = (started.cumsum() - completed.cumsum()).clip(lower=0)
+    tokens = tokens_frame(records)
+    token_s = second(tokens["t_ns"]).value_counts().reindex(index, fill_value=0)
+    ttft_by_s = frame.assign(s=second(frame["t_first_token_ns"].astype("Int64")))
+    ttft_p50 = ttft_by_s.dropna(subset=["s"]).groupby("s")["ttft_s"].median().reindex(index)
+    return pd.DataFrame({
+        "started": started.astype(int), "completed": completed.astype(int),
+        "in_flight": in_flight.astype(int), "tokens_per_s": token_s.astype(int),
+        "ttft_p50_s": ttft_p50.astype(float),
+    }).reset_index()  # fmt: skip
