@@ -7,7 +7,14 @@ user can catch the whole family in one place::
     ├── ConfigError            a configuration value is invalid (names the field)
     ├── SSEError               the byte stream is not a usable event stream
     │   └── EventTooLarge      a line or event outgrew the decoder's limit
-    └── DialectError           an event's payload does not fit its API dialect
+    ├── DialectError           an event's payload does not fit its API dialect
+    └── TransportError         the HTTP exchange failed below the stream
+        ├── ConnectFailed      no connection could be made (refused, DNS, TLS)
+        ├── ReadTimedOut       no bytes arrived within the idle timeout
+        └── ReadFailed         the connection broke while the body was read
+
+The transports map their libraries' exceptions onto this tree once, at the boundary,
+with ``raise ... from exc``.
 
 Exceptions carry data (the field, the size, the limit) as attributes, so callers can
 record them without parsing messages.
@@ -20,10 +27,14 @@ from typing import Any
 
 __all__ = [
     "ConfigError",
+    "ConnectFailed",
     "DialectError",
     "EventTooLarge",
     "HarnessError",
+    "ReadFailed",
+    "ReadTimedOut",
     "SSEError",
+    "TransportError",
 ]
 
 
@@ -84,3 +95,19 @@ class DialectError(HarnessError):
         super().__init__(f"{dialect}: {message}" + (f": {excerpt!r}" if excerpt else ""))
         self.dialect = dialect
         self.data = excerpt
+
+
+class TransportError(HarnessError):
+    """The HTTP exchange failed below the event stream."""
+
+
+class ConnectFailed(TransportError):
+    """No connection could be made, or the request could not be sent."""
+
+
+class ReadTimedOut(TransportError):
+    """No bytes arrived within the idle timeout."""
+
+
+class ReadFailed(TransportError):
+    """The connection broke while the response was read."""

@@ -39,6 +39,7 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT_TOTAL = "timeout_total"  # the whole request took too long
     PROTOCOL = "protocol"  # bad SSE or a payload that does not fit the dialect
     TRUNCATED = "truncated"  # the body ended without its terminator
+    STREAM_ERROR = "stream_error"  # the server reported an error inside the stream
     CANCELLED = "cancelled"  # the client chose to stop it (second Ctrl-C)
 
 

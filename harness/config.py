@@ -1,0 +1,183 @@
+"""The configuration of a run: frozen, keyword-only, validated where it is made.
+
+Dicts and command-line strings are parsed at the edge (``harness.cli``); everything
+behind it receives a ``RunConfig``. Secrets live only in ``RequestSpec.api_key`` (not in
+any repr) and ``redacted`` leaves them out of what reports and records show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.exchange import Abandon, StreamBounds
+from harness.load import Bounds, ClosedLoop, OpenLoop, Trace
+from harness.payloads import Message, RequestSpec
+from harness.transports import TRANSPORTS, Timeouts
+
+__all__ = ["SLO_NAMES", "RunConfig", "parse_slo"]
+
+Profile = ClosedLoop | OpenLoop | Trace
+SLO_NAMES = ("ttft", "tpot", "e2e", "itl")
+#: Header names whose values are secrets in any API.
+SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """Everything one run (or one segment of a sweep) needs."""
+
+    spec: RequestSpec
+    profile: Profile
+    bounds: Bounds
+    dialect: str = "auto"
+    pointer: str | None = None
+    transport: str = "httpx"
+    http2: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    stream_bounds: StreamBounds = field(default_factory=StreamBounds)
+    disconnect_rate: float = 0.0
+    disconnect_after: Abandon | None = None
+    prompts: tuple[tuple[Message, ...], ...] = (({"role": "user", "content": "Hello"},),)
+    turns: int = 1
+    slo: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
+    max_in_flight: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(
+                "transport", f"must be one of {', '.join(TRANSPORTS)}, not {self.transport!r}"
+            )
+        if not 0.0 <= self.disconnect_rate <= 1.0:
+            raise ConfigError(
+                "disconnect-rate", f"is a share from 0 to 1, not {self.disconnect_rate}"
+            )
+        if self.disconnect_rate > 0 and self.disconnect_after is None:
+            raise ConfigError(
+                "disconnect-after", "give it with --disconnect-rate (tokens, or Ns for seconds)"
+            )
+        if self.turns < 1:
+            raise ConfigError("turns", f"must be at least 1, not {self.turns}")
+        if not self.prompts or any(not p for p in self.prompts):
+            raise ConfigError("prompt", "give at least one non-empty prompt")
+        if self.max_in_flight < 1:
+            raise ConfigError("max-in-flight", f"must be at least 1, not {self.max_in_flight}")
+        for name, value in self.slo.items():
+            if name not in SLO_NAMES:
+                raise ConfigError("slo", f"unknown target {name!r}; use {', '.join(SLO_NAMES)}")
+            if not value > 0:
+                raise ConfigError("slo", f"{name} must be a positive number of seconds")
+
+    @property
+    def connections(self) -> int:
+        """The connection pool to size for this load."""
+        if isinstance(self.profile, ClosedLoop):
+            return self.profile.concurrency
+        return min(self.max_in_flight, 1024)
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as JSON-able data, with every secret left out."""
+        spec = self.spec
+        return {
+            "url": spec.full_url,
+            "request": spec.request,
+            "method": spec.method,
+            "model": spec.model,
+            "max_tokens": spec.max_tokens,
+            "headers": {
+                k: "[redacted]" if k.lower() in SECRET_HEADERS else v for k, v in spec.headers
+            },
+            "api_key": "[redacted]" if spec.api_key else None,
+            "dialect": self.dialect,
+            "transport": self.transport,
+            "http2": self.http2,
+            "profile": _describe(self.profile),
+            "requests": self.bounds.requests,
+            "duration_s": self.bounds.duration_s,
+            "warmup_s": self.bounds.warmup_s,
+            "timeouts": {
+                "connect_s": self.timeouts.connect_s,
+                "ttft_s": self.timeouts.ttft_s,
+                "idle_s": self.timeouts.idle_s,
+                "total_s": self.timeouts.total_s,
+            },
+            "max_stream_s": self.stream_bounds.max_stream_s,
+            "max_events": self.stream_bounds.max_events,
+            "disconnect_rate": self.disconnect_rate,
+            "disconnect_after": _describe_abandon(self.disconnect_after),
+            "turns": self.turns,
+            "prompts": len(self.prompts),
+            "slo": dict(self.slo),
+            "seed": self.seed,
+        }
+
+
+def _describe(profile: Profile) -> dict[str, Any]:
+    if isinstance(profile, ClosedLoop):
+        return {
+            "kind": "closed",
+            "concurrency": profile.concurrency,
+            "ramp_up_s": profile.ramp_up_s,
+        }
+    if isinstance(profile, OpenLoop):
+        return {"kind": "open", "rate": profile.rate, "arrival": profile.arrival,
+                "burstiness": profile.burstiness}  # fmt: skip
+    return {"kind": "trace", "entries": len(profile.entries)}
+
+
+def _describe_abandon(abandon: Abandon | None) -> str | None:
+    if abandon is None:
+        return None
+    if abandon.after_tokens is not None:
+        return f"{abandon.after_tokens} tokens"
+    return f"{abandon.after_s}s"
+
+
+def parse_slo(items: Sequence[str]) -> dict[str, float]:
+    """``["ttft=0.5", "tpot=0.05"]`` (seconds, or with ``ms``) to targets.
+
+    Raises:
+        ConfigError: an item is not ``name=seconds`` with a known name.
+    """
+    targets: dict[str, float] = {}
+    for item in items:
+        for part in item.split(","):
+            name, sep, value = part.strip().partition("=")
+            if not sep or name not in SLO_NAMES:
+                raise ConfigError(
+                    "slo", f"expected one of {', '.join(SLO_NAMES)}=SECONDS, not {part!r}"
+                )
+            try:
+                targets[name] = (
+                    float(value[:-2]) / 1000 if value.endswith("ms") else float(value.rstrip("s"))
+                )
+            except ValueError as exc:
+                raise ConfigError("slo", f"{name}: {value!r} is not a number of seconds") from exc
+    return targets
+
+
+def parse_abandon(text: str) -> Abandon:
+    """``5`` (tokens) or ``2.5s`` (seconds) to an ``Abandon``.
+
+    Raises:
+        ConfigError: neither form.
+    """
+    try:
+        if text.endswith("s"):
+            seconds = float(text[:-1])
+            if seconds <= 0:
+                raise ValueError
+            return Abandon(after_s=seconds)
+        tokens = int(text)
+        if tokens < 1:
+            raise ValueError
+        return Abandon(after_tokens=tokens)
+    except ValueError as exc:
+        raise ConfigError(
+            "disconnect-after", f"expected tokens (5) or seconds (2.5s), not {text!r}"
+        ) from exc

@@ -1,0 +1,179 @@
+"""What a request sends: the body (or URL) for each API, chosen apart from how the answer
+is read, because many apps accept an OpenAI-style body and answer in their own format.
+
+Pure functions from (request kind, prompt, options) to an ``HttpRequest``. The API key
+goes into a header here and nowhere else; ``HttpRequest``'s repr leaves headers out.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.transports.base import HttpRequest
+
+__all__ = [
+    "REQUEST_KINDS",
+    "Message",
+    "RequestSpec",
+    "build_request",
+    "default_api_key_env",
+    "synthetic_prompt",
+]
+
+REQUEST_KINDS = ("openai-chat", "openai-completions", "openai-responses", "anthropic", "json")
+
+#: Where each kind of API lives below a bare base URL (``http://host:port``).
+DEFAULT_PATHS = {
+    "openai-chat": "/v1/chat/completions",
+    "openai-completions": "/v1/completions",
+    "openai-responses": "/v1/responses",
+    "anthropic": "/v1/messages",
+}
+ANTHROPIC_VERSION = "2023-06-01"
+
+Message = Mapping[str, str]
+
+
+def default_api_key_env(request: str) -> str:
+    """The environment variable that holds the key for a request kind."""
+    return "ANTHROPIC_API_KEY" if request == "anthropic" else "OPENAI_API_KEY"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestSpec:
+    """How to build every request of a run. ``api_key`` never appears in its repr."""
+
+    request: str = "openai-chat"
+    url: str
+    method: str = "POST"
+    model: str = "mock-model"
+    max_tokens: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body_json: Mapping[str, Any] | str | None = None
+    include_usage: bool = True
+    api_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.request not in REQUEST_KINDS:
+            raise ConfigError(
+                "request", f"must be one of {', '.join(REQUEST_KINDS)}, not {self.request!r}"
+            )
+        if self.method not in ("GET", "POST"):
+            raise ConfigError("method", f"must be GET or POST, not {self.method!r}")
+        if self.method == "GET" and "{prompt}" not in self.url:
+            raise ConfigError(
+                "url", "with --method GET, put a {prompt} placeholder in the URL's query"
+            )
+        if self.request == "json" and self.method == "POST" and not isinstance(self.body_json, str):
+            raise ConfigError(
+                "body-json",
+                'with --request json, give a template such as \'{"prompt": "{prompt}"}\'',
+            )
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError("max-tokens", f"must be at least 1, not {self.max_tokens}")
+
+    @property
+    def full_url(self) -> str:
+        """The URL, with the API's usual path added to a bare ``http://host:port``."""
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.path in ("", "/") and self.request in DEFAULT_PATHS and self.method == "POST":
+            return self.url.rstrip("/") + DEFAULT_PATHS[self.request]
+        return self.url
+
+
+def synthetic_prompt(words: int, seed: int = 0) -> str:
+    """A prompt of about ``words`` words (a word is roughly one to two tokens)."""
+    return " ".join(_WORDS[(seed + i * 7) % len(_WORDS)] for i in range(max(words, 1)))
+
+
+_WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliett",
+    "kilo",
+    "lima",
+]
+
+
+def build_request(
+    spec: RequestSpec,
+    messages: Sequence[Message],
+    *,
+    max_tokens: int | None = None,
+) -> HttpRequest:
+    """The request that sends ``messages`` (the last is the user's new turn).
+
+    Args:
+        spec: how the run's requests look.
+        messages: the conversation so far, ``{"role", "content"}`` each.
+        max_tokens: overrides ``spec.max_tokens`` (a trace entry's output length).
+
+    Raises:
+        ConfigError: ``--body-json`` is not valid JSON once the prompt is filled in.
+    """
+    limit = max_tokens if max_tokens is not None else spec.max_tokens
+    prompt = messages[-1]["content"] if messages else ""
+    headers = {"accept": "text/event-stream", "accept-encoding": "identity"}
+    if spec.api_key:
+        if spec.request == "anthropic":
+            headers["x-api-key"] = spec.api_key
+        else:
+            headers["authorization"] = f"Bearer {spec.api_key}"
+    if spec.request == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+    if spec.method == "GET":
+        url = spec.full_url.replace("{prompt}", urllib.parse.quote(prompt))
+        headers.update((k.lower(), v) for k, v in spec.headers)
+        return HttpRequest(method="GET", url=url, headers=headers)
+    headers["content-type"] = "application/json"
+    headers.update((k.lower(), v) for k, v in spec.headers)
+    body = _body(spec, messages, prompt, limit)
+    return HttpRequest(method="POST", url=spec.full_url, headers=headers, body=body)
+
+
+def _body(spec: RequestSpec, messages: Sequence[Message], prompt: str, limit: int | None) -> bytes:
+    if spec.request == "json":
+        assert isinstance(spec.body_json, str)
+        filled = spec.body_json.replace("{prompt}", json.dumps(prompt)[1:-1])
+        try:
+            json.loads(filled)
+        except ValueError as exc:
+            raise ConfigError(
+                "body-json", f"not valid JSON with the prompt filled in ({exc})"
+            ) from exc
+        return filled.encode()
+    body: dict[str, Any] = {"model": spec.model, "stream": True}
+    if spec.request == "openai-chat":
+        body["messages"] = [dict(m) for m in messages]
+        if limit is not None:
+            body["max_tokens"] = limit
+        if spec.include_usage:
+            body["stream_options"] = {"include_usage": True}
+    elif spec.request == "openai-completions":
+        body["prompt"] = prompt
+        if limit is not None:
+            body["max_tokens"] = limit
+        if spec.include_usage:
+            body["stream_options"] = {"include_usage": True}
+    elif spec.request == "openai-responses":
+        body["input"] = [dict(m) for m in messages]
+        if limit is not None:
+            body["max_output_tokens"] = limit
+    else:  # anthropic: max_tokens is required by the API
+        body["messages"] = [dict(m) for m in messages]
+        body["max_tokens"] = limit if limit is not None else 1024
+    if isinstance(spec.body_json, Mapping):
+        body.update(spec.body_json)
+    return json.dumps(body, ensure_ascii=False).encode()

@@ -1,0 +1,248 @@
+"""Drives one segment of load: starts requests when the profile says, bounded in count
+and time, and hands every finished record to a sink as it completes.
+
+Stopping: ``stop()`` (a first Ctrl-C, or the duration running out) starts no new
+requests and lets in-flight ones finish within the grace period; ``cancel()`` (a second
+Ctrl-C, or the grace period running out) cancels them, and they are recorded as
+``cancelled``. Either way every record reaches the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.config import RunConfig
+from harness.dialects import get as get_dialect
+from harness.exchange import run_exchange
+from harness.load import ClosedLoop, OpenLoop, Trace
+from harness.payloads import Message, build_request
+from harness.record import Outcome, RequestRecord
+from harness.transports import Clock, Transport, make_transport
+
+__all__ = ["Progress", "Runner"]
+
+Sink = Callable[[RequestRecord], None]
+
+
+@dataclass(slots=True)
+class Progress:
+    """Live counters of a run, for a progress display."""
+
+    started: int = 0
+    completed: int = 0
+    errors: int = 0
+    tokens: int = 0
+    recent_ttft_s: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+
+    @property
+    def in_flight(self) -> int:
+        return self.started - self.completed
+
+
+class Runner:
+    """Runs one segment of a ``RunConfig`` against its target.
+
+    Args:
+        config: what to send, how, and how much.
+        sink: receives every record as its request completes (write it out there).
+        segment: a label stored in every record (a sweep's level).
+        clock: the scheduling clock, ``time.perf_counter_ns`` by default.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        sink: Sink,
+        *,
+        segment: str = "",
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        self.config = config
+        self.progress = Progress()
+        self._sink = sink
+        self._segment = segment
+        self._clock = clock
+        self._dialect = get_dialect(config.dialect, pointer=config.pointer)
+        self._rng = random.Random(config.seed)
+        self._ids = itertools.count()
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._t0_ns = 0
+        self._end_ns: int | None = None
+        secret = config.spec.api_key
+        self._secrets = (secret,) if secret else ()
+
+    def stop(self) -> None:
+        """Start no new requests; in-flight ones may finish within the grace period."""
+        self._stopping.set()
+
+    def cancel(self) -> None:
+        """Cancel in-flight requests now (they are recorded as cancelled)."""
+        self._stopping.set()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def run(self) -> None:
+        """Run the segment until its bounds are reached and every request has ended."""
+        config = self.config
+        self._t0_ns = self._clock()
+        if config.bounds.duration_s is not None:
+            self._end_ns = self._t0_ns + int(config.bounds.duration_s * 1e9)
+        transport = make_transport(
+            config.transport,
+            timeouts=config.timeouts,
+            connections=config.connections,
+            http2=config.http2,
+        )
+        async with transport:
+            watchers = [
+                asyncio.create_task(self._stop_at_end()),
+                asyncio.create_task(self._grace()),
+            ]
+            try:
+                if isinstance(config.profile, ClosedLoop):
+                    await self._closed_loop(transport, config.profile)
+                else:
+                    await self._open_loop(transport, config.profile)
+                while self._tasks:  # in-flight requests; _grace bounds the wait
+                    await asyncio.wait(set(self._tasks))
+            finally:
+                for watcher in watchers:
+                    watcher.cancel()
+                self.cancel()
+                if self._tasks:
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- scheduling ------------------------------------------------------------------
+
+    def _may_start(self) -> bool:
+        if self._stopping.is_set():
+            return False
+        requests = self.config.bounds.requests
+        if requests is not None and self.progress.started >= requests:
+            return False
+        return self._end_ns is None or self._clock() < self._end_ns
+
+    async def _sleep_until(self, due_ns: int) -> None:
+        delay = (due_ns - self._clock()) / 1e9
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    async def _stop_at_end(self) -> None:
+        if self._end_ns is not None:
+            await self._sleep_until(self._end_ns)
+            self.stop()
+
+    async def _closed_loop(self, transport: Transport, profile: ClosedLoop) -> None:
+        offsets = profile.user_start_offsets_ns()
+        for user, offset in enumerate(offsets):
+            self._spawn(self._user(transport, user, self._t0_ns + offset))
+
+    async def _user(self, transport: Transport, user: int, start_ns: int) -> None:
+        await self._sleep_until(start_ns)
+        conversation: list[Message] = []
+        turn = 0
+        while self._may_start():
+            prompt = self.config.prompts[(user + turn) % len(self.config.prompts)]
+            if turn == 0 or self.config.turns == 1:
+                conversation = list(prompt)
+            else:
+                conversation.append(prompt[-1])
+            text = await self._one(transport, conversation, user=user, turn=turn)
+            turn += 1
+            if self.config.turns > 1:
+                if turn >= self.config.turns or text is None:
+                    turn = 0  # the conversation is over: the user starts a new one
+                else:
+                    conversation.append({"role": "assistant", "content": text})
+
+    async def _open_loop(self, transport: Transport, profile: OpenLoop | Trace) -> None:
+        entries = profile.entries if isinstance(profile, Trace) else None
+        for number, offset_ns in enumerate(profile.offsets_ns()):
+            due_ns = self._t0_ns + offset_ns
+            if self._end_ns is not None and due_ns >= self._end_ns:
+                break
+            await self._sleep_until(due_ns)
+            if not self._may_start():
+                break
+            while len(self._tasks) >= self.config.max_in_flight and not self._stopping.is_set():
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            entry = entries[number] if entries is not None else None
+            prompt = self.config.prompts[number % len(self.config.prompts)]
+            if entry is not None and entry.prompt is not None:
+                prompt = ({"role": "user", "content": entry.prompt},)
+            output = entry.output_tokens if entry is not None else None
+            self._spawn(self._one(transport, list(prompt), scheduled_ns=due_ns, max_tokens=output))
+            if entries is not None and number + 1 >= len(entries):
+                break
+
+    async def _grace(self) -> None:
+        """Once stopping, give in-flight requests the grace period, then cancel them."""
+        await self._stopping.wait()
+        await asyncio.sleep(self.config.bounds.grace_s)
+        self.cancel()
+
+    def _spawn(self, coroutine: object) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- one request -----------------------------------------------------------------
+
+    async def _one(
+        self,
+        transport: Transport,
+        messages: list[Message],
+        *,
+        user: int = 0,
+        turn: int = 0,
+        scheduled_ns: int | None = None,
+        max_tokens: int | None = None,
+    ) -> str | None:
+        config = self.config
+        self.progress.started += 1
+        record = RequestRecord(
+            request_id=f"{self._segment or 'r'}-{next(self._ids)}",
+            user=user,
+            turn=turn,
+            segment=self._segment,
+            t_scheduled_ns=scheduled_ns,
+        )
+        abandon = None
+        if config.disconnect_rate and self._rng.random() < config.disconnect_rate:
+            abandon = config.disconnect_after
+        try:
+            request = build_request(config.spec, messages, max_tokens=max_tokens)
+            result = await run_exchange(
+                transport,
+                request,
+                record,
+                dialect=self._dialect,
+                timeouts=config.timeouts,
+                bounds=config.stream_bounds,
+                abandon=abandon,
+                secrets=self._secrets,
+                clock=self._clock,
+            )
+            return result.text if result is not None and record.ok else None
+        finally:
+            self._account(record)
+            self._sink(record)
+
+    def _account(self, record: RequestRecord) -> None:
+        progress = self.progress
+        progress.completed += 1
+        progress.tokens += len(record.token_times_ns)
+        if record.outcome is Outcome.ERROR:
+            progress.errors += 1
+        if record.ttft_s is not None:
+            progress.recent_ttft_s.append(record.ttft_s)

@@ -1,0 +1,133 @@
+"""The embedded default target: the mock LLM server, started in a process of its own.
+
+This is the one module of ``harness`` that reaches ``mock_server``. The mock runs in a
+separate process (pinned to another core where the machine has one), so that its work
+does not share the client's interpreter and distort what the client measures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import selectors
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from harness.errors import HarnessError
+
+__all__ = ["EmbeddedMock", "embedded_mock", "fetch_truth", "mock_arguments"]
+
+_READY = re.compile(r"mock LLM server on (http://\S+)")
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedMock:
+    """A running embedded mock: where it listens and how to ask for its ground truth."""
+
+    base_url: str
+    pid: int
+
+    def truth(self, mock_request_id: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
+        return fetch_truth(self.base_url, mock_request_id, timeout_s=timeout_s)
+
+
+def mock_arguments(
+    *, ttft_ms: float, itl_ms: float, tokens: int, seed: int = 0, extra: Sequence[str] = ()
+) -> list[str]:
+    """The mock's command-line options for a timing profile."""
+    return ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), "--tokens", str(tokens),
+            "--seed", str(seed), *extra]  # fmt: skip
+
+
+@contextmanager
+def embedded_mock(
+    arguments: Sequence[str] = (), *, cpu: int | None = None
+) -> Iterator[EmbeddedMock]:
+    """Start the mock on a free loopback port in a child process; stop it on exit.
+
+    Args:
+        arguments: extra ``python -m mock_server`` options (timing, faults, workers).
+        cpu: pin the mock to this CPU (Linux), keeping the client's core free.
+
+    Raises:
+        HarnessError: the mock did not start (its error output is in the message).
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "mock_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *arguments,
+    ]
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True
+        )
+        try:
+            if cpu is not None and hasattr(os, "sched_setaffinity"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(process.pid, {cpu})
+            base_url = _wait_ready(process, errors)
+            # keep reading its output, so that a chatty mock never blocks on a full pipe
+            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
+            yield EmbeddedMock(base_url, process.pid)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def _drain(stream: IO[str] | None) -> None:
+    if stream is not None:
+        for _ in stream:
+            pass
+
+
+def _wait_ready(process: subprocess.Popen[str], errors: IO[str]) -> str:
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not selector.select(timeout=max(deadline - time.monotonic(), 0)):
+            break
+        line = process.stdout.readline()
+        if not line:  # the process ended
+            break
+        match = _READY.search(line)
+        if match:
+            return match.group(1)
+    process.kill()
+    process.wait(timeout=10)
+    errors.seek(0)
+    error = errors.read()[-2000:]
+    raise HarnessError(f"the embedded mock did not start: {error.strip() or 'no output'}")
+
+
+def fetch_truth(
+    base_url: str, mock_request_id: str, *, timeout_s: float = 5.0
+) -> dict[str, Any] | None:
+    """The mock's ground-truth record of one request, or None when it has none."""
+    url = f"{base_url.rstrip('/')}/mock/requests/{mock_request_id}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # a loopback URL
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,100 @@
+"""The transport interface: the only client-side code that touches sockets or reads the
+clock for arrivals.
+
+A transport sends one ``HttpRequest`` and hands back a ``StreamingResponse`` whose
+``chunks()`` yields ``(arrival_ns, bytes)`` pairs, stamped as soon as the library hands
+the bytes over. Library exceptions are mapped onto ``harness.errors.TransportError``
+subclasses at this boundary.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "Clock",
+    "HttpRequest",
+    "StreamingResponse",
+    "Timeouts",
+    "Transport",
+    "raise_open_files_limit",
+]
+
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRequest:
+    """One request to send. ``headers`` may hold secrets: never log or record them."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None = None
+
+    def __repr__(self) -> str:  # headers may carry an API key
+        size = len(self.body or b"")
+        return f"HttpRequest(method={self.method!r}, url={self.url!r}, body={size} bytes)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Seconds to wait: to connect, for the first token, between reads, for everything."""
+
+    connect_s: float = 10.0
+    ttft_s: float = 60.0
+    idle_s: float = 60.0
+    total_s: float = 600.0
+
+
+class StreamingResponse(Protocol):
+    """A response whose body is read as it arrives."""
+
+    status: int
+    headers: Mapping[str, str]
+    t_headers_ns: int
+
+    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+        """The body's chunks with their arrival times, until the body ends.
+
+        Raises:
+            ReadTimedOut: no bytes within the idle timeout.
+            ReadFailed: the connection broke.
+        """
+        ...
+
+
+class Transport(Protocol):
+    """An HTTP client that streams responses. Use it as an async context manager."""
+
+    name: str
+
+    async def __aenter__(self) -> Transport: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    def stream(self, request: HttpRequest) -> AbstractAsyncContextManager[StreamingResponse]:
+        """Send ``request``; the context yields the response once its headers arrived.
+
+        Raises:
+            ConnectFailed: no connection, or the request could not be sent.
+            ReadTimedOut: the headers did not come within the idle timeout.
+        """
+        ...
+
+
+def raise_open_files_limit() -> int:
+    """Raise the open-files soft limit to its hard maximum; return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft

@@ -1,0 +1,100 @@
+"""The httpx transport: the default (HTTP/1.1, or HTTP/2 with the ``h2`` package)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
+
+from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
+from harness.transports.base import Clock, HttpRequest, Timeouts
+
+__all__ = ["HttpxTransport"]
+
+
+class _Response:
+    __slots__ = ("_clock", "_response", "headers", "status", "t_headers_ns")
+
+    def __init__(self, response: httpx.Response, t_headers_ns: int, clock: Clock):
+        self._response = response
+        self._clock = clock
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+        self.t_headers_ns = t_headers_ns
+
+    async def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+        clock = self._clock
+        try:
+            async for data in self._response.aiter_bytes():
+                yield clock(), data
+        except httpx.TimeoutException as exc:
+            raise ReadTimedOut("no bytes arrived within the idle timeout") from exc
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise ReadFailed(f"the connection broke: {exc!r}") from exc
+
+
+class HttpxTransport:
+    """httpx's async client, one connection pool for the whole run.
+
+    Args:
+        timeouts: connect and idle (per read) timeouts are applied here.
+        connections: the pool's size; size it to the load's concurrency.
+        http2: speak HTTP/2 where the server offers it (needs the ``h2`` package).
+        clock: the arrival clock.
+    """
+
+    name = "httpx"
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts,
+        connections: int = 100,
+        http2: bool = False,
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        self._timeouts = timeouts
+        self._connections = connections
+        self._http2 = http2
+        self._clock = clock
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> HttpxTransport:
+        timeout = httpx.Timeout(
+            connect=self._timeouts.connect_s,
+            read=self._timeouts.idle_s,
+            write=self._timeouts.idle_s,
+            pool=None,
+        )
+        limits = httpx.Limits(
+            max_connections=self._connections, max_keepalive_connections=self._connections
+        )
+        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, http2=self._http2)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @asynccontextmanager
+    async def stream(self, request: HttpRequest) -> AsyncIterator[_Response]:
+        assert self._client is not None, "use the transport as an async context manager"
+        built = self._client.build_request(
+            request.method, request.url, headers=dict(request.headers), content=request.body
+        )
+        try:
+            response = await self._client.send(built, stream=True)
+        except httpx.ConnectTimeout as exc:
+            raise ConnectFailed(f"cannot reach {request.url}: connect timed out") from exc
+        except httpx.TimeoutException as exc:
+            raise ReadTimedOut("no response headers within the idle timeout") from exc
+        except httpx.TransportError as exc:
+            raise ConnectFailed(f"cannot reach {request.url}: {exc!r}") from exc
+        t_headers_ns = self._clock()
+        try:
+            yield _Response(response, t_headers_ns, self._clock)
+        finally:
+            await response.aclose()
