@@ -189,7 +189,7 @@ def summarize(
         "window_s": window.seconds,
         "variants": _variants(latency, ok),
     }
-    if latency["ttft_from_scheduled_s"].notna().any():
+    if latency["t_scheduled_ns"].notna().any():  # open loop: latency from when it was due
         summary["ttft_from_scheduled_s"] = distribution(latency["ttft_from_scheduled_s"])
     if slo:
         good = ok.assign(good=_meets(ok, slo))

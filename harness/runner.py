@@ -67,7 +67,7 @@ class Runner:
         self.config = config
         self.progress = Progress()
         self._sink = sink
-        self._segment = segment
+        self.segment = segment
         self._clock = clock
         self._dialect = get_dialect(config.dialect, pointer=config.pointer)
         self._rng = random.Random(config.seed)
@@ -78,6 +78,16 @@ class Runner:
         self._end_ns: int | None = None
         secret = config.spec.api_key
         self._secrets = (secret,) if secret else ()
+        #: True once ``interrupt`` was called: the run was stopped by its user.
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        """A user's stop (Ctrl-C): the first stops starting requests, the second cancels."""
+        if self.interrupted:
+            self.cancel()
+        else:
+            self.interrupted = True
+            self.stop()
 
     def stop(self) -> None:
         """Start no new requests; in-flight ones may finish within the grace period."""
@@ -211,10 +221,10 @@ class Runner:
         config = self.config
         self.progress.started += 1
         record = RequestRecord(
-            request_id=f"{self._segment or 'r'}-{next(self._ids)}",
+            request_id=f"{self.segment or 'r'}-{next(self._ids)}",
             user=user,
             turn=turn,
-            segment=self._segment,
+            segment=self.segment,
             t_scheduled_ns=scheduled_ns,
         )
         abandon = None

@@ -131,3 +131,10 @@ def fetch_truth(
             return json.loads(response.read())
     except (OSError, ValueError):
         return None
+
+
+def serve_mock(argv: Sequence[str]) -> int:
+    """``sse-harness mock ...``: serve the mock in this process until stopped."""
+    from mock_server.cli import main
+
+    return main(list(argv))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
+from harness.cli.run_command import add_run_arguments, run_command
 from harness.dialects import DIALECT_NAMES
 from harness.errors import HarnessError
 
@@ -30,6 +31,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sse-harness {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run a load against an endpoint (default: an embedded mock) and report",
+        description=(
+            "Stream requests at an endpoint under a bounded load and measure time to first "
+            "token, inter-token latency, throughput and errors. Without --url an embedded "
+            "mock LLM server is started on a free loopback port. Writes results.jsonl, "
+            "summary.json, requests.csv and report.md to --out (default reports/<time>-<id>/)."
+        ),
+    )
+    add_run_arguments(run)
+    run.set_defaults(handler=run_command)
+
+    commands.add_parser(
+        "mock",
+        help="serve the mock LLM server (see `sse-harness mock --help`)",
+        add_help=False,
+    )
 
     decode = commands.add_parser(
         "decode",
@@ -133,6 +153,11 @@ def _usage_error(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["mock"]:  # the mock has its own options and help
+        from harness.target import serve_mock
+
+        return serve_mock(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -146,6 +171,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sse-harness: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

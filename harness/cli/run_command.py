@@ -1,0 +1,365 @@
+"""``sse-harness run``: its options, their translation into a ``RunConfig``, the live
+progress display and the closing summary table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+import urllib.parse
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from harness.config import RunConfig, parse_abandon, parse_slo
+from harness.dialects import DIALECT_NAMES
+from harness.errors import ConfigError
+from harness.exchange import StreamBounds
+from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
+from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env, synthetic_prompt
+from harness.run import RunResult, Sweep, default_out_dir, execute
+from harness.runner import Runner
+from harness.target import embedded_mock, mock_arguments
+from harness.transports import TRANSPORTS, Timeouts, raise_open_files_limit
+
+__all__ = ["add_run_arguments", "config_from_args", "run_command"]
+
+DEFAULT_REQUESTS = 100
+DEFAULT_CONCURRENCY = 8
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_argument_group("target")
+    target.add_argument("--url", help="the endpoint; without it an embedded mock is started")
+    target.add_argument("--request", choices=REQUEST_KINDS, default="openai-chat",
+                        help="the body to send (default openai-chat)")  # fmt: skip
+    target.add_argument("--dialect", choices=("auto", *DIALECT_NAMES), default="auto",
+                        help="how to read the answer (default: detected)")  # fmt: skip
+    target.add_argument(
+        "--pointer", help="generic dialect: JSON pointer to the text, e.g. /content"
+    )
+    target.add_argument("--method", choices=("POST", "GET"), default="POST",
+                        help="GET needs a {prompt} placeholder in the URL's query")  # fmt: skip
+    target.add_argument("--model", default="mock-model")
+    target.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    target.add_argument("--body-json", help="extra JSON fields; with --request json, the template")
+    target.add_argument("--api-key-env", help="variable holding the API key "
+                        "(default OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)")  # fmt: skip
+    target.add_argument("--transport", choices=TRANSPORTS, default="httpx")
+    target.add_argument("--http2", action="store_true", help="HTTP/2 with httpx (needs h2)")
+
+    prompts = parser.add_argument_group("prompts")
+    prompts.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
+    prompts.add_argument("--prompt-file", type=Path, help="JSONL of prompts or message lists")
+    prompts.add_argument("--prompt-words", type=int, help="synthetic prompts of this many words")
+    prompts.add_argument("--max-tokens", type=int, help="output length to ask for")
+    prompts.add_argument("--turns", type=int, default=1, help="turns per conversation")
+
+    load = parser.add_argument_group("load (bounded by --requests and/or --duration)")
+    load.add_argument(
+        "--concurrency", type=int, help=f"closed loop users (default {DEFAULT_CONCURRENCY})"
+    )
+    load.add_argument("--ramp-up", type=float, default=1.0, help="seconds to start the users over")
+    load.add_argument("--rate", type=float, help="open loop: requests per second")
+    load.add_argument("--arrival", choices=ARRIVALS, default="constant")
+    load.add_argument("--burstiness", type=float, default=1.0, help="gamma shape (<1 burstier)")
+    load.add_argument("--trace", type=Path, help="replay a JSONL trace")
+    load.add_argument("--sweep", help="e.g. concurrency=1,8,32 or rate=1,5,10")
+    load.add_argument(
+        "--requests", type=int, help=f"stop after this many (default {DEFAULT_REQUESTS})"
+    )
+    load.add_argument(
+        "--duration", type=float, help="stop starting requests after this many seconds"
+    )
+    load.add_argument("--warmup", type=float, default=0.0, help="seconds left out of the figures")
+    load.add_argument(
+        "--grace", type=float, default=30.0, help="seconds in-flight requests may finish"
+    )
+    load.add_argument("--seed", type=int, default=0)
+
+    limits = parser.add_argument_group("timeouts and per-request bounds")
+    limits.add_argument("--connect-timeout", type=float, default=10.0)
+    limits.add_argument("--ttft-timeout", type=float, default=60.0)
+    limits.add_argument("--idle-timeout", type=float, default=60.0)
+    limits.add_argument("--total-timeout", type=float, default=600.0)
+    limits.add_argument(
+        "--max-stream-seconds", type=float, help="cut streams after this (not an error)"
+    )
+    limits.add_argument("--max-events", type=int, help="cut streams after this many events")
+    limits.add_argument("--disconnect-rate", help="share of streams to abandon, or a list to sweep")
+    limits.add_argument("--disconnect-after", help="abandon after N tokens or Ns seconds")
+    limits.add_argument(
+        "--slo", action="append", default=[], help="goodput targets: ttft=0.5,tpot=0.05"
+    )
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, help="run folder (default reports/<time>-<id>/)")
+    output.add_argument("--quiet", action="store_true", help="no live progress")
+    mock = parser.add_argument_group("embedded mock (without --url)")
+    mock.add_argument("--mock-ttft-ms", type=float, default=100.0)
+    mock.add_argument("--mock-itl-ms", type=float, default=20.0)
+    mock.add_argument("--mock-tokens", type=int, default=50)
+
+
+def _prompts(args: argparse.Namespace) -> tuple[tuple[dict[str, str], ...], ...]:
+    prompts: list[tuple[dict[str, str], ...]] = [
+        ({"role": "user", "content": p},) for p in args.prompt
+    ]
+    if args.prompt_file is not None:
+        try:
+            lines = args.prompt_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(
+                "prompt-file", f"cannot read {args.prompt_file}: {exc.strerror}"
+            ) from exc
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise ConfigError(f"prompt-file:{number}", "not JSON") from exc
+            if isinstance(item, dict) and "prompt" in item:
+                item = item["prompt"]
+            if isinstance(item, dict) and "messages" in item:
+                item = item["messages"]
+            if isinstance(item, str):
+                prompts.append(({"role": "user", "content": item},))
+            elif isinstance(item, list) and all(
+                isinstance(m, dict) and "content" in m for m in item
+            ):
+                prompts.append(
+                    tuple({"role": m.get("role", "user"), "content": m["content"]} for m in item)
+                )
+            else:
+                raise ConfigError(
+                    f"prompt-file:{number}", "expected a string, {prompt} or a message list"
+                )
+    if args.prompt_words is not None:
+        prompts += [
+            ({"role": "user", "content": synthetic_prompt(args.prompt_words, seed)},)
+            for seed in range(16)
+        ]
+    return tuple(prompts) or (({"role": "user", "content": "Tell me a story."},),)
+
+
+def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Sweep | None]:
+    """Translate ``run``'s options into a configuration (and a sweep, if asked for).
+
+    Raises:
+        ConfigError: an option is invalid, named as the user spells it.
+    """
+    headers = []
+    for header in args.header:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError("header", f"expected NAME:VALUE, not {header!r}")
+        headers.append((name.strip(), value.strip()))
+    body_json: Any = args.body_json
+    if body_json is not None and args.request != "json":
+        try:
+            body_json = json.loads(body_json)
+        except ValueError as exc:
+            raise ConfigError("body-json", f"not valid JSON ({exc})") from exc
+        if not isinstance(body_json, dict):
+            raise ConfigError("body-json", "must be a JSON object of extra fields")
+    key_env = args.api_key_env or default_api_key_env(args.request)
+    spec = RequestSpec(
+        request=args.request, url=url, method=args.method, model=args.model,
+        max_tokens=args.max_tokens, headers=tuple(headers), body_json=body_json,
+        api_key=os.environ.get(key_env) or None,
+    )  # fmt: skip
+    sweep = None
+    if args.sweep:
+        name, levels = parse_sweep(args.sweep)
+        sweep = Sweep(name, tuple(levels))
+    disconnect_rate = 0.0
+    if args.disconnect_rate:
+        rates = [r for r in args.disconnect_rate.split(",") if r.strip()]
+        if len(rates) > 1:
+            _, levels = parse_sweep(f"disconnect-rate={args.disconnect_rate}")
+            sweep = Sweep("disconnect-rate", tuple(levels))
+        else:
+            try:
+                disconnect_rate = float(rates[0])
+            except ValueError as exc:
+                raise ConfigError("disconnect-rate", f"not a number: {rates[0]!r}") from exc
+    if args.trace is not None:
+        try:
+            profile: Any = Trace.from_lines(
+                args.trace.read_text().splitlines(), source=str(args.trace)
+            )
+        except OSError as exc:
+            raise ConfigError("trace", f"cannot read {args.trace}: {exc.strerror}") from exc
+    elif args.rate is not None:
+        profile = OpenLoop(
+            rate=args.rate, arrival=args.arrival, burstiness=args.burstiness, seed=args.seed
+        )
+    else:
+        profile = ClosedLoop(
+            concurrency=args.concurrency or DEFAULT_CONCURRENCY, ramp_up_s=args.ramp_up
+        )
+    requests = args.requests
+    if requests is None and args.duration is None:
+        requests = len(profile.entries) if isinstance(profile, Trace) else DEFAULT_REQUESTS
+    config = RunConfig(
+        spec=spec,
+        profile=profile,
+        bounds=Bounds(
+            requests=requests, duration_s=args.duration, warmup_s=args.warmup, grace_s=args.grace
+        ),
+        dialect=args.dialect,
+        pointer=args.pointer,
+        transport=args.transport,
+        http2=args.http2,
+        timeouts=Timeouts(
+            connect_s=args.connect_timeout,
+            ttft_s=args.ttft_timeout,
+            idle_s=args.idle_timeout,
+            total_s=args.total_timeout,
+        ),
+        stream_bounds=StreamBounds(
+            max_stream_s=args.max_stream_seconds, max_events=args.max_events
+        ),
+        disconnect_rate=disconnect_rate,
+        disconnect_after=parse_abandon(args.disconnect_after) if args.disconnect_after else None,
+        prompts=_prompts(args),
+        turns=args.turns,
+        slo=parse_slo(args.slo),
+        seed=args.seed,
+    )
+    if sweep is not None and sweep.name == "disconnect-rate" and config.disconnect_after is None:
+        raise ConfigError(
+            "disconnect-after", "give it with --disconnect-rate (tokens, or Ns for seconds)"
+        )
+    return config, sweep
+
+
+def _progress(runner: Runner, started_ns: int) -> Table:
+    p = runner.progress
+    elapsed_s = max((time.perf_counter_ns() - started_ns) / 1e9, 1e-9)
+    recent = sorted(p.recent_ttft_s)
+    ttft = f"{recent[len(recent) // 2] * 1000:,.0f} ms" if recent else "-"
+    table = Table.grid(padding=(0, 2))
+    segment = f"[bold]{runner.segment or 'run'}[/]"
+    table.add_row(
+        segment, f"done {p.completed}", f"in flight {p.in_flight}", f"TTFT p50 {ttft}",
+        f"{p.tokens / elapsed_s:,.0f} tokens/s", f"errors {p.errors}", f"{elapsed_s:,.1f} s",
+    )  # fmt: skip
+    return table
+
+
+def _summary_table(result: RunResult) -> Table:
+    s = result.summary
+    table = Table(title=f"{s['requests']} requests, {s['errors']} errors ({s['error_rate']:.1%})")
+    for column in ("metric", "p50", "p90", "p99", "mean", "max"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, key in (("TTFT (ms)", "ttft_s"), ("ITL (ms)", "itl_s"), ("TPOT (ms)", "tpot_s"),
+                       ("E2E (ms)", "e2e_s")):  # fmt: skip
+        d = s[key]
+        table.add_row(label, *("-" if d[c] is None else f"{d[c] * 1000:,.1f}"
+                               for c in ("p50", "p90", "p99", "mean", "max")))  # fmt: skip
+    table.caption = (
+        f"{s['output_tokens_per_s']:,.1f} output tokens/s, {s['requests_per_s']:,.2f} requests/s"
+    )
+    return table
+
+
+async def _execute(
+    args: argparse.Namespace,
+    config: RunConfig,
+    sweep: Sweep | None,
+    out_dir: Path,
+    truth_url: str | None,
+    console: Console,
+) -> RunResult:
+    loop = asyncio.get_running_loop()
+    current: list[Runner] = []
+    live = (
+        None
+        if args.quiet or not console.is_terminal
+        else Live(console=console, refresh_per_second=4)
+    )
+    started_ns = time.perf_counter_ns()
+
+    def attach(runner: Runner) -> None:
+        current[:] = [runner]
+        if live is not None:
+            live.update(_progress(runner, started_ns))
+
+    def interrupt() -> None:
+        if current:
+            console.print(
+                "[yellow]stopping: in-flight requests may finish (Ctrl-C again cancels)[/]"
+            )
+            current[0].interrupt()
+
+    async def refresh() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            if current and live is not None:
+                live.update(_progress(current[0], started_ns))
+            elif current and not args.quiet:
+                p = current[0].progress
+                console.print(f"done {p.completed}, in flight {p.in_flight}, errors {p.errors}")
+                await asyncio.sleep(4.75)
+
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    ticker = asyncio.create_task(refresh())
+    try:
+        with live if live is not None else contextlib.nullcontext():
+            return await execute(
+                config, out_dir, sweep=sweep, truth_url=truth_url, on_runner=attach
+            )
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the load and print where its files went. Returns the exit code."""
+    console = Console(stderr=True)
+    raise_open_files_limit()
+    with ExitStack() as stack:
+        if args.url is None:
+            cores = os.cpu_count() or 1
+            mock = stack.enter_context(embedded_mock(
+                mock_arguments(ttft_ms=args.mock_ttft_ms, itl_ms=args.mock_itl_ms,
+                               tokens=args.mock_tokens, seed=args.seed),
+                cpu=0 if cores > 1 else None,
+            ))  # fmt: skip
+            if cores > 1 and hasattr(os, "sched_setaffinity"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(0, set(range(1, cores)))  # the client off the mock's core
+            url, truth_url = mock.base_url, mock.base_url
+            console.print(f"embedded mock LLM server at {url} (TTFT {args.mock_ttft_ms:g} ms, "
+                          f"ITL {args.mock_itl_ms:g} ms, {args.mock_tokens} tokens)")  # fmt: skip
+        else:
+            url = args.url
+            truth_url = _origin(url) if _is_loopback(url) else None
+        config, sweep = config_from_args(args, url)
+        out_dir = args.out or default_out_dir()
+        result = asyncio.run(_execute(args, config, sweep, out_dir, truth_url, console))
+    Console().print(_summary_table(result))
+    console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md)")
+    return 130 if result.interrupted else 0
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

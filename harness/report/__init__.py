@@ -1,0 +1,1 @@
+"""Renderers: every function returns a string; only the CLI prints or writes."""

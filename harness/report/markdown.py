@@ -1,0 +1,147 @@
+"""``report.md``: the run summary as Markdown, for a terminal, a PR comment or a CI job."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["latency_table", "render_markdown"]
+
+_LATENCIES = (("TTFT", "ttft_s"), ("ITL", "itl_s"), ("TPOT", "tpot_s"), ("E2E", "e2e_s"))
+_COLUMNS = ("p50", "p90", "p95", "p99", "p999", "mean", "max")
+_VARIANTS = (
+    ("TTFT to first byte", "ttft_first_byte_s"),
+    ("TTFT to first event (any chunk)", "ttft_first_event_s"),
+    ("TTFT to first content or reasoning (ours)", "ttft_first_token_s"),
+    ("TTFT to first answer text", "ttft_first_answer_s"),
+    ("ITL as per-request mean (E2E - TTFT)/(n - 1)", "itl_request_mean_s"),
+)
+
+Summary = Mapping[str, Any]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:,.1f}"
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:,.1f}"
+
+
+def _escape(text: object) -> str:
+    """Text from a config or an endpoint, made inert in Markdown (and in HTML from it)."""
+    return (
+        str(text)
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("`", "'")
+        .replace("<", "&lt;")
+        .replace("\n", " ")
+    )
+
+
+def _row(cells: Sequence[object]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def latency_table(summary: Summary) -> list[str]:
+    """TTFT, ITL, TPOT and E2E at every quantile, in milliseconds."""
+    lines = [_row(["metric (ms)", *_COLUMNS, "n"]), "|---|" + "---:|" * (len(_COLUMNS) + 1)]
+    for label, key in _LATENCIES:
+        d = summary.get(key) or {}
+        lines.append(_row([label, *(_ms(d.get(c)) for c in _COLUMNS), d.get("count", 0)]))
+    return lines
+
+
+def _overview(summary: Summary) -> list[str]:
+    config = summary.get("config", {})
+    dialect = summary.get("dialect") or config.get("dialect")
+    lines = [
+        f"- target: `{_escape(config.get('url', '?'))}` ({_escape(config.get('request'))} request,"
+        f" {_escape(dialect)} dialect, {_escape(config.get('transport'))} transport)",
+        f"- requests: {summary['requests']} ({summary['ok']} ok, {summary['errors']} errors,"
+        f" {summary['abandoned']} abandoned, {summary['cut']} cut by the client)",
+        f"- error rate: {summary['error_rate']:.2%}",
+        f"- throughput: {summary['output_tokens_per_s']:,.1f} output tokens/s,"
+        f" {summary['requests_per_s']:,.2f} requests/s over {summary['window_s']:.1f} s",
+    ]
+    if summary.get("errors_by_kind"):
+        kinds = ", ".join(f"{k}: {v}" for k, v in summary["errors_by_kind"].items())
+        lines.append(f"- errors by kind: {_escape(kinds)}")
+    if "goodput" in summary:
+        g = summary["goodput"]
+        lines.append(
+            f"- goodput: {g['requests_per_s']:,.2f} requests/s ({g['share']:.1%} met every SLO)"
+        )
+    if summary.get("measurement_error"):
+        lines.append(
+            f"- measurement error on this machine: {_escape(summary['measurement_error'])}"
+        )
+    return lines
+
+
+def _variants(variants: Mapping[str, Any]) -> list[str]:
+    lines = ["## The same figures as other tools define them", ""]
+    lines += [_row(["figure", "p50 (ms)", "p99 (ms)"]), "|---|---:|---:|"]
+    for label, key in _VARIANTS:
+        d = variants.get(key) or {}
+        lines.append(_row([label, _ms(d.get("p50")), _ms(d.get("p99"))]))
+    flag = (
+        " (they disagree by more than 5% on some requests)"
+        if variants.get("token_counts_disagree")
+        else ""
+    )
+    lines += [
+        "",
+        f"Output tokens: {variants.get('output_tokens_from_usage')} from server usage,"
+        f" {variants.get('output_tokens_from_events')} from counting events{flag}.",
+    ]
+    return lines
+
+
+def _disconnects(disconnect: Mapping[str, Any]) -> list[str]:
+    lines = ["## Abandoned streams", ""]
+    if not disconnect.get("verifiable"):
+        lines.append(
+            f"{disconnect['abandoned']} abandoned; whether the server stopped them cannot be seen"
+            " from here (no ground truth from the server)."
+        )
+        return lines
+    latency = disconnect["stop_latency_ms"]
+    lines.append(
+        f"{disconnect['abandoned']} abandoned; the server stopped {disconnect['stopped_by_server']}"
+        f" of the {disconnect['with_ground_truth']} it could be asked about, noticing the close"
+        f" after {_num(latency['p50'])} ms (p50) / {_num(latency['p99'])} ms (p99), and wrote"
+        f" {disconnect['tokens_after_close']} tokens after the close."
+    )
+    return lines
+
+
+def _segments(segments: Sequence[Mapping[str, Any]]) -> list[str]:
+    header = ["segment", "requests", "errors", "TTFT p50 (ms)", "TTFT p99 (ms)", "ITL p50 (ms)",
+              "tokens/s", "requests/s"]  # fmt: skip
+    lines = ["## Segments", "", _row(header), "|---|" + "---:|" * (len(header) - 1)]
+    for segment in segments:
+        s = segment["summary"]
+        lines.append(_row([
+            _escape(segment["segment"]), s["requests"], s["errors"], _ms(s["ttft_s"]["p50"]),
+            _ms(s["ttft_s"]["p99"]), _ms(s["itl_s"]["p50"]), f"{s['output_tokens_per_s']:,.1f}",
+            f"{s['requests_per_s']:,.2f}",
+        ]))  # fmt: skip
+    return lines
+
+
+def render_markdown(
+    summary: Summary, *, segments: Sequence[Mapping[str, Any]] = (), title: str = "sse-harness run"
+) -> str:
+    """The run summary (and a sweep's segments) as Markdown."""
+    lines = [f"# {_escape(title)}", "", *_overview(summary), "", "## Latency", ""]
+    lines += latency_table(summary)
+    if summary.get("variants"):
+        lines += ["", *_variants(summary["variants"])]
+    disconnect = summary.get("disconnect")
+    if disconnect and disconnect.get("abandoned"):
+        lines += ["", *_disconnects(disconnect)]
+    if segments:
+        lines += ["", *_segments(segments)]
+    return "\n".join(lines) + "\n"

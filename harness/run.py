@@ -1,0 +1,173 @@
+"""``sse-harness run``: one run end to end, from configuration to the files it writes.
+
+A run is one segment, or one per level of a sweep. Records are appended to
+``results.jsonl`` as each request completes; at the end the run writes
+``summary.json``, ``requests.csv`` and ``report.md`` beside it.
+
+A sweep stops early once the target is saturated: a level whose output tokens/s is
+less than 5% above the best level before it, or whose error rate passes 20%.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.config import RunConfig
+from harness.disconnects import summarize_disconnects
+from harness.load import ClosedLoop, OpenLoop
+from harness.metrics import Window, requests_frame, summarize
+from harness.record import Outcome, RequestRecord
+from harness.report.markdown import render_markdown
+from harness.results import ResultsWriter
+from harness.runner import Runner
+from harness.target import fetch_truth
+
+__all__ = ["RunResult", "Sweep", "default_out_dir", "execute"]
+
+SATURATION_GAIN = 0.05
+SATURATION_ERROR_RATE = 0.2
+#: At most this many abandoned streams are checked against the server's ground truth.
+MAX_TRUTH_LOOKUPS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """One segment per level of ``name`` (concurrency, rate or disconnect-rate)."""
+
+    name: str
+    levels: tuple[float, ...]
+
+
+@dataclass(slots=True)
+class RunResult:
+    out_dir: Path
+    summary: dict[str, Any]
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    records: list[RequestRecord] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def default_out_dir(root: Path = Path("reports")) -> Path:
+    """``reports/<timestamp>-<short id>/``."""
+    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def _segments(config: RunConfig, sweep: Sweep | None) -> Iterator[tuple[str, RunConfig]]:
+    if sweep is None:
+        yield "", config
+        return
+    for level in sweep.levels:
+        if sweep.name == "concurrency":
+            ramp = config.profile.ramp_up_s if isinstance(config.profile, ClosedLoop) else 1.0
+            segment = replace(config, profile=ClosedLoop(concurrency=int(level), ramp_up_s=ramp))
+            label = f"concurrency={int(level)}"
+        elif sweep.name == "rate":
+            base = config.profile if isinstance(config.profile, OpenLoop) else OpenLoop(rate=level)
+            segment = replace(config, profile=replace(base, rate=level))
+            label = f"rate={level:g}"
+        else:
+            segment = replace(config, disconnect_rate=level)
+            label = f"disconnect-rate={level:g}"
+        yield label, segment
+
+
+def _saturated(segments: list[dict[str, Any]], sweep: Sweep | None) -> bool:
+    if sweep is None or sweep.name == "disconnect-rate" or len(segments) < 2:
+        return False
+    last = segments[-1]["summary"]
+    best_before = max(s["summary"]["output_tokens_per_s"] for s in segments[:-1])
+    return last["error_rate"] > SATURATION_ERROR_RATE or last[
+        "output_tokens_per_s"
+    ] < best_before * (1 + SATURATION_GAIN)
+
+
+async def execute(
+    config: RunConfig,
+    out_dir: Path,
+    *,
+    sweep: Sweep | None = None,
+    truth_url: str | None = None,
+    measurement_error: str | None = None,
+    on_runner: Callable[[Runner], None] | None = None,
+) -> RunResult:
+    """Run ``config`` (each level of ``sweep``) and write the run's files to ``out_dir``.
+
+    Args:
+        config: the run.
+        out_dir: where ``results.jsonl``, ``summary.json``, ``requests.csv`` and
+            ``report.md`` go; created if missing.
+        sweep: run one segment per level instead of one.
+        truth_url: a mock's base URL, to check abandoned streams against its ground truth.
+        measurement_error: a line on the machine's measurement error, for the report.
+        on_runner: called with each segment's ``Runner`` before it starts (progress
+            display, signal handlers).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = RunResult(out_dir=out_dir, summary={})
+    with ResultsWriter(out_dir / "results.jsonl") as writer:
+
+        def sink(record: RequestRecord) -> None:
+            writer.write(record)
+            result.records.append(record)
+
+        for label, segment_config in _segments(config, sweep):
+            runner = Runner(segment_config, sink, segment=label)
+            if on_runner is not None:
+                on_runner(runner)
+            await runner.run()
+            if sweep is not None:
+                records = [r for r in result.records if r.segment == label]
+                window = Window.around(records, warmup_s=segment_config.bounds.warmup_s)
+                summary = summarize(records, window=window, slo=segment_config.slo)
+                result.segments.append({"segment": label, "summary": summary})
+            if runner.interrupted:
+                result.interrupted = True
+                break
+            if _saturated(result.segments, sweep):
+                result.segments[-1]["saturated"] = True
+                break
+    window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
+    summary = summarize(result.records, window=window, slo=config.slo)
+    truths = await _truths(result.records, truth_url)
+    summary["disconnect"] = summarize_disconnects(result.records, truths)
+    dialects = sorted({r.dialect for r in result.records if r.dialect})
+    summary["dialect"] = ", ".join(dialects) or None
+    summary["config"] = config.redacted()
+    summary["interrupted"] = result.interrupted
+    summary["version"] = __version__
+    if measurement_error:
+        summary["measurement_error"] = measurement_error
+    if result.segments:
+        summary["segments"] = result.segments
+    result.summary = summary
+    _write_files(result)
+    return result
+
+
+async def _truths(records: list[RequestRecord], truth_url: str | None) -> dict[str, Any]:
+    if truth_url is None:
+        return {}
+    wanted = [
+        r.mock_request_id for r in records if r.outcome is Outcome.ABANDONED and r.mock_request_id
+    ]
+    wanted = wanted[:MAX_TRUTH_LOOKUPS]
+
+    def lookup() -> dict[str, Any]:
+        return {rid: fetch_truth(truth_url, rid, timeout_s=2.0) for rid in wanted}
+
+    return await asyncio.to_thread(lookup) if wanted else {}
+
+
+def _write_files(result: RunResult) -> None:
+    out = result.out_dir
+    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
+    requests_frame(result.records).to_csv(out / "requests.csv", index=False)
+    (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
