@@ -76,8 +76,9 @@ class Runner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0_ns = 0
         self._end_ns: int | None = None
-        secret = config.spec.api_key
-        self._secrets = (secret,) if secret else ()
+        # the API key and every header value given are kept out of error messages
+        secrets = [config.spec.api_key, *(value for _, value in config.spec.headers)]
+        self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
         #: True once ``interrupt`` was called: the run was stopped by its user.
         self.interrupted = False
 
@@ -102,16 +103,16 @@ class Runner:
     async def run(self) -> None:
         """Run the segment until its bounds are reached and every request has ended."""
         config = self.config
-        self._t0_ns = self._clock()
-        if config.bounds.duration_s is not None:
-            self._end_ns = self._t0_ns + int(config.bounds.duration_s * 1e9)
         transport = make_transport(
             config.transport,
             timeouts=config.timeouts,
             connections=config.connections,
             http2=config.http2,
         )
-        async with transport:
+        async with transport:  # set up first: a TLS context can take 100 ms to build
+            self._t0_ns = self._clock()
+            if config.bounds.duration_s is not None:
+                self._end_ns = self._t0_ns + int(config.bounds.duration_s * 1e9)
             watchers = [
                 asyncio.create_task(self._stop_at_end()),
                 asyncio.create_task(self._grace()),

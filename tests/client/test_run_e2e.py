@@ -1,0 +1,184 @@
+"""The load client end to end against the mock (loopback only, every run bounded)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.config import RunConfig
+from harness.exchange import Abandon, StreamBounds
+from harness.load import Bounds, ClosedLoop, OpenLoop
+from harness.metrics import summarize
+from harness.payloads import RequestSpec
+from harness.record import ErrorKind, Outcome, RequestRecord
+from harness.results import read_records
+from harness.run import execute
+from harness.runner import Runner
+from harness.target import EmbeddedMock
+from harness.transports import Timeouts
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "harness.cli"]
+
+
+def run(config: RunConfig) -> list[RequestRecord]:
+    records: list[RequestRecord] = []
+    asyncio.run(Runner(config, records.append).run())
+    return records
+
+
+def config_for(mock: EmbeddedMock, **changes: object) -> RunConfig:
+    base = {
+        "spec": RequestSpec(url=mock.base_url),
+        "profile": ClosedLoop(concurrency=4, ramp_up_s=0.05),
+        "bounds": Bounds(requests=12),
+        "timeouts": Timeouts(ttft_s=10, idle_s=10, total_s=30),
+    }
+    base.update(changes)
+    return RunConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_ttft_and_itl_match_the_mock_at_light_load(mock: EmbeddedMock, transport: str) -> None:
+    records = run(config_for(mock, transport=transport))
+    summary = summarize(records)
+    assert summary["requests"] == 12
+    assert summary["errors"] == 0
+    assert summary["ttft_s"]["p50"] == pytest.approx(0.040, abs=0.015)
+    assert summary["itl_s"]["p50"] == pytest.approx(0.010, abs=0.004)
+    assert all(r.output_tokens == 12 and r.done_sentinel for r in records)
+    assert all(r.mock_request_id for r in records)
+
+
+def test_arrival_times_follow_the_mocks_write_times(mock: EmbeddedMock) -> None:
+    record = run(config_for(mock, bounds=Bounds(requests=1)))[0]
+    truth = mock.truth(record.mock_request_id)
+    assert truth is not None
+    lags_ms = [
+        (a - w) / 1e6 for a, w in zip(record.token_times_ns, truth["token_write_ns"], strict=True)
+    ]
+    assert all(0 <= lag < 20 for lag in lags_ms), lags_ms  # same clock: arrival after write
+
+
+def test_closed_loop_holds_its_concurrency(mock: EmbeddedMock) -> None:
+    records = run(
+        config_for(mock, profile=ClosedLoop(concurrency=5, ramp_up_s=0), bounds=Bounds(requests=20))
+    )
+    events = sorted([(r.t_sent_ns, 1) for r in records] + [(r.t_end_ns, -1) for r in records])
+    level = peak = 0
+    for _, step in events:
+        level += step
+        peak = max(peak, level)
+    assert peak == 5
+    assert {r.user for r in records} == set(range(5))
+
+
+def test_open_loop_starts_on_schedule(mock: EmbeddedMock) -> None:
+    records = run(config_for(mock, profile=OpenLoop(rate=20), bounds=Bounds(requests=10)))
+    scheduled = sorted(r.t_scheduled_ns for r in records)
+    gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(scheduled)]
+    assert gaps_ms == pytest.approx([50.0] * 9, abs=0.01)
+    late_ms = [(r.t_sent_ns - r.t_scheduled_ns) / 1e6 for r in records]
+    assert max(late_ms) < 20
+
+
+def test_a_duration_bound_stops_the_run_by_itself(mock: EmbeddedMock) -> None:
+    start = time.monotonic()
+    records = run(config_for(mock, bounds=Bounds(duration_s=0.6)))
+    assert time.monotonic() - start < 3
+    assert records
+    assert all(r.outcome is Outcome.OK for r in records)  # in-flight ones finished
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("http_503", ErrorKind.HTTP_STATUS), ("malformed_json@3", ErrorKind.PROTOCOL),
+     ("no_terminator", ErrorKind.TRUNCATED), ("disconnect_after=3", ErrorKind.TRUNCATED),
+     ("error_event@3", ErrorKind.STREAM_ERROR), ("stall=3@2", ErrorKind.TIMEOUT_IDLE)],
+)  # fmt: skip
+def test_every_fault_becomes_its_error_kind_and_the_run_goes_on(
+    mock: EmbeddedMock, fault: str, kind: ErrorKind
+) -> None:
+    spec = RequestSpec(url=mock.base_url, headers=(("X-Mock-Fault", fault),))
+    timeouts = Timeouts(ttft_s=10, idle_s=1.0, total_s=30)
+    records = run(config_for(mock, spec=spec, bounds=Bounds(requests=3), timeouts=timeouts))
+    assert len(records) == 3
+    assert {r.error_kind for r in records} == {kind}, [r.error_message for r in records]
+    assert all(r.error_message for r in records)
+
+
+def test_cut_streams_are_not_errors(mock: EmbeddedMock) -> None:
+    records = run(
+        config_for(mock, stream_bounds=StreamBounds(max_events=4), bounds=Bounds(requests=2))
+    )
+    assert {r.outcome for r in records} == {Outcome.CUT}
+    assert all(r.events == 4 for r in records)
+
+
+def test_abandoned_streams_close_at_the_asked_point_and_the_mock_stops(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    config = config_for(mock, disconnect_rate=1.0, disconnect_after=Abandon(after_tokens=3),
+                        bounds=Bounds(requests=4))  # fmt: skip
+    result = asyncio.run(execute(config, tmp_path, truth_url=mock.base_url))
+    assert {r.outcome for r in result.records} == {Outcome.ABANDONED}
+    assert all(r.abandoned_after_tokens == 3 for r in result.records)
+    disconnect = result.summary["disconnect"]
+    assert disconnect["abandoned"] == 4
+    assert disconnect["verifiable"] is True
+    assert disconnect["stopped_by_server"] == 4
+    assert disconnect["tokens_after_close"] <= 4  # at most one write already under way each
+    assert disconnect["stop_latency_ms"]["p99"] < 100
+    assert result.summary["ttft_s"]["count"] == 0  # kept out of the latency figures
+
+
+def test_run_writes_its_files_and_no_api_key(mock: EmbeddedMock, tmp_path: Path) -> None:
+    secret = "sk-test-NEVER-WRITE-ME-123"
+    env = {**os.environ, "OPENAI_API_KEY": secret}
+    out = tmp_path / "run"
+    command = [*CLI, "run", "--url", mock.base_url, "--requests", "6", "--concurrency", "3",
+               "--header", f"X-Extra:{secret}", "--out", str(out), "--quiet"]  # fmt: skip
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"results.jsonl", "summary.json", "requests.csv", "report.md"} <= names
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("requests", "errors", "error_rate", "output_tokens_per_s", "requests_per_s"):
+        assert key in summary
+    for key in ("ttft_s", "itl_s", "tpot_s", "e2e_s"):
+        assert set(summary[key]) >= {"p50", "p90", "p95", "p99", "p999", "mean", "max"}
+    assert summary["config"]["api_key"] == "[redacted]"
+    for path in out.iterdir():
+        assert secret not in path.read_text(), path.name
+    assert secret not in result.stdout + result.stderr
+
+
+def test_sigint_leaves_a_valid_results_file(mock: EmbeddedMock, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [*CLI, "run", "--url", mock.base_url, "--duration", "30", "--concurrency", "4",
+               "--out", str(out), "--quiet", "--grace", "5"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not results.exists() or results.stat().st_size < 2000):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    records = list(read_records(results))
+    assert len(records) >= 4
+    assert all(r.outcome in (Outcome.OK, Outcome.ERROR) for r in records)
+    assert (out / "summary.json").exists()
