@@ -1,0 +1,337 @@
+"""What a response will say and when: a pure function of configuration and request.
+
+No I/O and no clock: ``make_plan`` takes the configuration, the parsed request, its
+overrides, the number of streams already active and a draw seed, and returns a ``Plan``
+that the renderer turns into bytes and the stream writer sends on time.
+
+Text. The answer and the reasoning are words of ``mock_server.vocabulary.WORDS`` chosen by
+``random.Random`` seeded from the SHA-256 of the seed and the canonical JSON of the request
+body (sorted keys, no spaces) with ``stream``, ``stream_options`` and ``mock`` removed. So
+the same request gives the same text in every process, streamed or not. Answer and
+reasoning come from two separate generators, so the reasoning length never changes the
+answer; a shorter response of the same body is a prefix of a longer one.
+
+Output length (answer tokens), with M the request's limit (``max_tokens``,
+``max_completion_tokens`` or ``max_output_tokens``) and T a ``tokens`` override:
+
+* M given, no T: M tokens, finish ``length`` (Anthropic ``max_tokens``, Responses
+  ``incomplete`` with reason ``max_output_tokens``);
+* T given: min(T, M) tokens (T when there is no M), finish ``length`` only when M < T;
+* neither: the profile's ``tokens``, finish ``stop`` (Anthropic ``end_turn``, Responses
+  ``completed``).
+
+Every count is then capped at ``max_output_tokens`` of the configuration (a capped
+response finishes ``length``). Reasoning tokens (chat, Responses, Anthropic only) are the
+``reasoning_tokens`` override, else the configured default; they come before the answer,
+are not counted against M, and are part of the completion tokens.
+
+Prompt tokens: the number of whitespace-separated words in all the prompt's text (every
+message's text parts, the system prompt or instructions, the completion prompt), at
+least 1. Completion tokens: reasoning tokens plus answer tokens, exactly the tokens sent.
+
+Timing. Token k (0-based, reasoning first) is due ``ttft + gap_1 + ... + gap_k`` after
+the request was received; an event with several tokens is due with its last token. TTFT
+and every gap are drawn from the profile's distribution with ``random.Random(draw_seed)``
+and multiplied by the load factor ``1 + load_k * active / capacity``. A stall at token
+event N shifts N and everything after it; slow headers shift everything.
+
+Drawn faults. Without a ``fault`` override, each kind applies with its configured rate,
+drawn from the same ``draw_seed`` generator (``mock_server.faults``). The handler derives
+``draw_seed`` from the seed, the worker and the request's sequence number, so a run
+repeats its draws while identical requests still get different ones.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mock_server.config import MAX_TIME_MS, MockConfig, TimingProfile
+from mock_server.faults import Faults, resolve_faults
+from mock_server.overrides import Overrides
+from mock_server.vocabulary import WORDS
+
+__all__ = ["Ask", "Endpoint", "Faults", "Plan", "canonical_body", "make_plan", "text_seed"]
+
+_NS_PER_MS = 1_000_000
+_SENTENCE_END = 0.08  # the chance that a word ends a sentence
+_IGNORED_KEYS = ("stream", "stream_options", "mock")
+
+
+class Endpoint(enum.StrEnum):
+    """The kinds of response the mock streams."""
+
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+    RESPONSES = "responses"
+    MESSAGES = "messages"
+    TUTORIAL_CONTENT = "tutorial_content"
+    TUTORIAL_EVENTS = "tutorial_events"
+    TUTORIAL_TEXT = "tutorial_text"
+    TUTORIAL_COUNTER = "tutorial_counter"
+
+
+#: Endpoints that can send reasoning before the answer.
+REASONING_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.RESPONSES, Endpoint.MESSAGES})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ask:
+    """A validated request, as the plan needs it.
+
+    Attributes:
+        endpoint: what kind of response to send.
+        body: the request body (a GET's query, as a dict), for the text seed.
+        model: the model name to echo.
+        stream: whether to stream.
+        include_usage: OpenAI ``stream_options.include_usage``.
+        limit: the request's output limit M, or None.
+        prompt_texts: every text of the prompt, for the prompt token count.
+        counter_max: for ``/tutorial/counter``, how far to count.
+    """
+
+    endpoint: Endpoint
+    body: Mapping[str, Any]
+    model: str
+    stream: bool = True
+    include_usage: bool = False
+    limit: int | None = None
+    prompt_texts: tuple[str, ...] = ()
+    counter_max: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """One response, decided: its texts, counts, schedule and faults.
+
+    Attributes:
+        endpoint: the kind of response.
+        model: the model name to echo.
+        stream: whether it streams.
+        include_usage: whether a streamed OpenAI response ends with a usage chunk.
+        reasoning: the text of each reasoning event.
+        content: the text of each answer event (for the counter: the counts).
+        reasoning_tokens: reasoning tokens in total.
+        content_tokens: answer tokens in total.
+        prompt_tokens: the prompt's token count (see the module's rule).
+        offsets_ns: when each token event is due, from the request's receipt, reasoning
+            events first.
+        headers_offset_ns: when the status line is due (slow headers), from receipt.
+        finish: ``stop`` or ``length``, in OpenAI's words.
+        tokens_per_event: tokens per event (the last event of a phase may carry fewer).
+        faults: what goes wrong.
+        split_seed: seeds the random split points of ``split_random``.
+    """
+
+    endpoint: Endpoint
+    model: str
+    stream: bool
+    include_usage: bool
+    reasoning: tuple[str, ...]
+    content: tuple[str, ...]
+    reasoning_tokens: int
+    content_tokens: int
+    prompt_tokens: int
+    offsets_ns: tuple[int, ...]
+    headers_offset_ns: int
+    finish: str
+    tokens_per_event: int
+    faults: Faults
+    split_seed: int
+
+    @property
+    def completion_tokens(self) -> int:
+        """Reasoning plus answer tokens."""
+        return self.reasoning_tokens + self.content_tokens
+
+    @property
+    def end_offset_ns(self) -> int:
+        """When the last token event is due (the headers' time when there is none)."""
+        return self.offsets_ns[-1] if self.offsets_ns else self.headers_offset_ns
+
+    def event_tokens(self) -> tuple[int, ...]:
+        """How many tokens each token event carries, in ``offsets_ns`` order."""
+        per_event = self.tokens_per_event
+        out: list[int] = []
+        for total in (self.reasoning_tokens, self.content_tokens):
+            out.extend(min(per_event, total - first) for first in range(0, total, per_event))
+        return tuple(out)
+
+    @property
+    def text(self) -> str:
+        """The whole answer."""
+        return "".join(self.content)
+
+    @property
+    def reasoning_text(self) -> str:
+        """The whole reasoning."""
+        return "".join(self.reasoning)
+
+
+def canonical_body(body: Mapping[str, Any]) -> str:
+    """The body as the text seed sees it: sorted keys, no spaces, streaming keys removed."""
+    kept = {key: value for key, value in body.items() if key not in _IGNORED_KEYS}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_seed(seed: int, body: Mapping[str, Any], tag: str) -> int:
+    """The seed of one text generator (``tag`` is ``content`` or ``reasoning``)."""
+    digest = hashlib.sha256(f"{seed}\0{tag}\0{canonical_body(body)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def make_plan(
+    config: MockConfig, ask: Ask, overrides: Overrides, *, active: int = 0, draw_seed: int = 0
+) -> Plan:
+    """Decide one response.
+
+    Args:
+        config: the server configuration.
+        ask: the validated request.
+        overrides: the request's overrides.
+        active: streams already active when it was admitted (for the load model).
+        draw_seed: seeds the drawn times and faults.
+
+    Returns:
+        The plan.
+    """
+    seed = config.seed if overrides.seed is None else overrides.seed
+    cap = config.max_output_tokens
+    if ask.endpoint is Endpoint.TUTORIAL_COUNTER:
+        count = min(10 if ask.counter_max is None else ask.counter_max, config.max_counter)
+        content_tokens, finish = count, "stop"
+        content: tuple[str, ...] = tuple(str(n) for n in range(1, count + 1))
+        reasoning_tokens, reasoning = 0, ()
+        per_event = 1
+    else:
+        content_tokens, finish = _output_length(config.timing, ask.limit, overrides.tokens, cap)
+        reasoning_tokens = 0
+        if ask.endpoint in REASONING_ENDPOINTS:
+            wanted = overrides.reasoning_tokens
+            reasoning_tokens = min(config.reasoning_tokens if wanted is None else wanted, cap)
+        per_event = config.timing.tokens_per_event
+        words = _words(text_seed(seed, ask.body, "content"), content_tokens)
+        content = _group(words, per_event)
+        reasoning = _group(
+            _words(text_seed(seed, ask.body, "reasoning"), reasoning_tokens), per_event
+        )
+
+    rng = random.Random(draw_seed)
+    events = len(reasoning) + len(content)
+    faults = resolve_faults(config, overrides.faults, rng, events)
+    token_offsets = _token_offsets(
+        config.timing, overrides, rng, reasoning_tokens + content_tokens, active
+    )
+    offsets = _event_offsets(token_offsets, reasoning_tokens, content_tokens, per_event)
+    slow_ns = round(faults.slow_headers_s * 1e9)
+    stall_ns = round(faults.stall_s * 1e9)
+    if slow_ns or stall_ns:
+        stall_from = (faults.stall_at or 1) - 1
+        offsets = [
+            offset + slow_ns + (stall_ns if index >= stall_from else 0)
+            for index, offset in enumerate(offsets)
+        ]
+    return Plan(
+        endpoint=ask.endpoint,
+        model=ask.model,
+        stream=ask.stream,
+        include_usage=ask.include_usage,
+        reasoning=reasoning,
+        content=content,
+        reasoning_tokens=reasoning_tokens,
+        content_tokens=content_tokens,
+        prompt_tokens=max(1, sum(len(text.split()) for text in ask.prompt_texts)),
+        offsets_ns=tuple(offsets),
+        headers_offset_ns=slow_ns,
+        finish=finish,
+        tokens_per_event=per_event,
+        faults=faults,
+        split_seed=rng.getrandbits(64),
+    )
+
+
+def _output_length(
+    timing: TimingProfile, limit: int | None, tokens: int | None, cap: int
+) -> tuple[int, str]:
+    if tokens is None:
+        count, finish = (timing.tokens, "stop") if limit is None else (limit, "length")
+    elif limit is None:
+        count, finish = tokens, "stop"
+    else:
+        count, finish = min(tokens, limit), ("length" if limit < tokens else "stop")
+    if count > cap:
+        return cap, "length"
+    return count, finish
+
+
+def _words(seed: int, count: int) -> list[str]:
+    rng = random.Random(seed)
+    choose = rng.choice
+    out: list[str] = []
+    capital = True
+    for index in range(count):
+        word = choose(WORDS)
+        if capital:
+            word = word[0].upper() + word[1:]
+        capital = rng.random() < _SENTENCE_END
+        if capital:
+            word += "."
+        out.append(word if index == 0 else " " + word)
+    return out
+
+
+def _group(tokens: list[str], per_event: int) -> tuple[str, ...]:
+    if per_event == 1:
+        return tuple(tokens)
+    return tuple("".join(tokens[i : i + per_event]) for i in range(0, len(tokens), per_event))
+
+
+def _draw(rng: random.Random, timing: TimingProfile, base_ms: float) -> float:
+    spread = timing.spread
+    if timing.distribution == "fixed" or spread == 0 or base_ms == 0:
+        value = base_ms
+    elif timing.distribution == "uniform":
+        value = base_ms * rng.uniform(1 - spread, 1 + spread)
+    elif timing.distribution == "normal":
+        value = base_ms * rng.gauss(1, spread)
+    else:
+        value = base_ms * math.exp(rng.gauss(0, spread))
+    return min(max(value, 0.0), MAX_TIME_MS)
+
+
+def _token_offsets(
+    timing: TimingProfile, overrides: Overrides, rng: random.Random, count: int, active: int
+) -> list[int]:
+    factor = 1 + timing.load_k * active / timing.capacity
+    ttft_ms = timing.ttft_ms if overrides.ttft_ms is None else overrides.ttft_ms
+    itl_ms = timing.itl_ms if overrides.itl_ms is None else overrides.itl_ms
+    offsets: list[int] = []
+    if count == 0:
+        return offsets
+    if timing.distribution == "fixed" or timing.spread == 0:
+        ttft_ns, itl_ns = ttft_ms * factor * _NS_PER_MS, itl_ms * factor * _NS_PER_MS
+        return [round(ttft_ns + k * itl_ns) for k in range(count)]
+    at = _draw(rng, timing, ttft_ms) * factor * _NS_PER_MS
+    offsets.append(round(at))
+    for _ in range(count - 1):
+        at += _draw(rng, timing, itl_ms) * factor * _NS_PER_MS
+        offsets.append(round(at))
+    return offsets
+
+
+def _event_offsets(
+    token_offsets: list[int], reasoning_tokens: int, content_tokens: int, per_event: int
+) -> list[int]:
+    """The due time of each event: that of its last token; phases never share an event."""
+    out: list[int] = []
+    for start, count in ((0, reasoning_tokens), (reasoning_tokens, content_tokens)):
+        for first in range(0, count, per_event):
+            last = min(first + per_event, count) - 1
+            out.append(token_offsets[start + last])
+    return out

@@ -1,0 +1,166 @@
+"""Bad requests get a 4xx in the dialect's shape, never a stream; the cap answers 429; CORS."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mock_server.server import RunningMock
+
+CHAT = "/v1/chat/completions"
+GOOD_CHAT = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def post(mock: RunningMock, path: str, **kwargs) -> httpx.Response:
+    return httpx.post(mock.base_url + path, timeout=10, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        (b"{not json", None),
+        (b"[1, 2]", None),
+        (b'{"model": "m", "stream": true}', "messages"),
+        (b'{"model": "m", "messages": "hi"}', "messages"),
+        (b'{"model": "m", "messages": [{"content": "hi"}]}', "messages[0].role"),
+        (b'{"model": 5, "messages": [{"role": "user", "content": "x"}]}', "model"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": "9"}', "max_tokens"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "stream"),
+    ],
+)
+def test_bad_chat_requests_get_400_in_openai_shape(
+    mock: RunningMock, content: bytes, param: str | None
+) -> None:
+    reply = post(mock, CHAT, content=content, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400
+    assert reply.headers["content-type"].startswith("application/json")
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert error["message"]
+    assert "x-mock-request-id" in reply.headers
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}]},  # no max_tokens
+        {"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},  # no model
+        {"model": "m", "max_tokens": 0, "messages": [{"role": "user", "content": "hi"}]},
+        {"model": "m", "max_tokens": 5, "messages": []},
+    ],
+)
+def test_bad_anthropic_requests_get_400_in_anthropic_shape(mock: RunningMock, body) -> None:
+    reply = post(mock, "/v1/messages", json=body)
+    assert reply.status_code == 400
+    payload = reply.json()
+    assert payload["type"] == "error"
+    assert payload["error"]["type"] == "invalid_request_error"
+    assert payload["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/completions", {"model": "m"}),
+        ("/v1/completions", {"model": "m", "prompt": 5}),
+        ("/v1/responses", {"model": "m"}),
+        ("/v1/responses", {"model": "m", "input": [7]}),
+    ],
+)
+def test_bad_completions_and_responses_requests_get_400(mock: RunningMock, path, body) -> None:
+    reply = post(mock, path, json=body)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_body_over_the_size_limit_gets_413(make_mock) -> None:
+    mock = make_mock(max_body_bytes=1024)
+    big = {**GOOD_CHAT, "messages": [{"role": "user", "content": "word " * 1000}]}
+    reply = post(mock, CHAT, json=big)
+    assert reply.status_code == 413
+    assert "limit of 1024 bytes" in reply.json()["error"]["message"]
+    anthropic = post(mock, "/v1/messages", json={**big, "max_tokens": 5})
+    assert anthropic.status_code == 413
+    assert anthropic.json()["error"]["type"] == "request_too_large"
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Mock-Fault", "explode"),
+        ("X-Mock-Fault", "stall=abc@2"),
+        ("X-Mock-Fault", "disconnect_after"),
+        ("X-Mock-Tokens", "-3"),
+        ("X-Mock-Ttft-Ms", "soon"),
+        ("X-Mock-Itl-Ms", "1e12"),
+    ],
+)
+def test_invalid_overrides_get_400_naming_the_header(mock: RunningMock, header, value) -> None:
+    reply = post(mock, CHAT, json=GOOD_CHAT, headers={header: value})
+    assert reply.status_code == 400
+    assert header in reply.json()["error"]["message"]
+    assert reply.json()["error"]["param"] == header
+
+
+def test_an_unknown_key_in_the_body_mock_object_gets_400(mock: RunningMock) -> None:
+    reply = post(mock, CHAT, json={**GOOD_CHAT, "mock": {"speed": 3}})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "mock.speed"
+
+
+def test_the_concurrency_cap_answers_429_with_retry_after(make_mock) -> None:
+    mock = make_mock(max_concurrency=1, retry_after_s=2)
+    headers = {"X-Mock-Tokens": "100", "X-Mock-Itl-Ms": "20"}
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", mock.base_url + CHAT, json=GOOD_CHAT, headers=headers) as first,
+    ):
+        assert first.status_code == 200  # in progress: its headers are here
+        second = post(mock, CHAT, json=GOOD_CHAT)
+        anthropic = post(
+            mock,
+            "/v1/messages",
+            json={**GOOD_CHAT, "max_tokens": 5},
+            headers={"X-Mock-Tokens": "1"},
+        )
+    assert second.status_code == 429
+    assert second.headers["retry-after"] == "2"
+    assert second.json()["error"]["code"] == "rate_limit_exceeded"
+    assert anthropic.status_code == 429
+    assert anthropic.json()["error"]["type"] == "rate_limit_error"
+    assert mock.metrics_snapshot()["counters"]["rejected"] == 2
+
+
+def test_cors_headers_are_on_streams_and_errors(make_mock) -> None:
+    mock = make_mock(cors_origin="http://app.test")
+    stream = post(mock, CHAT, json=GOOD_CHAT)
+    error = post(mock, CHAT, content=b"{")
+    for reply in (stream, error):
+        assert reply.headers["access-control-allow-origin"] == "http://app.test"
+        assert "x-mock-request-id" in reply.headers["access-control-expose-headers"]
+        assert reply.headers["vary"] == "Origin"
+
+
+@pytest.mark.parametrize("path", [CHAT, "/v1/messages", "/v1/responses", "/tutorial/events"])
+def test_preflight_options_is_answered_for_post_endpoints(mock: RunningMock, path) -> None:
+    reply = httpx.options(
+        mock.base_url + path,
+        headers={
+            "Origin": "http://other.test",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-mock-fault",
+        },
+    )
+    assert reply.status_code == 204
+    assert reply.headers["access-control-allow-origin"] == "*"
+    assert "POST" in reply.headers["access-control-allow-methods"]
+    assert reply.headers["access-control-allow-headers"] == "content-type, x-mock-fault"
+
+
+def test_health_and_models_answer(mock: RunningMock) -> None:
+    health = httpx.get(mock.base_url + "/healthz").json()
+    assert health["status"] == "ok"
+    models = httpx.get(mock.base_url + "/v1/models").json()
+    assert models["object"] == "list"
+    assert [m["id"] for m in models["data"]] == ["mock-model"]
