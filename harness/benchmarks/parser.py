@@ -70,9 +70,7 @@ def cases(stream_mb: float = 10.0, bytewise_kb: float = 100.0) -> list[Case]:
     return [
         Case(f"{stream_mb:g} MB, one event per feed", events, len(events)),
         Case(f"{stream_mb:g} MB, 64 KiB feeds", _split(whole, 65536), len(events)),
-        Case(
-            f"{bytewise_kb:g} KB, 1-byte feeds", _split(b"".join(small), 1), len(small)
-        ),
+        Case(f"{bytewise_kb:g} KB, 1-byte feeds", _split(b"".join(small), 1), len(small)),
     ]
 
 

@@ -93,6 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser_bench.add_argument("--size-mb", type=float, default=10.0, help="stream size, MB")
     parser_bench.add_argument("--json", action="store_true", help="print JSON lines instead")
     parser_bench.set_defaults(handler=_bench_parser)
+    mock_bench = targets.add_parser(
+        "mock",
+        help="the mock's capacity: concurrent streams held with p99 send lateness in bounds",
+        description=(
+            "Start the mock afresh for each concurrency level (pinned to core 0), hold that "
+            "many chat streams with a lean client on another core, and read the send "
+            "lateness of every token written in the steady window from the mock's own ground "
+            "truth. Reports tokens/s, lateness p50/p99/max and CPU per level, and the highest "
+            "level whose p99 lateness stays within --target-ms."
+        ),
+    )
+    mock_bench.add_argument("--levels", default="250,500,750,1000,1250,1500",
+                            help="concurrent streams to try, in order")  # fmt: skip
+    mock_bench.add_argument("--workers", type=int, default=1, help="mock worker processes")
+    mock_bench.add_argument("--itl-ms", type=float, default=20.0)
+    mock_bench.add_argument("--seconds", type=float, default=6.0, help="steady window per level")
+    mock_bench.add_argument(
+        "--ramp", type=float, default=3.0, help="seconds to open the streams over"
+    )
+    mock_bench.add_argument("--target-ms", type=float, default=2.0, help="p99 lateness bound")
+    mock_bench.add_argument("--json", action="store_true", help="print JSON lines instead")
+    mock_bench.set_defaults(handler=_bench_mock)
     return parser
 
 
@@ -147,6 +169,63 @@ def _bench_parser(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bench_mock(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.benchmarks.mock import run_mock_bench
+
+    try:
+        levels = [int(v) for v in args.levels.split(",") if v.strip()]
+    except ValueError:
+        return _usage_error(f"--levels takes whole numbers, not {args.levels!r}")
+    if not levels or min(levels) < 1 or args.workers < 1 or args.seconds <= 0:
+        return _usage_error("--levels, --workers and --seconds must be positive")
+    console = Console(stderr=True)
+    results = []
+    measured = run_mock_bench(
+        levels,
+        workers=args.workers,
+        itl_ms=args.itl_ms,
+        seconds=args.seconds,
+        ramp_s=args.ramp,
+        target_p99_ms=args.target_ms,
+    )
+    for level in measured:
+        results.append(level)
+        if args.json:
+            print(json.dumps(asdict(level)), flush=True)
+        else:
+            p99 = _fmt(level.lateness_p99_ms)
+            console.print(f"{level.streams} streams: p99 lateness {p99} ms")
+    passing = [lv for lv in results if lv.passes(args.target_ms)]
+    best = max(passing, key=lambda lv: lv.streams) if passing else None
+    if args.json:
+        return EXIT_OK
+    table = Table(title=f"mock capacity, {args.workers} worker(s), ITL {args.itl_ms:g} ms")
+    for column in ("streams", "held", "tokens/s", "lateness p50", "p99", "max", "mock CPU", "ok"):
+        table.add_column(column, justify="right")
+    for lv in results:
+        table.add_row(str(lv.streams), str(lv.held), f"{lv.tokens_per_s:,.0f}",
+                      _fmt(lv.lateness_p50_ms), _fmt(lv.lateness_p99_ms), _fmt(lv.lateness_max_ms),
+                      "-" if lv.mock_cpu_percent is None else f"{lv.mock_cpu_percent:.0f}%",
+                      "yes" if lv.passes(args.target_ms) else "no")  # fmt: skip
+    out = Console()
+    out.print(table)
+    if best is None:
+        out.print(f"no level kept p99 send lateness <= {args.target_ms:g} ms")
+    else:
+        out.print(f"highest level with p99 send lateness <= {args.target_ms:g} ms: "
+                  f"{best.streams} streams, {best.tokens_per_s:,.0f} tokens/s")  # fmt: skip
+    return EXIT_OK
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
 def _usage_error(message: str) -> int:
     print(f"sse-harness: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -170,4 +249,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sse-harness: interrupted", file=sys.stderr)
         return 130
-
