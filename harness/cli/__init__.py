@@ -16,6 +16,7 @@ from harness import __version__
 from harness.cli.run_command import add_run_arguments, run_command
 from harness.dialects import DIALECT_NAMES
 from harness.errors import HarnessError
+from harness.transports import TRANSPORTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +45,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(run)
     run.set_defaults(handler=run_command)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="measure this machine's client error against the mock's ground truth",
+        description=(
+            "Run the client against the embedded mock at rising concurrency for each "
+            "transport and report, from the mock's own write times, the arrival lag of "
+            "every token (p50, p99, max; first tokens apart), the error of measured ITL, "
+            "and client CPU per event; then name the highest concurrency per transport "
+            "whose p99 lag stays within 2 ms. The result is saved for this machine and "
+            "quoted in later run reports."
+        ),
+    )
+    calibrate.add_argument(
+        "--levels",
+        default="1,10,100,500,1000,2000",
+        help="concurrent streams, in order (stops at the first errors)",
+    )
+    calibrate.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        action="append",
+        help="a transport to calibrate (default: all)",
+    )
+    calibrate.add_argument("--seconds", type=float, default=4.0, help="length of each stream")
+    calibrate.add_argument("--json", type=Path, help="also write the levels as JSON lines here")
+    calibrate.set_defaults(handler=_calibrate)
 
     commands.add_parser(
         "mock",
@@ -104,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
             "level whose p99 lateness stays within --target-ms."
         ),
     )
-    mock_bench.add_argument("--levels", default="250,500,750,1000,1250,1500",
-                            help="concurrent streams to try, in order")  # fmt: skip
+    mock_bench.add_argument(
+        "--levels", default="250,500,750,1000,1250,1500", help="concurrent streams to try, in order"
+    )
     mock_bench.add_argument("--workers", type=int, default=1, help="mock worker processes")
     mock_bench.add_argument("--itl-ms", type=float, default=20.0)
     mock_bench.add_argument("--seconds", type=float, default=6.0, help="steady window per level")
@@ -147,11 +176,18 @@ def _bench_parser(args: argparse.Namespace) -> int:
             measurements.append(m)
     if args.json:
         for m in measurements:
-            print(json.dumps({
-                "case": m.case, "decoder": m.decoder, "events": m.events,
-                "best_s": round(m.best_s, 6), "events_per_s": round(m.events_per_s),
-                "mb_per_s": round(m.mb_per_s, 2),
-            }))  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "case": m.case,
+                        "decoder": m.decoder,
+                        "events": m.events,
+                        "best_s": round(m.best_s, 6),
+                        "events_per_s": round(m.events_per_s),
+                        "mb_per_s": round(m.mb_per_s, 2),
+                    }
+                )
+            )
         return EXIT_OK
     table = Table(title=f"SSE decoding, best of {args.rounds} rounds")
     for column in ("case", "decoder", "events/s", "MB/s", "vs httpx-sse"):
@@ -166,6 +202,65 @@ def _bench_parser(args: argparse.Namespace) -> int:
             f"{m.events_per_s / baseline[m.case]:.2f}x",
         )
     Console().print(table)
+    return EXIT_OK
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.calibrate import best_levels, run_calibration, save_calibration
+
+    try:
+        levels = [int(v) for v in args.levels.split(",") if v.strip()]
+    except ValueError:
+        return _usage_error(f"--levels takes whole numbers, not {args.levels!r}")
+    if not levels or min(levels) < 1 or args.seconds <= 0:
+        return _usage_error("--levels and --seconds must be positive")
+    console = Console(stderr=True)
+    results = []
+    for result in run_calibration(args.transport or list(TRANSPORTS), levels, seconds=args.seconds):
+        results.append(result)
+        console.print(
+            f"{result.transport} at {result.concurrency}: p99 lag "
+            f"{_fmt(result.lag_p99_ms)} ms, {result.errors} errors"
+        )
+    if args.json is not None:
+        args.json.write_text("".join(json.dumps(asdict(r)) + "\n" for r in results))
+    table = Table(title="client arrival lag against the mock's write times (ms)")
+    for column in (
+        "transport",
+        "streams",
+        "events",
+        "lag p50",
+        "p99",
+        "max",
+        "first p99",
+        "ITL err p99",
+        "CPU us/event",
+        "errors",
+    ):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            r.transport,
+            str(r.concurrency),
+            f"{r.events:,}",
+            _fmt(r.lag_p50_ms),
+            _fmt(r.lag_p99_ms),
+            _fmt(r.lag_max_ms),
+            _fmt(r.first_token_lag_p99_ms),
+            _fmt(r.itl_error_p99_ms),
+            _fmt(r.cpu_us_per_event),
+            str(r.errors),
+        )
+    out = Console()
+    out.print(table)
+    for transport, best in best_levels(results).items():
+        out.print(f"{transport}: p99 arrival lag <= 2 ms up to {best or 'no'} concurrent streams")
+    out.print(f"saved to {save_calibration(results)}")
     return EXIT_OK
 
 
@@ -208,17 +303,25 @@ def _bench_mock(args: argparse.Namespace) -> int:
     for column in ("streams", "held", "tokens/s", "lateness p50", "p99", "max", "mock CPU", "ok"):
         table.add_column(column, justify="right")
     for lv in results:
-        table.add_row(str(lv.streams), str(lv.held), f"{lv.tokens_per_s:,.0f}",
-                      _fmt(lv.lateness_p50_ms), _fmt(lv.lateness_p99_ms), _fmt(lv.lateness_max_ms),
-                      "-" if lv.mock_cpu_percent is None else f"{lv.mock_cpu_percent:.0f}%",
-                      "yes" if lv.passes(args.target_ms) else "no")  # fmt: skip
+        table.add_row(
+            str(lv.streams),
+            str(lv.held),
+            f"{lv.tokens_per_s:,.0f}",
+            _fmt(lv.lateness_p50_ms),
+            _fmt(lv.lateness_p99_ms),
+            _fmt(lv.lateness_max_ms),
+            "-" if lv.mock_cpu_percent is None else f"{lv.mock_cpu_percent:.0f}%",
+            "yes" if lv.passes(args.target_ms) else "no",
+        )
     out = Console()
     out.print(table)
     if best is None:
         out.print(f"no level kept p99 send lateness <= {args.target_ms:g} ms")
     else:
-        out.print(f"highest level with p99 send lateness <= {args.target_ms:g} ms: "
-                  f"{best.streams} streams, {best.tokens_per_s:,.0f} tokens/s")  # fmt: skip
+        out.print(
+            f"highest level with p99 send lateness <= {args.target_ms:g} ms: "
+            f"{best.streams} streams, {best.tokens_per_s:,.0f} tokens/s"
+        )
     return EXIT_OK
 
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from harness.calibrate import measurement_error
 from harness.config import RunConfig, parse_abandon, parse_slo
 from harness.dialects import DIALECT_NAMES
 from harness.errors import ConfigError
@@ -279,6 +280,7 @@ async def _execute(
     sweep: Sweep | None,
     out_dir: Path,
     truth_url: str | None,
+    error: str | None,
     console: Console,
 ) -> RunResult:
     loop = asyncio.get_running_loop()
@@ -318,7 +320,12 @@ async def _execute(
     try:
         with live if live is not None else contextlib.nullcontext():
             return await execute(
-                config, out_dir, sweep=sweep, truth_url=truth_url, on_runner=attach
+                config,
+                out_dir,
+                sweep=sweep,
+                truth_url=truth_url,
+                measurement_error=error,
+                on_runner=attach,
             )
     finally:
         ticker.cancel()
@@ -354,7 +361,9 @@ def run_command(args: argparse.Namespace) -> int:
             truth_url = _origin(url) if _is_loopback(url) else None
         config, sweep = config_from_args(args, url)
         out_dir = args.out or default_out_dir()
-        result = asyncio.run(_execute(args, config, sweep, out_dir, truth_url, console))
+        concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
+        error = measurement_error(config.transport, concurrency)
+        result = asyncio.run(_execute(args, config, sweep, out_dir, truth_url, error, console))
     Console().print(_summary_table(result))
     console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md)")
     return 130 if result.interrupted else 0

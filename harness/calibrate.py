@@ -1,0 +1,222 @@
+"""``sse-harness calibrate``: how far this machine's client measurements can be trusted.
+
+The client runs against the embedded mock, which records when it wrote every token. For
+each transport and concurrency level, every token's *arrival lag* is the client's arrival
+time minus the mock's write time (the same monotonic clock), and the *ITL error* is each
+measured gap minus the true gap. A level's figures: lag p50/p99/max (all tokens and first
+tokens), ITL error p99, and the client's CPU per event. The result names, per transport,
+the highest concurrency whose p99 arrival lag stays within the bound; it is saved for
+this machine, and every later run report quotes it as its measurement error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.config import RunConfig
+from harness.load import Bounds, ClosedLoop
+from harness.payloads import RequestSpec
+from harness.record import RequestRecord
+from harness.runner import Runner
+from harness.target import embedded_mock, fetch_truth, mock_arguments
+from harness.transports import Timeouts
+
+__all__ = [
+    "LevelResult",
+    "calibration_path",
+    "load_calibration",
+    "measurement_error",
+    "run_calibration",
+]
+
+DEFAULT_LEVELS = (1, 10, 100, 500, 1000, 2000)
+LAG_BOUND_MS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class LevelResult:
+    transport: str
+    concurrency: int
+    requests: int
+    errors: int
+    events: int
+    lag_p50_ms: float | None
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+    first_token_lag_p50_ms: float | None
+    first_token_lag_p99_ms: float | None
+    itl_error_p99_ms: float | None
+    cpu_us_per_event: float | None
+
+
+def _q(values: np.ndarray, percent: float) -> float | None:
+    return float(np.percentile(values, percent)) if values.size else None
+
+
+def _figures(records: Sequence[RequestRecord], truths: dict[str, Any]) -> dict[str, Any]:
+    lags: list[np.ndarray] = []
+    first: list[float] = []
+    itl_errors: list[np.ndarray] = []
+    for record in records:
+        truth = truths.get(record.mock_request_id or "")
+        if not truth or not record.token_times_ns:
+            continue
+        written = np.asarray(truth["token_write_ns"], dtype=np.int64)
+        arrived = np.asarray(record.token_times_ns, dtype=np.int64)
+        n = min(len(written), len(arrived))
+        if n == 0:
+            continue
+        lag = (arrived[:n] - written[:n]) / 1e6
+        lags.append(lag)
+        first.append(float(lag[0]))
+        if n > 1:
+            itl_errors.append(np.abs(np.diff(arrived[:n]) - np.diff(written[:n])) / 1e6)
+    all_lags = np.concatenate(lags) if lags else np.empty(0)
+    errors = np.concatenate(itl_errors) if itl_errors else np.empty(0)
+    firsts = np.asarray(first)
+    return {
+        "lag_p50_ms": _q(all_lags, 50),
+        "lag_p99_ms": _q(all_lags, 99),
+        "lag_max_ms": float(all_lags.max()) if all_lags.size else None,
+        "first_token_lag_p50_ms": _q(firsts, 50),
+        "first_token_lag_p99_ms": _q(firsts, 99),
+        "itl_error_p99_ms": _q(errors, 99),
+    }
+
+
+def measure(
+    base_url: str, transport: str, concurrency: int, *, seconds: float, itl_ms: float
+) -> LevelResult:
+    """One level: ``concurrency`` users stream for about ``seconds`` from the mock."""
+    tokens = max(int(seconds * 1000 / itl_ms), 2)
+    spec = RequestSpec(url=base_url, headers=(("X-Mock-Tokens", str(tokens)),))
+    config = RunConfig(
+        spec=spec,
+        profile=ClosedLoop(concurrency=concurrency, ramp_up_s=min(2.0, concurrency / 500)),
+        bounds=Bounds(requests=concurrency, grace_s=10),
+        transport=transport,
+        timeouts=Timeouts(connect_s=10, ttft_s=30, idle_s=30, total_s=seconds * 3 + 30),
+    )
+    records: list[RequestRecord] = []
+    cpu_start = time.process_time()
+    asyncio.run(Runner(config, records.append).run())
+    cpu_s = time.process_time() - cpu_start
+    ids = [r.mock_request_id for r in records if r.mock_request_id]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        truths = dict(zip(ids, pool.map(lambda rid: fetch_truth(base_url, rid), ids), strict=True))
+    events = sum(r.events for r in records)
+    return LevelResult(
+        transport=transport,
+        concurrency=concurrency,
+        requests=len(records),
+        errors=sum(1 for r in records if not r.ok),
+        events=events,
+        cpu_us_per_event=cpu_s * 1e6 / events if events else None,
+        **_figures(records, truths),
+    )
+
+
+def run_calibration(
+    transports: Sequence[str],
+    levels: Sequence[int] = DEFAULT_LEVELS,
+    *,
+    seconds: float = 4.0,
+    itl_ms: float = 20.0,
+    on_level: Callable[[LevelResult], None] | None = None,
+) -> Iterator[LevelResult]:
+    """Measure every level of every transport, stopping a transport once errors appear."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    capacity = str(max(max(levels) * 2, 1000))
+    arguments = mock_arguments(
+        ttft_ms=50,
+        itl_ms=itl_ms,
+        tokens=10,
+        extra=("--truth-capacity", capacity, "--log-level", "warning"),
+    )
+    with embedded_mock(arguments, cpu=cores[0] if len(cores) > 1 else None) as mock:
+        if len(cores) > 1:
+            os.sched_setaffinity(0, set(cores[1:]))
+        try:
+            for transport in transports:
+                for level in levels:
+                    result = measure(
+                        mock.base_url, transport, level, seconds=seconds, itl_ms=itl_ms
+                    )
+                    if on_level is not None:
+                        on_level(result)
+                    yield result
+                    if result.errors:
+                        break
+        finally:
+            if len(cores) > 1:
+                os.sched_setaffinity(0, set(cores))
+
+
+def best_levels(
+    results: Sequence[LevelResult], bound_ms: float = LAG_BOUND_MS
+) -> dict[str, int | None]:
+    """Per transport, the highest error-free concurrency whose p99 lag is within the bound."""
+    best: dict[str, int | None] = {}
+    for r in results:
+        best.setdefault(r.transport, None)
+        if not r.errors and r.lag_p99_ms is not None and r.lag_p99_ms <= bound_ms:
+            best[r.transport] = max(best[r.transport] or 0, r.concurrency)
+    return best
+
+
+def calibration_path() -> Path:
+    """Where this machine's calibration is kept (``$XDG_CACHE_HOME/sse-harness/``)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return root / "sse-harness" / f"calibration-{platform.node() or 'machine'}.json"
+
+
+def save_calibration(results: Sequence[LevelResult], path: Path | None = None) -> Path:
+    path = path or calibration_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "machine": platform.node(),
+        "cpus": os.cpu_count(),
+        "time": time.time(),
+        "bound_ms": LAG_BOUND_MS,
+        "best": best_levels(results),
+        "levels": [asdict(r) for r in results],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def load_calibration(path: Path | None = None) -> dict[str, Any] | None:
+    try:
+        return json.loads((path or calibration_path()).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def measurement_error(transport: str, concurrency: int | None) -> str | None:
+    """A line for a run report: this machine's calibrated arrival lag for the run's load."""
+    data = load_calibration()
+    if not data:
+        return None
+    levels = [lv for lv in data.get("levels", []) if lv["transport"] == transport]
+    if not levels:
+        return None
+    best = data.get("best", {}).get(transport)
+    near = min(levels, key=lambda lv: abs(lv["concurrency"] - (concurrency or 1)))
+    p99 = near.get("lag_p99_ms")
+    return (
+        f"{transport} transport: p99 arrival lag {p99:.2f} ms at {near['concurrency']} streams"
+        f" (calibrated; within {data.get('bound_ms', LAG_BOUND_MS):g} ms up to {best} streams)"
+        if p99 is not None
+        else None
+    )
