@@ -11,7 +11,6 @@ this machine, and every later run report quotes it as its measurement error.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import platform
@@ -30,7 +29,7 @@ from harness.payloads import RequestSpec
 from harness.record import RequestRecord
 from harness.runner import Runner
 from harness.target import embedded_mock, fetch_truth, mock_arguments
-from harness.transports import Timeouts
+from harness.transports import Timeouts, run_event_loop
 
 __all__ = [
     "LevelResult",
@@ -110,7 +109,7 @@ def measure(
     )
     records: list[RequestRecord] = []
     cpu_start = time.process_time()
-    asyncio.run(Runner(config, records.append).run())
+    run_event_loop(Runner(config, records.append).run())
     cpu_s = time.process_time() - cpu_start
     ids = [r.mock_request_id for r in records if r.mock_request_id]
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -29,7 +29,7 @@ from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env, sy
 from harness.run import RunResult, Sweep, default_out_dir, execute
 from harness.runner import Runner
 from harness.target import embedded_mock, mock_arguments
-from harness.transports import TRANSPORTS, Timeouts, raise_open_files_limit
+from harness.transports import TRANSPORTS, Timeouts, raise_open_files_limit, run_event_loop
 
 __all__ = ["add_run_arguments", "config_from_args", "run_command"]
 
@@ -363,7 +363,7 @@ def run_command(args: argparse.Namespace) -> int:
         out_dir = args.out or default_out_dir()
         concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
         error = measurement_error(config.transport, concurrency)
-        result = asyncio.run(_execute(args, config, sweep, out_dir, truth_url, error, console))
+        result = run_event_loop(_execute(args, config, sweep, out_dir, truth_url, error, console))
     Console().print(_summary_table(result))
     console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md)")
     return 130 if result.interrupted else 0

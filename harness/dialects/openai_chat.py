@@ -15,6 +15,7 @@ stream is a chunk ``{"error": {...}}``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -86,6 +87,9 @@ class OpenAIChat:
         Raises:
             DialectError: the data is not a JSON object or a field has the wrong type.
         """
+        fast = _common_chunk(event.data)
+        if fast is not None:
+            return fast
         fields = Fields(self.name, event.data)
         final, payload, choices = envelope(fields)
         if final is not None:
@@ -95,6 +99,50 @@ class OpenAIChat:
             deltas.extend(_choice_deltas(fields, choice, f"choices[{position}]", position))
         deltas.extend(usage_delta(fields, payload))
         return tuple(deltas) or _IGNORABLE
+
+
+_SIMPLE_DELTA_KEYS = frozenset({"content", "role"})
+
+
+def _common_chunk(data: str) -> tuple[Delta, ...] | None:
+    """The fast path for the chunk nearly every event is: one choice, a delta with only
+    ``content`` (and perhaps ``role``), no finish reason, no usage.
+
+    Returns:
+        Exactly what the full reading returns for such a chunk, or None for any other
+        chunk (the full reading then checks every field and names any that is wrong).
+    """
+    if data[:1] != "{":
+        return None
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        return None
+    if type(payload) is not dict or payload.get("usage") is not None or "error" in payload:
+        return None
+    choices = payload.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") is not None:
+        return None
+    delta = choice.get("delta")
+    index = choice.get("index", 0)
+    if (
+        type(delta) is not dict
+        or not _SIMPLE_DELTA_KEYS.issuperset(delta)
+        or type(index) is not int
+    ):
+        return None
+    content = delta.get("content")
+    role = delta.get("role")
+    if (content is not None and type(content) is not str) or (
+        role is not None and type(role) is not str
+    ):
+        return None
+    if not content:
+        return _IGNORABLE
+    return (Delta(kind=DeltaKind.CONTENT, text=content, choice=index),)
 
 
 def _choice_deltas(fields: Fields, value: Any, path: str, position: int) -> list[Delta]:

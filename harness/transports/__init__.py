@@ -10,6 +10,7 @@ from harness.transports.base import (
     Timeouts,
     Transport,
     raise_open_files_limit,
+    run_event_loop,
 )
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Transport",
     "make_transport",
     "raise_open_files_limit",
+    "run_event_loop",
 ]
 
 TRANSPORTS = ("httpx", "aiohttp")

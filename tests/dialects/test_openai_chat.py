@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import harness.dialects.openai_chat as openai_chat_module
 from harness.dialects import Accumulator, Delta, DeltaKind, OpenAIChat
 from harness.errors import DialectError
 from harness.sse import Event
@@ -182,3 +183,37 @@ def test_a_field_of_the_wrong_type_is_a_dialect_error_naming_it(
     with pytest.raises(DialectError, match=path) as caught:
         CHAT.interpret(Event(data=json.dumps(payload)))
     assert caught.value.dialect == "openai-chat"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}',
+        '{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
+        '{"choices":[{"index":0,"delta":{"role":"assistant"}}],"usage":null}',
+        '{"choices":[{"index":1,"delta":{"content":"second choice"}}]}',
+        '{"choices":[{"delta":{"content":"no index"}}]}',
+        '{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}',
+        '{"choices":[{"index":0,"delta":{"content":"x","reasoning_content":"y"}}]}',
+        '{"choices":[{"index":0,"delta":{"content":5}}]}',
+        '{"choices":[{"index":true,"delta":{"content":"x"}}]}',
+        '{"choices":[],"usage":{"completion_tokens":3}}',
+        '{"choices":[{"index":0,"delta":{"content":"x"}}],"usage":{"completion_tokens":1}}',
+        '{"error":{"message":"boom"}}',
+        "[DONE]",
+    ],
+)
+def test_fast_path_reads_exactly_as_the_full_reading(
+    data: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = Event("message", data)
+
+    def read() -> object:
+        try:
+            return OpenAIChat().interpret(event)
+        except DialectError as exc:
+            return ("error", str(exc))
+
+    fast = read()
+    monkeypatch.setattr(openai_chat_module, "_common_chunk", lambda data: None)
+    assert fast == read()
