@@ -205,6 +205,15 @@ def _bench_parser(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _levels(text: str) -> list[int] | None:
+    """``"1,10,100"`` as concurrency levels; None when it is not positive whole numbers."""
+    try:
+        levels = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        return None
+    return levels if levels and min(levels) >= 1 else None
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -213,12 +222,9 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from harness.calibrate import best_levels, run_calibration, save_calibration
 
-    try:
-        levels = [int(v) for v in args.levels.split(",") if v.strip()]
-    except ValueError:
-        return _usage_error(f"--levels takes whole numbers, not {args.levels!r}")
-    if not levels or min(levels) < 1 or args.seconds <= 0:
-        return _usage_error("--levels and --seconds must be positive")
+    levels = _levels(args.levels)
+    if levels is None or args.seconds <= 0:
+        return _usage_error("--levels takes positive whole numbers and --seconds a positive time")
     console = Console(stderr=True)
     results = []
     for result in run_calibration(args.transport or list(TRANSPORTS), levels, seconds=args.seconds):
@@ -272,12 +278,9 @@ def _bench_mock(args: argparse.Namespace) -> int:
 
     from harness.benchmarks.mock import run_mock_bench
 
-    try:
-        levels = [int(v) for v in args.levels.split(",") if v.strip()]
-    except ValueError:
-        return _usage_error(f"--levels takes whole numbers, not {args.levels!r}")
-    if not levels or min(levels) < 1 or args.workers < 1 or args.seconds <= 0:
-        return _usage_error("--levels, --workers and --seconds must be positive")
+    levels = _levels(args.levels)
+    if levels is None or args.workers < 1 or args.seconds <= 0:
+        return _usage_error("--levels takes positive whole numbers; --workers, --seconds positive")
     console = Console(stderr=True)
     results = []
     measured = run_mock_bench(
