@@ -10,7 +10,11 @@ From that:
   (``disconnect_detected_ns - t_close_ns``; both are the same monotonic clock).
 * ``tokens_after_close``: tokens the server wrote after the client had closed.
 
-Where no ground truth can be had, those figures are null and ``verifiable`` is false.
+Where no ground truth can be had but the server's gauge of running requests was given
+(``--metrics-url``, ``--metrics-gauge``), ``gauge`` says whether it fell back to its
+value before the run, and ``stopped_by_server`` is all or none of the abandoned streams
+accordingly; the per-stream figures stay null. With neither, those figures are null and
+``verifiable`` is false.
 """
 
 from __future__ import annotations
@@ -27,13 +31,17 @@ __all__ = ["summarize_disconnects"]
 
 
 def summarize_disconnects(
-    records: Sequence[RequestRecord], truths: Mapping[str, Mapping[str, Any] | None]
+    records: Sequence[RequestRecord],
+    truths: Mapping[str, Mapping[str, Any] | None],
+    *,
+    gauge: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``disconnect`` object of ``summary.json``.
 
     Args:
         records: the run's records.
         truths: the server's record per ``mock_request_id`` (None where it had none).
+        gauge: what ``harness.gauge.wait_for_baseline`` saw after the run, if anything.
     """
     abandoned = [r for r in records if r.outcome is Outcome.ABANDONED]
     known = [(r, truths.get(r.mock_request_id or "")) for r in abandoned]
@@ -45,9 +53,18 @@ def summarize_disconnects(
         "stopped_by_server": None,
         "stop_latency_ms": {"p50": None, "p99": None, "max": None},
         "tokens_after_close": None,
+        "source": None,
     }
+    if gauge is not None:
+        summary["gauge"] = dict(gauge)
     if not known:
+        if gauge is not None and abandoned:
+            # a gauge back at its baseline means every stream stopped; one above it
+            # cannot say how many did
+            stopped = len(abandoned) if gauge.get("returned") else None
+            summary.update(verifiable=True, source="gauge", stopped_by_server=stopped)
         return summary
+    summary["source"] = "ground truth"
     latencies = []
     after = 0
     stopped = 0

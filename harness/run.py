@@ -22,8 +22,9 @@ from typing import Any
 from harness import __version__
 from harness.config import RunConfig
 from harness.disconnects import summarize_disconnects
+from harness.gauge import read_gauge, wait_for_baseline
 from harness.load import ClosedLoop, OpenLoop
-from harness.metrics import Window, requests_frame, summarize
+from harness.metrics import Window, requests_frame, summarize, time_series
 from harness.record import Outcome, RequestRecord
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter
@@ -96,6 +97,7 @@ async def execute(
     sweep: Sweep | None = None,
     truth_url: str | None = None,
     measurement_error: str | None = None,
+    metrics_gauge: tuple[str, str] | None = None,
     on_runner: Callable[[Runner], None] | None = None,
 ) -> RunResult:
     """Run ``config`` (each level of ``sweep``) and write the run's files to ``out_dir``.
@@ -107,11 +109,17 @@ async def execute(
         sweep: run one segment per level instead of one.
         truth_url: a mock's base URL, to check abandoned streams against its ground truth.
         measurement_error: a line on the machine's measurement error, for the report.
+        metrics_gauge: ``(url, name)`` of the server's Prometheus gauge of running
+            requests, to check that abandoned streams were stopped where there is no
+            ground truth.
         on_runner: called with each segment's ``Runner`` before it starts (progress
             display, signal handlers).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(out_dir=out_dir, summary={})
+    baseline = None
+    if metrics_gauge is not None:
+        baseline = await asyncio.to_thread(read_gauge, *metrics_gauge)
     with ResultsWriter(out_dir / "results.jsonl") as writer:
 
         def sink(record: RequestRecord) -> None:
@@ -137,7 +145,10 @@ async def execute(
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     summary = summarize(result.records, window=window, slo=config.slo)
     truths = await _truths(result.records, truth_url)
-    summary["disconnect"] = summarize_disconnects(result.records, truths)
+    gauge = None
+    if metrics_gauge is not None and baseline is not None:
+        gauge = await asyncio.to_thread(wait_for_baseline, *metrics_gauge, baseline)
+    summary["disconnect"] = summarize_disconnects(result.records, truths, gauge=gauge)
     dialects = sorted({r.dialect for r in result.records if r.dialect})
     summary["dialect"] = ", ".join(dialects) or None
     summary["config"] = config.redacted()
@@ -170,4 +181,5 @@ def _write_files(result: RunResult) -> None:
     out = result.out_dir
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
+    time_series(result.records).to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))

@@ -101,6 +101,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--slo", action="append", default=[], help="goodput targets: ttft=0.5,tpot=0.05"
     )
 
+    limits.add_argument("--metrics-url", help="the server's Prometheus /metrics, to check that "
+                        "abandoned streams were stopped")  # fmt: skip
+    limits.add_argument("--metrics-gauge", help="its gauge of running requests, e.g. "
+                        "vllm:num_requests_running or mock_active_streams")  # fmt: skip
+
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, help="run folder (default reports/<time>-<id>/)")
     output.add_argument("--quiet", action="store_true", help="no live progress")
@@ -325,12 +330,19 @@ async def _execute(
                 sweep=sweep,
                 truth_url=truth_url,
                 measurement_error=error,
+                metrics_gauge=_gauge(args),
                 on_runner=attach,
             )
     finally:
         ticker.cancel()
         with contextlib.suppress(NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)
+
+
+def _gauge(args: argparse.Namespace) -> tuple[str, str] | None:
+    if (args.metrics_url is None) != (args.metrics_gauge is None):
+        raise ConfigError("metrics-gauge", "give --metrics-url and --metrics-gauge together")
+    return (args.metrics_url, args.metrics_gauge) if args.metrics_url else None
 
 
 def _is_loopback(url: str) -> bool:

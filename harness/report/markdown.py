@@ -107,6 +107,17 @@ def _disconnects(disconnect: Mapping[str, Any]) -> list[str]:
             " from here (no ground truth from the server)."
         )
         return lines
+    if disconnect.get("source") == "gauge":
+        gauge = disconnect.get("gauge") or {}
+        verdict = (
+            f"returned to its baseline ({gauge.get('baseline')}) within"
+            f" {_num(gauge.get('seconds_to_baseline'))} s: the server stopped them all"
+            if gauge.get("returned")
+            else f"stayed at {gauge.get('after_run')}, above its baseline {gauge.get('baseline')}:"
+            " the server may still be producing for some of them"
+        )
+        lines.append(f"{disconnect['abandoned']} abandoned; the server's gauge {verdict}.")
+        return lines
     latency = disconnect["stop_latency_ms"]
     lines.append(
         f"{disconnect['abandoned']} abandoned; the server stopped {disconnect['stopped_by_server']}"

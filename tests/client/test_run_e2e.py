@@ -182,3 +182,19 @@ def test_sigint_leaves_a_valid_results_file(mock: EmbeddedMock, tmp_path: Path) 
     assert len(records) >= 4
     assert all(r.outcome in (Outcome.OK, Outcome.ERROR) for r in records)
     assert (out / "summary.json").exists()
+
+
+def test_a_server_gauge_verifies_abandonment_without_ground_truth(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    config = config_for(mock, disconnect_rate=1.0, disconnect_after=Abandon(after_tokens=2),
+                        bounds=Bounds(requests=3))  # fmt: skip
+    gauge = (mock.base_url + "/metrics", "mock_active_streams")
+    result = asyncio.run(execute(config, tmp_path, metrics_gauge=gauge))
+    disconnect = result.summary["disconnect"]
+    assert disconnect["source"] == "gauge"
+    assert disconnect["gauge"]["returned"] is True
+    assert disconnect["stopped_by_server"] == 3
+    assert disconnect["stop_latency_ms"]["p99"] is None  # a gauge cannot say that
+    assert "returned to its baseline" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "timeseries.csv").read_text().startswith("second,")
