@@ -31,7 +31,7 @@ from harness.results import ResultsWriter
 from harness.runner import Runner
 from harness.target import fetch_truth
 
-__all__ = ["RunResult", "Sweep", "default_out_dir", "execute"]
+__all__ = ["RateSearch", "RunResult", "Sweep", "default_out_dir", "execute", "search_rates"]
 
 SATURATION_GAIN = 0.05
 SATURATION_ERROR_RATE = 0.2
@@ -47,6 +47,30 @@ class Sweep:
     levels: tuple[float, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RateSearch:
+    """Find the highest open-loop rate whose segment still meets every SLO.
+
+    A rate passes when at least ``share`` of its requests met every ``--slo`` target and
+    its error rate is at most ``max_error_rate``. The search doubles (or halves) from the
+    starting rate until it has a passing and a failing rate, then bisects between them,
+    for at most ``probes`` segments or until they are within 5% of each other.
+    """
+
+    start_rate: float
+    probes: int = 12
+    share: float = 0.95
+    max_error_rate: float = 0.01
+
+    def passes(self, summary: dict[str, Any]) -> bool:
+        goodput = summary.get("goodput") or {}
+        return (
+            summary["requests"] > 0
+            and summary["error_rate"] <= self.max_error_rate
+            and goodput.get("share", 0.0) >= self.share
+        )
+
+
 @dataclass(slots=True)
 class RunResult:
     out_dir: Path
@@ -59,6 +83,33 @@ class RunResult:
 def default_out_dir(root: Path = Path("reports")) -> Path:
     """``reports/<timestamp>-<short id>/``."""
     return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def search_rates(
+    config: RunConfig, search: RateSearch, segments: list[dict[str, Any]]
+) -> Iterator[tuple[str, RunConfig]]:
+    """The segments of a rate search; each probe's verdict is read from ``segments``,
+    where the caller appends the summary of the segment it just ran."""
+    base = (
+        config.profile if isinstance(config.profile, OpenLoop) else OpenLoop(rate=search.start_rate)
+    )
+    good: float | None = None
+    bad: float | None = None
+    rate = search.start_rate
+    for _ in range(search.probes):
+        yield f"rate={rate:.4g}", replace(config, profile=replace(base, rate=rate))
+        segment = segments[-1]
+        segment["passed"] = search.passes(segment["summary"])
+        if segment["passed"]:
+            good = rate
+        else:
+            bad = rate
+        if good is not None and bad is not None:
+            if (bad - good) / bad < 0.05:
+                return
+            rate = (good + bad) / 2
+        else:
+            rate = rate * 2 if bad is None else rate / 2
 
 
 def _segments(config: RunConfig, sweep: Sweep | None) -> Iterator[tuple[str, RunConfig]]:
@@ -95,6 +146,7 @@ async def execute(
     out_dir: Path,
     *,
     sweep: Sweep | None = None,
+    search: RateSearch | None = None,
     truth_url: str | None = None,
     measurement_error: str | None = None,
     metrics_gauge: tuple[str, str] | None = None,
@@ -107,6 +159,7 @@ async def execute(
         out_dir: where ``results.jsonl``, ``summary.json``, ``requests.csv`` and
             ``report.md`` go; created if missing.
         sweep: run one segment per level instead of one.
+        search: search for the highest rate that meets the SLO instead (``--find-max-rate``).
         truth_url: a mock's base URL, to check abandoned streams against its ground truth.
         measurement_error: a line on the machine's measurement error, for the report.
         metrics_gauge: ``(url, name)`` of the server's Prometheus gauge of running
@@ -126,12 +179,13 @@ async def execute(
             writer.write(record)
             result.records.append(record)
 
-        for label, segment_config in _segments(config, sweep):
+        plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
+        for label, segment_config in plan:
             runner = Runner(segment_config, sink, segment=label)
             if on_runner is not None:
                 on_runner(runner)
             await runner.run()
-            if sweep is not None:
+            if sweep is not None or search is not None:
                 records = [r for r in result.records if r.segment == label]
                 window = Window.around(records, warmup_s=segment_config.bounds.warmup_s)
                 summary = summarize(records, window=window, slo=segment_config.slo)
@@ -158,6 +212,16 @@ async def execute(
         summary["measurement_error"] = measurement_error
     if result.segments:
         summary["segments"] = result.segments
+    if search is not None:
+        passed = [s for s in result.segments if s.get("passed")]
+        best = max(passed, key=lambda s: float(s["segment"].split("=", 1)[1])) if passed else None
+        summary["max_rate"] = {
+            "rate": float(best["segment"].split("=", 1)[1]) if best else None,
+            "requests_per_s": best["summary"]["requests_per_s"] if best else None,
+            "probes": len(result.segments),
+            "rule": f">= {search.share:.0%} of requests meet every SLO, errors <= "
+            f"{search.max_error_rate:.0%}",
+        }
     result.summary = summary
     _write_files(result)
     return result

@@ -26,7 +26,7 @@ from harness.errors import ConfigError
 from harness.exchange import StreamBounds
 from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env, synthetic_prompt
-from harness.run import RunResult, Sweep, default_out_dir, execute
+from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.runner import Runner
 from harness.target import embedded_mock, mock_arguments
 from harness.transports import TRANSPORTS, Timeouts, raise_open_files_limit, run_event_loop
@@ -74,6 +74,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--burstiness", type=float, default=1.0, help="gamma shape (<1 burstier)")
     load.add_argument("--trace", type=Path, help="replay a JSONL trace")
     load.add_argument("--sweep", help="e.g. concurrency=1,8,32 or rate=1,5,10")
+    load.add_argument(
+        "--find-max-rate",
+        action="store_true",
+        help="search the highest --rate whose segments meet every --slo (each probe: --duration)",
+    )
     load.add_argument(
         "--requests", type=int, help=f"stop after this many (default {DEFAULT_REQUESTS})"
     )
@@ -155,6 +160,25 @@ def _prompts(args: argparse.Namespace) -> tuple[tuple[dict[str, str], ...], ...]
             for seed in range(16)
         ]
     return tuple(prompts) or (({"role": "user", "content": "Tell me a story."},),)
+
+
+def search_from_args(args: argparse.Namespace, config: RunConfig) -> RateSearch | None:
+    """The rate search of ``--find-max-rate``, checked against the rest of the options.
+
+    Raises:
+        ConfigError: no --slo, no --duration, or a sweep or closed loop asked for too.
+    """
+    if not args.find_max_rate:
+        return None
+    if not config.slo:
+        raise ConfigError("find-max-rate", "give the targets to meet with --slo")
+    if config.bounds.duration_s is None:
+        raise ConfigError("find-max-rate", "give --duration: every probe runs that long")
+    if args.sweep or args.concurrency or args.trace:
+        raise ConfigError(
+            "find-max-rate", "searches open-loop rates: drop --sweep, --concurrency, --trace"
+        )
+    return RateSearch(start_rate=args.rate or 1.0)
 
 
 def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Sweep | None]:
@@ -283,6 +307,7 @@ async def _execute(
     args: argparse.Namespace,
     config: RunConfig,
     sweep: Sweep | None,
+    search: RateSearch | None,
     out_dir: Path,
     truth_url: str | None,
     error: str | None,
@@ -328,6 +353,7 @@ async def _execute(
                 config,
                 out_dir,
                 sweep=sweep,
+                search=search,
                 truth_url=truth_url,
                 measurement_error=error,
                 metrics_gauge=_gauge(args),
@@ -372,11 +398,20 @@ def run_command(args: argparse.Namespace) -> int:
             url = args.url
             truth_url = _origin(url) if _is_loopback(url) else None
         config, sweep = config_from_args(args, url)
+        search = search_from_args(args, config)
         out_dir = args.out or default_out_dir()
         concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
         error = measurement_error(config.transport, concurrency)
-        result = run_event_loop(_execute(args, config, sweep, out_dir, truth_url, error, console))
+        result = run_event_loop(
+            _execute(args, config, sweep, search, out_dir, truth_url, error, console)
+        )
     Console().print(_summary_table(result))
+    if search is not None:
+        found = result.summary["max_rate"]
+        console.print(
+            f"highest rate meeting the SLO: {found['rate'] or 'none'} requests/s "
+            f"({found['probes']} probes; {found['rule']})"
+        )
     console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md)")
     return 130 if result.interrupted else 0
 
