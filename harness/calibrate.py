@@ -16,19 +16,20 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from harness.config import RunConfig
 from harness.load import Bounds, ClosedLoop
+from harness.metrics import distribution
 from harness.payloads import RequestSpec
 from harness.record import RequestRecord
 from harness.runner import Runner
-from harness.target import embedded_mock, fetch_truth, mock_arguments
+from harness.target import embedded_mock, fetch_truths, mock_arguments
 from harness.transports import Timeouts, run_event_loop
 
 __all__ = [
@@ -59,10 +60,6 @@ class LevelResult:
     cpu_us_per_event: float | None
 
 
-def _q(values: np.ndarray, percent: float) -> float | None:
-    return float(np.percentile(values, percent)) if values.size else None
-
-
 def _figures(records: Sequence[RequestRecord], truths: dict[str, Any]) -> dict[str, Any]:
     lags: list[np.ndarray] = []
     first: list[float] = []
@@ -81,16 +78,18 @@ def _figures(records: Sequence[RequestRecord], truths: dict[str, Any]) -> dict[s
         first.append(float(lag[0]))
         if n > 1:
             itl_errors.append(np.abs(np.diff(arrived[:n]) - np.diff(written[:n])) / 1e6)
-    all_lags = np.concatenate(lags) if lags else np.empty(0)
-    errors = np.concatenate(itl_errors) if itl_errors else np.empty(0)
-    firsts = np.asarray(first)
+    lag = distribution(pd.Series(np.concatenate(lags) if lags else [], dtype=float))
+    first_lag = distribution(pd.Series(first, dtype=float))
+    itl_error = distribution(
+        pd.Series(np.concatenate(itl_errors) if itl_errors else [], dtype=float)
+    )
     return {
-        "lag_p50_ms": _q(all_lags, 50),
-        "lag_p99_ms": _q(all_lags, 99),
-        "lag_max_ms": float(all_lags.max()) if all_lags.size else None,
-        "first_token_lag_p50_ms": _q(firsts, 50),
-        "first_token_lag_p99_ms": _q(firsts, 99),
-        "itl_error_p99_ms": _q(errors, 99),
+        "lag_p50_ms": lag["p50"],
+        "lag_p99_ms": lag["p99"],
+        "lag_max_ms": lag["max"],
+        "first_token_lag_p50_ms": first_lag["p50"],
+        "first_token_lag_p99_ms": first_lag["p99"],
+        "itl_error_p99_ms": itl_error["p99"],
     }
 
 
@@ -112,8 +111,7 @@ def measure(
     run_event_loop(Runner(config, records.append).run())
     cpu_s = time.process_time() - cpu_start
     ids = [r.mock_request_id for r in records if r.mock_request_id]
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        truths = dict(zip(ids, pool.map(lambda rid: fetch_truth(base_url, rid), ids), strict=True))
+    truths = fetch_truths(base_url, ids)
     events = sum(r.events for r in records)
     return LevelResult(
         transport=transport,

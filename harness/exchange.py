@@ -55,10 +55,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-class _Deadline(Exception):
-    """A deadline of the exchange passed (internal: carries which one)."""
-
-
 async def run_exchange(
     transport: Transport,
     request: HttpRequest,
@@ -112,7 +108,7 @@ async def run_exchange(
                 if record.outcome is Outcome.ABANDONED:
                     record.t_close_ns = clock()
     except TimeoutError:
-        _deadline_passed(record, deadlines, loop.time(), clock)
+        _deadline_passed(record, deadlines, clock)
     except ConnectFailed as exc:
         _fail(record, ErrorKind.CONNECT, redact(str(exc), secrets), clock)
     except ReadTimedOut as exc:
@@ -194,9 +190,7 @@ async def _read_error_body(response: Any, record: RequestRecord, secrets: Iterab
     record.t_end_ns = record.t_end_ns or record.t_headers_ns
 
 
-def _deadline_passed(
-    record: RequestRecord, deadlines: Mapping[Any, float], now: float, clock: Clock
-) -> None:
+def _deadline_passed(record: RequestRecord, deadlines: Mapping[Any, float], clock: Clock) -> None:
     due = min(deadlines, key=deadlines.__getitem__)
     if due is Outcome.ABANDONED:
         record.outcome = Outcome.ABANDONED

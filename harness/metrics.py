@@ -56,18 +56,13 @@ class Window:
         cls, records: Sequence[RequestRecord], *, warmup_s: float = 0.0, cooldown_s: float = 0.0
     ) -> Window:
         """The run's span (first start to last end) less warm-up and cool-down."""
-        starts = [_start_ns(r) for r in records]
+        starts = [r.t_due_ns for r in records]
         ends = [r.t_end_ns for r in records if r.t_end_ns is not None]
         if not starts:
             return cls(start_ns=0, end_ns=1)
         start = min(starts) + int(warmup_s * 1e9)
         end = max(ends or starts) - int(cooldown_s * 1e9)
         return cls(start_ns=start, end_ns=max(end, start + 1))
-
-
-def _start_ns(record: RequestRecord) -> int:
-    """When a request was due: its scheduled start in open loop, else when it was sent."""
-    return record.t_scheduled_ns if record.t_scheduled_ns is not None else record.t_sent_ns
 
 
 def requests_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
@@ -114,7 +109,7 @@ def tokens_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
     for r in records:
         ids.extend([r.request_id] * len(r.token_times_ns))
         times.extend(r.token_times_ns)
-        starts.extend([_start_ns(r)] * len(r.token_times_ns))
+        starts.extend([r.t_due_ns] * len(r.token_times_ns))
     frame = pd.DataFrame({"request_id": ids, "t_ns": np.asarray(times, dtype=np.int64),
                           "t_request_start_ns": np.asarray(starts, dtype=np.int64)})  # fmt: skip
     gaps = frame.groupby("request_id", sort=False)["t_ns"].diff()

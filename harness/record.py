@@ -110,9 +110,13 @@ class RequestRecord:
         return span_s(self.t_sent_ns, self.t_first_token_ns)
 
     @property
+    def t_due_ns(self) -> int:
+        """When the request was due: its scheduled start in open loop, else t_sent."""
+        return self.t_scheduled_ns if self.t_scheduled_ns is not None else self.t_sent_ns
+
+    @property
     def ttft_from_scheduled_s(self) -> float | None:
-        scheduled = self.t_scheduled_ns if self.t_scheduled_ns is not None else self.t_sent_ns
-        return span_s(scheduled, self.t_first_token_ns)
+        return span_s(self.t_due_ns, self.t_first_token_ns)
 
     @property
     def e2e_s(self) -> float | None:

@@ -29,7 +29,7 @@ from harness.record import Outcome, RequestRecord
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter
 from harness.runner import Runner
-from harness.target import fetch_truth
+from harness.target import fetch_truths
 
 __all__ = ["RateSearch", "RunResult", "Sweep", "default_out_dir", "execute", "search_rates"]
 
@@ -90,15 +90,13 @@ def search_rates(
 ) -> Iterator[tuple[str, RunConfig]]:
     """The segments of a rate search; each probe's verdict is read from ``segments``,
     where the caller appends the summary of the segment it just ran."""
-    base = (
-        config.profile if isinstance(config.profile, OpenLoop) else OpenLoop(rate=search.start_rate)
-    )
     good: float | None = None
     bad: float | None = None
     rate = search.start_rate
     for _ in range(search.probes):
-        yield f"rate={rate:.4g}", replace(config, profile=replace(base, rate=rate))
+        yield f"rate={rate:.4g}", _at_rate(config, rate)
         segment = segments[-1]
+        segment["rate"] = rate  # the label is rounded; the probe's own rate is kept here
         segment["passed"] = search.passes(segment["summary"])
         if segment["passed"]:
             good = rate
@@ -112,6 +110,12 @@ def search_rates(
             rate = rate * 2 if bad is None else rate / 2
 
 
+def _at_rate(config: RunConfig, rate: float) -> RunConfig:
+    """``config`` as an open loop at ``rate`` (keeping its arrival process, if it has one)."""
+    base = config.profile if isinstance(config.profile, OpenLoop) else OpenLoop(rate=rate)
+    return replace(config, profile=replace(base, rate=rate))
+
+
 def _segments(config: RunConfig, sweep: Sweep | None) -> Iterator[tuple[str, RunConfig]]:
     if sweep is None:
         yield "", config
@@ -122,8 +126,7 @@ def _segments(config: RunConfig, sweep: Sweep | None) -> Iterator[tuple[str, Run
             segment = replace(config, profile=ClosedLoop(concurrency=int(level), ramp_up_s=ramp))
             label = f"concurrency={int(level)}"
         elif sweep.name == "rate":
-            base = config.profile if isinstance(config.profile, OpenLoop) else OpenLoop(rate=level)
-            segment = replace(config, profile=replace(base, rate=level))
+            segment = _at_rate(config, level)
             label = f"rate={level:g}"
         else:
             segment = replace(config, disconnect_rate=level)
@@ -184,9 +187,10 @@ async def execute(
             runner = Runner(segment_config, sink, segment=label)
             if on_runner is not None:
                 on_runner(runner)
+            first = len(result.records)
             await runner.run()
             if sweep is not None or search is not None:
-                records = [r for r in result.records if r.segment == label]
+                records = result.records[first:]
                 window = Window.around(records, warmup_s=segment_config.bounds.warmup_s)
                 summary = summarize(records, window=window, slo=segment_config.slo)
                 result.segments.append({"segment": label, "summary": summary})
@@ -214,9 +218,9 @@ async def execute(
         summary["segments"] = result.segments
     if search is not None:
         passed = [s for s in result.segments if s.get("passed")]
-        best = max(passed, key=lambda s: float(s["segment"].split("=", 1)[1])) if passed else None
+        best = max(passed, key=lambda s: s["rate"]) if passed else None
         summary["max_rate"] = {
-            "rate": float(best["segment"].split("=", 1)[1]) if best else None,
+            "rate": best["rate"] if best else None,
             "requests_per_s": best["summary"]["requests_per_s"] if best else None,
             "probes": len(result.segments),
             "rule": f">= {search.share:.0%} of requests meet every SLO, errors <= "
@@ -235,10 +239,9 @@ async def _truths(records: list[RequestRecord], truth_url: str | None) -> dict[s
     ]
     wanted = wanted[:MAX_TRUTH_LOOKUPS]
 
-    def lookup() -> dict[str, Any]:
-        return {rid: fetch_truth(truth_url, rid, timeout_s=2.0) for rid in wanted}
-
-    return await asyncio.to_thread(lookup) if wanted else {}
+    if not wanted:
+        return {}
+    return await asyncio.to_thread(fetch_truths, truth_url, wanted, timeout_s=2.0)
 
 
 def _write_files(result: RunResult) -> None:

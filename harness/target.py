@@ -19,13 +19,14 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
 from harness.errors import HarnessError
 
-__all__ = ["EmbeddedMock", "embedded_mock", "fetch_truth", "mock_arguments"]
+__all__ = ["EmbeddedMock", "embedded_mock", "fetch_truth", "fetch_truths", "mock_arguments"]
 
 _READY = re.compile(r"mock LLM server on (http://\S+)")
 START_TIMEOUT_S = 30.0
@@ -131,6 +132,18 @@ def fetch_truth(
             return json.loads(response.read())
     except (OSError, ValueError):
         return None
+
+
+def fetch_truths(
+    base_url: str, mock_request_ids: Sequence[str], *, timeout_s: float = 5.0, workers: int = 16
+) -> dict[str, dict[str, Any] | None]:
+    """The mock's ground truth of many requests, fetched ``workers`` at a time."""
+
+    def one(rid: str) -> dict[str, Any] | None:
+        return fetch_truth(base_url, rid, timeout_s=timeout_s)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(mock_request_ids, pool.map(one, mock_request_ids), strict=True))
 
 
 def serve_mock(argv: Sequence[str]) -> int:

@@ -16,12 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from harness.target import embedded_mock, fetch_truth
+from harness.metrics import distribution
+from harness.target import embedded_mock, fetch_truths
 
 __all__ = ["Level", "run_mock_bench"]
 
@@ -103,27 +104,24 @@ def measure_level(
             raise RuntimeError(f"the lean client failed: {stderr[-2000:]}")
         client = json.loads(stdout)
         time.sleep(0.2)  # let the mock notice the closes before asking it
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            truths = list(
-                pool.map(lambda rid: fetch_truth(mock.base_url, rid), client["request_ids"])
-            )
+        truths = list(fetch_truths(mock.base_url, client["request_ids"]).values())
     window_s = (client["window_end_ns"] - client["window_start_ns"]) / 1e9
-    lateness, tokens_in_window = _lateness(
-        truths, client["window_start_ns"], client["window_end_ns"]
-    )
+    lateness = _lateness(truths, client["window_start_ns"], client["window_end_ns"])
+    spread = distribution(pd.Series(lateness / 1e6, dtype=float))
     mock_cpu_pct = None
     if cpu_before is not None and cpu_after is not None:
         mock_cpu_pct = 100 * (cpu_after - cpu_before) / max(seconds - 0.4, 0.1)
     return Level(
         workers=workers, streams=streams, held=client["streams"], ended_early=client["ended_early"],
-        tokens=tokens_in_window, tokens_per_s=tokens_in_window / window_s,
-        lateness_p50_ms=_q(lateness, 50), lateness_p99_ms=_q(lateness, 99),
-        lateness_max_ms=float(lateness.max()) / 1e6 if lateness.size else None,
+        tokens=lateness.size, tokens_per_s=lateness.size / window_s,
+        lateness_p50_ms=spread["p50"], lateness_p99_ms=spread["p99"],
+        lateness_max_ms=spread["max"],
         mock_cpu_percent=mock_cpu_pct, client_cpu_percent=100 * client["client_cpu_s"] / window_s,
     )  # fmt: skip
 
 
-def _lateness(truths: Sequence[dict | None], start_ns: int, end_ns: int) -> tuple[np.ndarray, int]:
+def _lateness(truths: Sequence[dict | None], start_ns: int, end_ns: int) -> np.ndarray:
+    """Write time minus scheduled time (ns) of every token scheduled in the window."""
     values: list[int] = []
     for truth in truths:
         if not truth:
@@ -131,11 +129,7 @@ def _lateness(truths: Sequence[dict | None], start_ns: int, end_ns: int) -> tupl
         for scheduled, written in zip(truth["scheduled_ns"], truth["token_write_ns"], strict=False):
             if start_ns <= scheduled < end_ns:
                 values.append(written - scheduled)
-    return np.asarray(values, dtype=np.int64), len(values)
-
-
-def _q(values: np.ndarray, percent: float) -> float | None:
-    return float(np.percentile(values, percent)) / 1e6 if values.size else None
+    return np.asarray(values, dtype=np.int64)
 
 
 def run_mock_bench(
