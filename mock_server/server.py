@@ -20,7 +20,6 @@ import contextlib
 import logging
 import multiprocessing
 import queue
-import resource
 import shutil
 import signal
 import socket
@@ -31,11 +30,12 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.limits import raise_open_files_limit
 from mock_server.app import create_app
 from mock_server.config import MockConfig
 from mock_server.state import RUNTIME, WorkerInfo
 
-__all__ = ["BACKLOG", "RunningMock", "raise_open_files_limit", "serve", "start_in_thread"]
+__all__ = ["BACKLOG", "RunningMock", "serve", "start_in_thread"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,23 +43,6 @@ logger = logging.getLogger(__name__)
 BACKLOG = 4096
 _READY_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
-
-
-def raise_open_files_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard maximum.
-
-    Returns:
-        The soft limit now in force.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as exc:
-            logger.warning("could not raise the open-files limit to %d: %s", target, exc)
-    return soft
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from harness.transports.base import raise_open_files_limit
+from harness.limits import raise_open_files_limit
 
 __all__ = ["main"]
 

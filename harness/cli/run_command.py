@@ -24,12 +24,13 @@ from harness.config import RunConfig, parse_abandon, parse_slo
 from harness.dialects import DIALECT_NAMES
 from harness.errors import ConfigError
 from harness.exchange import StreamBounds
+from harness.limits import raise_open_files_limit
 from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env, synthetic_prompt
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.runner import Runner
 from harness.target import embedded_mock, mock_arguments
-from harness.transports import TRANSPORTS, Timeouts, raise_open_files_limit, run_event_loop
+from harness.transports import TRANSPORTS, Timeouts, run_event_loop
 
 __all__ = ["add_run_arguments", "config_from_args", "run_command"]
 

@@ -9,7 +9,6 @@ from harness.transports.base import (
     StreamingResponse,
     Timeouts,
     Transport,
-    raise_open_files_limit,
     run_event_loop,
 )
 
@@ -21,7 +20,6 @@ __all__ = [
     "Timeouts",
     "Transport",
     "make_transport",
-    "raise_open_files_limit",
     "run_event_loop",
 ]
 

@@ -10,7 +10,6 @@ subclasses at this boundary.
 from __future__ import annotations
 
 import asyncio
-import resource
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ __all__ = [
     "StreamingResponse",
     "Timeouts",
     "Transport",
-    "raise_open_files_limit",
     "run_event_loop",
 ]
 
@@ -88,19 +86,6 @@ class Transport(Protocol):
             ReadTimedOut: the headers did not come within the idle timeout.
         """
         ...
-
-
-def raise_open_files_limit() -> int:
-    """Raise the open-files soft limit to its hard maximum; return the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft
 
 
 def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
