@@ -43,6 +43,8 @@ class RunConfig:
     slo: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
     max_in_flight: int = 10_000
+    #: client processes the load is spread over (each runs its own event loop)
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -61,6 +63,8 @@ class RunConfig:
             raise ConfigError("turns", f"must be at least 1, not {self.turns}")
         if not self.prompts or any(not p for p in self.prompts):
             raise ConfigError("prompt", "give at least one non-empty prompt")
+        if self.processes < 1:
+            raise ConfigError("processes", f"must be at least 1, not {self.processes}")
         if self.max_in_flight < 1:
             raise ConfigError("max-in-flight", f"must be at least 1, not {self.max_in_flight}")
         for name, value in self.slo.items():
@@ -73,7 +77,7 @@ class RunConfig:
     def connections(self) -> int:
         """The connection pool to size for this load."""
         if isinstance(self.profile, ClosedLoop):
-            return self.profile.concurrency
+            return -(-self.profile.concurrency // self.processes)
         return min(self.max_in_flight, 1024)
 
     def redacted(self) -> dict[str, Any]:
@@ -109,6 +113,7 @@ class RunConfig:
             "prompts": len(self.prompts),
             "slo": dict(self.slo),
             "seed": self.seed,
+            "processes": self.processes,
         }
 
 

@@ -21,10 +21,11 @@ from typing import Any
 
 from harness import __version__
 from harness.config import RunConfig
-from harness.disconnects import summarize_disconnects
+from harness.disconnects import summarize_disconnects, ttft_of_others
 from harness.gauge import read_gauge, wait_for_baseline
 from harness.load import ClosedLoop, OpenLoop
 from harness.metrics import Window, requests_frame, summarize, time_series
+from harness.processes import ProcessRunner
 from harness.record import Outcome, RequestRecord
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter
@@ -78,6 +79,8 @@ class RunResult:
     segments: list[dict[str, Any]] = field(default_factory=list)
     records: list[RequestRecord] = field(default_factory=list)
     interrupted: bool = False
+    #: client processes that ended without reporting back (``--processes``)
+    lost_processes: list[str] = field(default_factory=list)
 
 
 def default_out_dir(root: Path = Path("reports")) -> Path:
@@ -153,7 +156,7 @@ async def execute(
     truth_url: str | None = None,
     measurement_error: str | None = None,
     metrics_gauge: tuple[str, str] | None = None,
-    on_runner: Callable[[Runner], None] | None = None,
+    on_runner: Callable[[Runner | ProcessRunner], None] | None = None,
 ) -> RunResult:
     """Run ``config`` (each level of ``sweep``) and write the run's files to ``out_dir``.
 
@@ -184,16 +187,23 @@ async def execute(
 
         plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
         for label, segment_config in plan:
-            runner = Runner(segment_config, sink, segment=label)
+            if segment_config.processes > 1:
+                runner: Runner | ProcessRunner = ProcessRunner(segment_config, sink, segment=label)
+            else:
+                runner = Runner(segment_config, sink, segment=label)
             if on_runner is not None:
                 on_runner(runner)
             first = len(result.records)
             await runner.run()
+            if isinstance(runner, ProcessRunner) and runner.failed:
+                result.lost_processes.extend(runner.failed)
             if sweep is not None or search is not None:
                 records = result.records[first:]
                 window = Window.around(records, warmup_s=segment_config.bounds.warmup_s)
                 summary = summarize(records, window=window, slo=segment_config.slo)
                 result.segments.append({"segment": label, "summary": summary})
+                if sweep is not None and sweep.name == "disconnect-rate":
+                    result.segments[-1]["disconnect_rate"] = segment_config.disconnect_rate
             if runner.interrupted:
                 result.interrupted = True
                 break
@@ -207,10 +217,14 @@ async def execute(
     if metrics_gauge is not None and baseline is not None:
         gauge = await asyncio.to_thread(wait_for_baseline, *metrics_gauge, baseline)
     summary["disconnect"] = summarize_disconnects(result.records, truths, gauge=gauge)
+    if sweep is not None and sweep.name == "disconnect-rate":
+        summary["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
     dialects = sorted({r.dialect for r in result.records if r.dialect})
     summary["dialect"] = ", ".join(dialects) or None
     summary["config"] = config.redacted()
     summary["interrupted"] = result.interrupted
+    if result.lost_processes:
+        summary["lost_processes"] = result.lost_processes
     summary["version"] = __version__
     if measurement_error:
         summary["measurement_error"] = measurement_error

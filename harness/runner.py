@@ -45,6 +45,15 @@ class Progress:
     def in_flight(self) -> int:
         return self.started - self.completed
 
+    def add(self, record: RequestRecord) -> None:
+        """Count a finished request."""
+        self.completed += 1
+        self.tokens += len(record.token_times_ns)
+        if record.outcome is Outcome.ERROR:
+            self.errors += 1
+        if record.ttft_s is not None:
+            self.recent_ttft_s.append(record.ttft_s)
+
 
 class Runner:
     """Runs one segment of a ``RunConfig`` against its target.
@@ -54,6 +63,11 @@ class Runner:
         sink: receives every record as its request completes (write it out there).
         segment: a label stored in every record (a sweep's level).
         clock: the scheduling clock, ``time.perf_counter_ns`` by default.
+        shard: ``(index, count)``: run only this share of the schedule (users, or
+            scheduled requests, whose number modulo ``count`` is ``index``), for a run
+            spread over ``count`` processes. ``config.bounds.requests`` is this shard's own.
+        start_ns: the segment's start on ``clock`` (default: when the transport is set
+            up), so that the shards of one run keep one schedule.
     """
 
     def __init__(
@@ -63,15 +77,23 @@ class Runner:
         *,
         segment: str = "",
         clock: Clock = time.perf_counter_ns,
+        shard: tuple[int, int] = (0, 1),
+        start_ns: int | None = None,
     ) -> None:
+        index, count = shard
+        if not 0 <= index < count:
+            raise ValueError(f"shard {index} of {count} does not exist")
         self.config = config
         self.progress = Progress()
         self._sink = sink
         self.segment = segment
         self._clock = clock
         self._dialect = get_dialect(config.dialect, pointer=config.pointer)
-        self._rng = random.Random(config.seed)
+        self._shard = shard
+        self._start_ns = start_ns
+        self._rng = random.Random(config.seed * count + index)
         self._ids = itertools.count()
+        self._id_prefix = f"{segment or 'r'}-" if count == 1 else f"{segment or 'r'}-p{index}-"
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0_ns = 0
@@ -110,7 +132,9 @@ class Runner:
             http2=config.http2,
         )
         async with transport:  # set up first: a TLS context can take 100 ms to build
-            self._t0_ns = self._clock()
+            # a shared start keeps one schedule even for a shard that got ready late: its
+            # overdue requests start at once and are measured from when they were due
+            self._t0_ns = self._clock() if self._start_ns is None else self._start_ns
             if config.bounds.duration_s is not None:
                 self._end_ns = self._t0_ns + int(config.bounds.duration_s * 1e9)
             watchers = [
@@ -153,9 +177,11 @@ class Runner:
             self.stop()
 
     async def _closed_loop(self, transport: Transport, profile: ClosedLoop) -> None:
+        index, count = self._shard
         offsets = profile.user_start_offsets_ns()
         for user, offset in enumerate(offsets):
-            self._spawn(self._user(transport, user, self._t0_ns + offset))
+            if user % count == index:
+                self._spawn(self._user(transport, user, self._t0_ns + offset))
 
     async def _user(self, transport: Transport, user: int, start_ns: int) -> None:
         await self._sleep_until(start_ns)
@@ -177,10 +203,15 @@ class Runner:
 
     async def _open_loop(self, transport: Transport, profile: OpenLoop | Trace) -> None:
         entries = profile.entries if isinstance(profile, Trace) else None
+        index, count = self._shard
         for number, offset_ns in enumerate(profile.offsets_ns()):
             due_ns = self._t0_ns + offset_ns
             if self._end_ns is not None and due_ns >= self._end_ns:
                 break
+            if number % count != index:  # another process's request
+                if entries is not None and number + 1 >= len(entries):
+                    break
+                continue
             await self._sleep_until(due_ns)
             if not self._may_start():
                 break
@@ -222,7 +253,7 @@ class Runner:
         config = self.config
         self.progress.started += 1
         record = RequestRecord(
-            request_id=f"{self.segment or 'r'}-{next(self._ids)}",
+            request_id=f"{self._id_prefix}{next(self._ids)}",
             user=user,
             turn=turn,
             segment=self.segment,
@@ -246,14 +277,5 @@ class Runner:
             )
             return result.text if result is not None and record.ok else None
         finally:
-            self._account(record)
+            self.progress.add(record)
             self._sink(record)
-
-    def _account(self, record: RequestRecord) -> None:
-        progress = self.progress
-        progress.completed += 1
-        progress.tokens += len(record.token_times_ns)
-        if record.outcome is Outcome.ERROR:
-            progress.errors += 1
-        if record.ttft_s is not None:
-            progress.recent_ttft_s.append(record.ttft_s)

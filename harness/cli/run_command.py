@@ -27,6 +27,7 @@ from harness.exchange import StreamBounds
 from harness.limits import raise_open_files_limit
 from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env, synthetic_prompt
+from harness.processes import ProcessRunner
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.runner import Runner
 from harness.target import embedded_mock, mock_arguments
@@ -91,6 +92,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--grace", type=float, default=30.0, help="seconds in-flight requests may finish"
     )
     load.add_argument("--seed", type=int, default=0)
+    load.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="client processes to spread the load over, one event loop each (use every core)",
+    )
 
     limits = parser.add_argument_group("timeouts and per-request bounds")
     limits.add_argument("--connect-timeout", type=float, default=10.0)
@@ -266,6 +273,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         turns=args.turns,
         slo=parse_slo(args.slo),
         seed=args.seed,
+        processes=args.processes,
     )
     if sweep is not None and sweep.name == "disconnect-rate" and config.disconnect_after is None:
         raise ConfigError(
@@ -274,7 +282,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
     return config, sweep
 
 
-def _progress(runner: Runner, started_ns: int) -> Table:
+def _progress(runner: Runner | ProcessRunner, started_ns: int) -> Table:
     p = runner.progress
     elapsed_s = max((time.perf_counter_ns() - started_ns) / 1e9, 1e-9)
     recent = sorted(p.recent_ttft_s)
@@ -315,7 +323,7 @@ async def _execute(
     console: Console,
 ) -> RunResult:
     loop = asyncio.get_running_loop()
-    current: list[Runner] = []
+    current: list[Runner | ProcessRunner] = []
     live = (
         None
         if args.quiet or not console.is_terminal
@@ -323,7 +331,7 @@ async def _execute(
     )
     started_ns = time.perf_counter_ns()
 
-    def attach(runner: Runner) -> None:
+    def attach(runner: Runner | ProcessRunner) -> None:
         current[:] = [runner]
         if live is not None:
             live.update(_progress(runner, started_ns))
