@@ -15,6 +15,10 @@ Where no ground truth can be had but the server's gauge of running requests was 
 value before the run, and ``stopped_by_server`` is all or none of the abandoned streams
 accordingly; the per-stream figures stay null. With neither, those figures are null and
 ``verifiable`` is false.
+
+Whether abandonment slows the streams that stay: a sweep over ``--disconnect-rate``
+(``0,0.2,0.5``) runs one segment per rate, and ``ttft_of_others`` sets the TTFT of the
+streams that were not abandoned at each rate beside the rate-0 segment's.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ import pandas as pd
 from harness.metrics import distribution
 from harness.record import Outcome, RequestRecord
 
-__all__ = ["summarize_disconnects"]
+__all__ = ["summarize_disconnects", "ttft_of_others"]
+
+#: A TTFT change smaller than this, against the run without abandonment, is "unchanged".
+TTFT_CHANGE_NOTED = 0.10
 
 
 def summarize_disconnects(
@@ -84,3 +91,43 @@ def summarize_disconnects(
         tokens_after_close=after,
     )
     return summary
+
+
+def ttft_of_others(segments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """TTFT of the streams that were not abandoned, per ``--disconnect-rate`` segment.
+
+    Args:
+        segments: a disconnect-rate sweep's segments, each with ``disconnect_rate`` and its
+            ``summary`` (whose latency figures already leave abandoned streams out).
+
+    Returns:
+        One entry per segment: the rate, TTFT p50 and p99 in seconds, and where the sweep
+        has a rate-0 segment, the relative change of each against it and whether the p50
+        moved by more than ``TTFT_CHANGE_NOTED``.
+    """
+    base = next((s for s in segments if s.get("disconnect_rate") == 0), None)
+    base_ttft = base["summary"]["ttft_s"] if base is not None else None
+    rows = []
+    for segment in segments:
+        ttft = segment["summary"]["ttft_s"]
+        row: dict[str, Any] = {
+            "disconnect_rate": segment.get("disconnect_rate"),
+            "ttft_p50_s": ttft["p50"],
+            "ttft_p99_s": ttft["p99"],
+            "change_p50": None,
+            "change_p99": None,
+            "moved": None,
+        }
+        if base_ttft is not None:
+            row["change_p50"] = _change(ttft["p50"], base_ttft["p50"])
+            row["change_p99"] = _change(ttft["p99"], base_ttft["p99"])
+            if row["change_p50"] is not None:
+                row["moved"] = abs(row["change_p50"]) > TTFT_CHANGE_NOTED
+        rows.append(row)
+    return rows
+
+
+def _change(value: float | None, base: float | None) -> float | None:
+    if value is None or not base:
+        return None
+    return value / base - 1

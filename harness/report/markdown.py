@@ -101,6 +101,7 @@ def _variants(variants: Mapping[str, Any]) -> list[str]:
 
 def _disconnects(disconnect: Mapping[str, Any]) -> list[str]:
     lines = ["## Abandoned streams", ""]
+    lines += _ttft_of_others(disconnect.get("ttft_of_others") or [])
     if not disconnect.get("verifiable"):
         lines.append(
             f"{disconnect['abandoned']} abandoned; whether the server stopped them cannot be seen"
@@ -126,6 +127,30 @@ def _disconnects(disconnect: Mapping[str, Any]) -> list[str]:
         f" {disconnect['tokens_after_close']} tokens after the close."
     )
     return lines
+
+
+def _ttft_of_others(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """TTFT of the streams that stayed, per abandonment rate, against the rate-0 segment."""
+    if not rows:
+        return []
+    lines = [
+        "TTFT of the streams that were not abandoned:",
+        "",
+        _row(
+            ["disconnect rate", "TTFT p50 (ms)", "TTFT p99 (ms)", "p50 vs rate 0", "p99 vs rate 0"]
+        ),
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(_row([
+            f"{row['disconnect_rate']:g}", _ms(row["ttft_p50_s"]), _ms(row["ttft_p99_s"]),
+            _pct(row["change_p50"]), _pct(row["change_p99"]),
+        ]))  # fmt: skip
+    return [*lines, ""]
+
+
+def _pct(change: float | None) -> str:
+    return "-" if change is None else f"{change:+.1%}"
 
 
 def _segments(segments: Sequence[Mapping[str, Any]]) -> list[str]:
