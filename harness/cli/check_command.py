@@ -1,0 +1,219 @@
+"""``sse-harness check URL``: the conformance checker's options, its terminal table and
+its exit code (0 no FAIL, 1 any FAIL, 2 bad usage or an unreachable target)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.cli.request_options import add_request_arguments, request_spec_from_args
+from harness.conformance import (
+    Report,
+    Status,
+    SuiteSettings,
+    Target,
+    capture_suite,
+    judge,
+    render_json,
+    render_junit,
+    render_markdown,
+)
+from harness.conformance.model import AREAS
+from harness.conformance.render import summary_line
+from harness.errors import ConfigError, ConnectFailed
+
+__all__ = ["add_check_parser", "check_command", "report_table"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_DEFAULTS = SuiteSettings()
+_STYLES = {
+    Status.FAIL: "bold red",
+    Status.WARN: "yellow",
+    Status.INFO: "cyan",
+    Status.PASS: "green",
+    Status.SKIP: "dim",
+}
+#: The request body that goes with a dialect when --request is not given.
+_REQUEST_FOR = {
+    "anthropic": "anthropic",
+    "openai-completions": "openai-completions",
+    "openai-responses": "openai-responses",
+}
+
+
+#: The suite's options: flag, the ``SuiteSettings`` field it sets, its type, its help.
+_SUITE_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
+    ("--streams", "streams", int, "ordinary streams, one after another"),
+    ("--max-tokens", "max_tokens", int, "output length of ordinary streams"),
+    ("--long-tokens", "long_tokens", int, "output length of the long and the abandoned stream"),
+    ("--long-seconds", "long_s", float, "the long stream is cut after this"),
+    (
+        "--abandon-after",
+        "abandon_after_tokens",
+        int,
+        "tokens before the client leaves the abandoned stream",
+    ),
+    ("--burst", "burst", int, "streams started at once"),
+    ("--timeout", "timeout_s", float, "bound of every other request, in seconds"),
+    (
+        "--disconnect-wait",
+        "disconnect_wait_s",
+        float,
+        "seconds to watch the server stop an abandoned stream",
+    ),
+)
+#: The report files: flag, its help, its renderer.
+_OUTPUTS: tuple[tuple[str, str, Callable[[Report], str]], ...] = (
+    ("--json", "write the report as JSON", render_json),
+    ("--junit", "write JUnit XML, one testcase per check", render_junit),
+    ("--markdown", "write Markdown, e.g. to $GITHUB_STEP_SUMMARY", render_markdown),
+)
+
+
+def _dest(flag: str) -> str:
+    """The attribute argparse stores a flag's value in."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def add_check_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    check = commands.add_parser(
+        "check",
+        help="check a streaming endpoint's conformance and print a verdict with evidence",
+        description=(
+            "Send a small, bounded suite of requests to a streaming endpoint (ordinary "
+            "streams, one asking for usage, a long one, one abandoned by the client, invalid "
+            "requests, a burst of concurrent streams), keep every byte with its arrival time, "
+            "and check HTTP, SSE framing, the dialect's schema, streaming behaviour, "
+            "concurrency, errors and disconnects. Exit 0 without FAIL, 1 with any FAIL, 2 on "
+            "bad usage or an unreachable target."
+        ),
+    )
+    check.add_argument("url", help="the endpoint; http://host:port gets the API's usual path")
+    add_request_arguments(check.add_argument_group("request (as for run)"))
+    check.set_defaults(request=None)  # then chosen from --dialect
+    suite = check.add_argument_group("the suite (every request bounded in tokens and time)")
+    for flag, field, kind, text in _SUITE_OPTIONS:
+        suite.add_argument(flag, type=kind, default=getattr(_DEFAULTS, field), help=text)
+    server = check.add_argument_group("the server's view of an abandoned stream")
+    server.add_argument("--metrics-url", help="the server's Prometheus /metrics")
+    server.add_argument(
+        "--metrics-gauge",
+        help="its gauge of running requests, e.g. vllm:num_requests_running or mock_active_streams",
+    )
+    output = check.add_argument_group("output")
+    for flag, text, _ in _OUTPUTS:
+        output.add_argument(flag, type=Path, metavar="FILE", help=text)
+    output.add_argument("--quiet", action="store_true", help="no progress, no evidence list")
+    check.set_defaults(handler=check_command)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _target(args: argparse.Namespace) -> Target:
+    parts = urllib.parse.urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError("url", f"expected an http:// or https:// URL, not {args.url!r}")
+    if args.request is None:
+        args.request = _REQUEST_FOR.get(args.dialect, "openai-chat")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return Target(
+        spec=request_spec_from_args(args, args.url),
+        dialect=args.dialect,
+        pointer=args.pointer,
+        transport=args.transport,
+        http2=args.http2,
+        metrics_url=args.metrics_url,
+        metrics_gauge=args.metrics_gauge,
+        truth_url=origin if _is_loopback(args.url) else None,
+    )
+
+
+def _settings(args: argparse.Namespace) -> SuiteSettings:
+    return SuiteSettings(
+        **{field: getattr(args, _dest(flag)) for flag, field, _, _ in _SUITE_OPTIONS}
+    )
+
+
+def report_table(report: Report) -> Table:
+    """The checks as a table, grouped by area; each row says what was found."""
+    table = Table(title=f"sse-harness check {report.target}", title_justify="left")
+    table.add_column("area", style="bold")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("what was found", overflow="fold")
+    order = {area: position for position, area in enumerate(AREAS)}
+    previous = None
+    for result in sorted(report.results, key=lambda r: order[r.check.area]):
+        area = result.check.area
+        if previous is not None and area != previous:
+            table.add_section()
+        found = Text(result.note or "", style="dim")
+        if result.findings:
+            first = result.findings[0]
+            more = f" (+{len(result.findings) - 1} more)" if len(result.findings) > 1 else ""
+            found = Text(first.message + more)
+        status = Text(result.status.value, style=_STYLES[result.status])
+        table.add_row(area if area != previous else "", result.check.id, status, found)
+        previous = area
+    caption = f"request {report.request}, dialect {report.dialect or 'unknown'}"
+    table.caption = caption
+    return table
+
+
+def _evidence(console: Console, report: Report) -> None:
+    for result in report.results:
+        for finding in result.findings:
+            if finding.severity.value == "INFO":
+                continue
+            style = _STYLES[Status(finding.severity.value)]
+            console.print(
+                Text(f"{finding.severity.value} {result.check.id}: ", style=style)
+                + Text(finding.message)
+            )
+            for evidence in finding.evidence:
+                console.print(Text("    " + evidence.describe(), style="dim"), soft_wrap=True)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Run the suite, judge it, print the table and write the files asked for."""
+    errors = Console(stderr=True)
+    target = _target(args)
+    settings = _settings(args)
+    try:
+        if args.quiet or not errors.is_terminal:
+            captured = capture_suite(target, settings)
+        else:
+            with errors.status("checking…") as status:
+                captured = capture_suite(
+                    target, settings, progress=lambda step: status.update(f"sending {step}…")
+                )
+    except ConnectFailed as exc:
+        print(f"sse-harness: error: the target is unreachable: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = judge(captured, secrets=target.secrets)
+    out = Console()
+    out.print(report_table(report))
+    if not args.quiet:
+        _evidence(out, report)
+    verdict = summary_line(report)
+    out.print(Text(verdict, style="bold red" if report.failed else "bold green"))
+    for flag, _, render in _OUTPUTS:
+        path = getattr(args, _dest(flag))
+        if path is None:
+            continue
+        try:
+            path.write_text(render(report), encoding="utf-8")
+        except OSError as exc:
+            print(f"sse-harness: error: cannot write {path}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    return EXIT_FAILED if report.failed else EXIT_OK

@@ -1,0 +1,67 @@
+"""The options that say what a request sends and how its answer is read, shared by the
+commands that send requests (``run``, ``check``), and their translation into a
+``RequestSpec``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from harness.dialects import DIALECT_NAMES
+from harness.errors import ConfigError
+from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env
+from harness.transports import TRANSPORTS
+
+__all__ = ["add_request_arguments", "request_spec_from_args"]
+
+
+def add_request_arguments(target: argparse._ArgumentGroup) -> None:
+    """Add --request, --dialect, --pointer, --method, --model, --header, --body-json,
+    --api-key-env, --transport and --http2 to ``target``."""
+    target.add_argument("--request", choices=REQUEST_KINDS, default="openai-chat",
+                        help="the body to send (default openai-chat)")  # fmt: skip
+    target.add_argument("--dialect", choices=("auto", *DIALECT_NAMES), default="auto",
+                        help="how to read the answer (default: detected)")  # fmt: skip
+    target.add_argument(
+        "--pointer", help="generic dialect: JSON pointer to the text, e.g. /content"
+    )
+    target.add_argument("--method", choices=("POST", "GET"), default="POST",
+                        help="GET needs a {prompt} placeholder in the URL's query")  # fmt: skip
+    target.add_argument("--model", default="mock-model")
+    target.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    target.add_argument("--body-json", help="extra JSON fields; with --request json, the template")
+    target.add_argument("--api-key-env", help="variable holding the API key "
+                        "(default OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)")  # fmt: skip
+    target.add_argument("--transport", choices=TRANSPORTS, default="httpx")
+    target.add_argument("--http2", action="store_true", help="HTTP/2 with httpx (needs h2)")
+
+
+def request_spec_from_args(args: argparse.Namespace, url: str) -> RequestSpec:
+    """The ``RequestSpec`` the request options describe (``max_tokens`` from
+    ``--max-tokens`` where the command has it).
+
+    Raises:
+        ConfigError: a --header or --body-json is malformed, named as the user spells it.
+    """
+    headers = []
+    for header in args.header:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError("header", f"expected NAME:VALUE, not {header!r}")
+        headers.append((name.strip(), value.strip()))
+    body_json: Any = args.body_json
+    if body_json is not None and args.request != "json":
+        try:
+            body_json = json.loads(body_json)
+        except ValueError as exc:
+            raise ConfigError("body-json", f"not valid JSON ({exc})") from exc
+        if not isinstance(body_json, dict):
+            raise ConfigError("body-json", "must be a JSON object of extra fields")
+    key_env = args.api_key_env or default_api_key_env(args.request)
+    return RequestSpec(
+        request=args.request, url=url, method=args.method, model=args.model,
+        max_tokens=getattr(args, "max_tokens", None), headers=tuple(headers),
+        body_json=body_json, api_key=os.environ.get(key_env) or None,
+    )  # fmt: skip

@@ -1,0 +1,205 @@
+"""What the conformance suite sent and received: the raw record the checks judge.
+
+Pure data, no I/O: ``harness.conformance.capture`` fills it, the checks only read it, and
+tests build it from bytes. Each ``Exchange`` keeps its response exactly as it arrived:
+status, headers, and the body's chunks with their arrival times.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import ConfigError
+
+__all__ = ["Captured", "Disconnect", "Ending", "Exchange", "Purpose", "SuiteSettings"]
+
+
+class Purpose(enum.StrEnum):
+    """Why a request is in the suite."""
+
+    ORDINARY = "ordinary"  # a plain stream, one after another
+    USAGE = "usage"  # a stream asking for usage (OpenAI ``stream_options.include_usage``)
+    LONG = "long"  # a longer stream, bounded in tokens and time
+    ABANDON = "abandon"  # a stream the client leaves after a few tokens
+    INVALID = "invalid"  # a request the endpoint should refuse with a 4xx
+    BURST = "burst"  # one of several streams started at once
+
+
+#: Purposes whose requests are valid streams.
+STREAM_PURPOSES = frozenset({Purpose.ORDINARY, Purpose.USAGE, Purpose.LONG, Purpose.BURST})
+
+
+class Ending(enum.StrEnum):
+    """How an exchange ended."""
+
+    EOF = "eof"  # the body ended
+    ABANDONED = "abandoned"  # the client closed it on purpose
+    BOUND = "bound"  # the client's time or size bound for it was reached
+    TIMEOUT = "timeout"  # no bytes within the idle timeout, or the request's time ran out
+    BROKEN = "broken"  # the connection broke while the body was read
+    CONNECT = "connect"  # no connection, or no response headers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuiteSettings:
+    """How large the suite is. Every request is bounded in tokens and in time.
+
+    Attributes:
+        streams: ordinary streams, sent one after another.
+        max_tokens: output length asked of ordinary, usage and burst streams.
+        long_tokens: output length asked of the long stream (and the abandoned one).
+        long_s: the long stream is cut after this many seconds.
+        abandon_after_tokens: the abandoned stream is closed after this many tokens.
+        burst: streams started at once.
+        timeout_s: the bound of every other request, and the idle timeout.
+        disconnect_wait_s: how long to watch the server stop after the abandonment.
+        max_body_bytes: a response body is cut past this size.
+    """
+
+    streams: int = 3
+    max_tokens: int = 16
+    long_tokens: int = 100
+    long_s: float = 10.0
+    abandon_after_tokens: int = 3
+    burst: int = 4
+    timeout_s: float = 30.0
+    disconnect_wait_s: float = 5.0
+    max_body_bytes: int = 8 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("streams", "max_tokens", "long_tokens", "abandon_after_tokens", "burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name.replace("_", "-"), "must be at least 1")
+        if self.burst < 2:
+            raise ConfigError("burst", "must be at least 2: it tests streams side by side")
+        for name in ("long_s", "timeout_s", "disconnect_wait_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name.replace("_s", "").replace("_", "-"), "must be positive")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max-body-bytes", "must be at least 1024")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exchange:
+    """One request of the suite and its response, as received.
+
+    Attributes:
+        label: its name in reports (``stream-1``, ``usage``, ``invalid-json``, ``burst-2``).
+        purpose: why it was sent.
+        method: the HTTP method.
+        path: the URL's path (no query: it may hold a prompt or a key).
+        note: what is special about the request (``max_tokens 16``, ``body is not JSON``).
+        asked_tokens: the output length asked, when the request could say it.
+        include_usage: whether the request asked for the usage chunk.
+        t_sent_ns: just before the request was sent.
+        status: the response's status, None when none came.
+        headers: the response's headers, names in lower case, in order.
+        t_headers_ns: when the headers arrived.
+        chunks: the body as it arrived: ``(arrival_ns, bytes)`` per read.
+        t_end_ns: when the body ended or the client closed it.
+        ending: how it ended.
+        error: what went wrong below HTTP, if anything.
+    """
+
+    label: str
+    purpose: Purpose
+    method: str = "POST"
+    path: str = "/"
+    note: str = ""
+    asked_tokens: int | None = None
+    include_usage: bool = False
+    t_sent_ns: int = 0
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    t_headers_ns: int | None = None
+    chunks: tuple[tuple[int, bytes], ...] = ()
+    t_end_ns: int | None = None
+    ending: Ending = Ending.EOF
+    error: str | None = None
+    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or None."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key == name), None)
+
+    @property
+    def body(self) -> bytes:
+        """The whole body received."""
+        if self._body is None:
+            object.__setattr__(self, "_body", b"".join(data for _, data in self.chunks))
+        assert self._body is not None
+        return self._body
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx response was received."""
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> dict[str, Any]:
+        """A short, secret-free description for reports."""
+        duration = None
+        if self.t_end_ns is not None:
+            duration = round((self.t_end_ns - self.t_sent_ns) / 1e9, 4)
+        return {
+            "label": self.label,
+            "purpose": self.purpose.value,
+            "request": f"{self.method} {self.path}" + (f" ({self.note})" if self.note else ""),
+            "status": self.status,
+            "content_type": self.header("content-type"),
+            "bytes": len(self.body),
+            "reads": len(self.chunks),
+            "seconds": duration,
+            "ending": self.ending.value,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Disconnect:
+    """What was seen of the server after the client abandoned a stream.
+
+    Attributes:
+        source: ``"ground truth"`` (the mock's record of the request), ``"gauge"`` (a
+            Prometheus gauge of running requests), or None when neither could be had.
+        truth: the mock's record of the abandoned request.
+        gauge: ``baseline`` (before the stream), ``during`` (while it ran), ``after_run``,
+            ``returned`` and ``seconds_to_baseline`` (from the close), ``timeout_s``.
+        t_close_ns: when the client closed the stream.
+        reason: why it could not be verified, when it could not.
+    """
+
+    source: str | None = None
+    truth: Mapping[str, Any] | None = None
+    gauge: Mapping[str, Any] | None = None
+    t_close_ns: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Captured:
+    """The whole suite as captured.
+
+    Attributes:
+        target: the URL checked (secrets redacted).
+        request: the kind of request body (``openai-chat``, ``anthropic``, ``json``...).
+        dialect: the dialect asked for (``auto`` to detect it).
+        pointer: the generic dialect's JSON pointer, if one was given.
+        settings: the suite's size and bounds.
+        exchanges: every request, in the order sent.
+        disconnect: what was seen after the abandonment.
+    """
+
+    target: str
+    request: str
+    dialect: str = "auto"
+    pointer: str | None = None
+    settings: SuiteSettings = SuiteSettings()
+    exchanges: tuple[Exchange, ...] = ()
+    disconnect: Disconnect = Disconnect()

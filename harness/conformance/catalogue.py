@@ -1,0 +1,95 @@
+"""The catalogue of checks, in report order, and the judge that runs them over a suite."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from harness.conformance import replay
+from harness.conformance.captured import Captured
+from harness.conformance.checks import (
+    anthropic,
+    concurrency,
+    disconnect,
+    errors,
+    framing,
+    generic,
+    http,
+    openai,
+    openai_usage,
+    streaming,
+)
+from harness.conformance.model import Check, CheckResult, Evidence, Finding, Report
+from harness.conformance.reading import read_suite
+from harness.exchange import redact
+
+__all__ = ["CATALOGUE", "judge"]
+
+#: Every check, area by area.
+CATALOGUE: tuple[Check, ...] = (
+    *http.CHECKS,
+    *framing.CHECKS,
+    *openai.CHECKS,
+    *openai_usage.CHECKS,
+    *anthropic.CHECKS,
+    *generic.CHECKS,
+    *streaming.CHECKS,
+    *concurrency.CHECKS,
+    *errors.CHECKS,
+    *disconnect.CHECKS,
+    *replay.CHECKS,
+)
+
+
+def judge(
+    captured: Captured, *, secrets: Iterable[str] = (), checks: Iterable[Check] = CATALOGUE
+) -> Report:
+    """Run every check that applies to the suite's dialect.
+
+    Args:
+        captured: what the suite sent and received.
+        secrets: strings (the API key, header values) to redact from every message.
+        checks: the checks to run (default: the whole catalogue).
+
+    Returns:
+        The report, checks in catalogue order.
+    """
+    hidden = tuple(s for s in secrets if s)
+    suite = read_suite(captured)
+    results = tuple(
+        _redacted(CheckResult.of(check, check.run(suite)), hidden)
+        for check in checks
+        if check.applies_to(suite.dialect)
+    )
+    return Report(
+        target=redact(captured.target, hidden),
+        request=captured.request,
+        dialect=suite.dialect,
+        results=results,
+        requests=tuple(exchange.describe() for exchange in captured.exchanges),
+    )
+
+
+def _redacted(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:
+    if not secrets:
+        return result
+
+    def evidence(item: Evidence) -> Evidence:
+        excerpt = item.excerpt
+        for secret in secrets:
+            if excerpt is not None:
+                excerpt = excerpt.replace(secret.encode(), b"[redacted]")
+        detail = None if item.detail is None else redact(item.detail, secrets)
+        return dataclasses.replace(item, excerpt=excerpt, detail=detail)
+
+    findings = tuple(
+        Finding(
+            check=f.check,
+            severity=f.severity,
+            message=redact(f.message, secrets),
+            evidence=tuple(evidence(e) for e in f.evidence),
+        )
+        for f in result.findings
+    )
+    note = None if result.note is None else redact(result.note, secrets)
+    return dataclasses.replace(result, findings=findings, note=note)

@@ -1,0 +1,118 @@
+"""What the checks share: the streams they judge, and how they point at what they found
+(a request, an offset, the bytes there)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from harness.conformance.model import Check, Evidence, Finding, Severity, Skip, excerpt
+from harness.conformance.reading import ReadEvent, Reading, Suite
+
+__all__ = [
+    "MAX_EVIDENCE",
+    "Streams",
+    "at_event",
+    "at_offset",
+    "grouped",
+    "ms",
+    "of_request",
+    "over",
+    "tool_calls_not_json",
+]
+
+#: At most this many pieces of evidence per finding.
+MAX_EVIDENCE = 3
+
+
+#: The streams of a suite that a check judges.
+Streams = tuple[Reading, ...]
+Outcome = Sequence[Finding] | Skip
+
+
+def over(
+    select: Callable[[Suite], Streams | Skip],
+) -> Callable[[Callable[[Streams], Outcome]], Callable[[Suite], Outcome]]:
+    """Turns a function that judges the streams ``select`` picks from a suite into a
+    check's ``run``; when it picks none, the check skips with ``select``'s reason."""
+
+    def decorate(judge: Callable[[Streams], Outcome]) -> Callable[[Suite], Outcome]:
+        @functools.wraps(judge)
+        def run(suite: Suite) -> Outcome:
+            streams = select(suite)
+            return streams if isinstance(streams, Skip) else judge(streams)
+
+        return run
+
+    return decorate
+
+
+def at_offset(reading: Reading, offset: int, detail: str | None = None) -> Evidence:
+    return Evidence(
+        request=reading.label, offset=offset, excerpt=excerpt(reading.body, offset), detail=detail
+    )
+
+
+def at_event(reading: Reading, event: ReadEvent, detail: str | None = None) -> Evidence:
+    body = reading.body[event.start : event.end]
+    shown = body if len(body) <= 160 else body[:160]
+    return Evidence(request=reading.label, offset=event.start, excerpt=shown, detail=detail)
+
+
+def of_request(reading: Reading | Any, detail: str | None = None) -> Evidence:
+    label = reading.label
+    return Evidence(request=label, detail=detail)
+
+
+def ms(ns: float | None) -> str:
+    """Nanoseconds as milliseconds, for messages."""
+    return "-" if ns is None else f"{ns / 1e6:,.0f} ms"
+
+
+def grouped(
+    check: Check,
+    items: Iterable[tuple[str, Evidence]],
+    severity: Severity | None = None,
+) -> list[Finding]:
+    """One finding per distinct message, with the first few pieces of evidence of each
+    and how many requests showed it."""
+    evidence: dict[str, list[Evidence]] = {}
+    for message, item in items:
+        evidence.setdefault(message, []).append(item)
+    findings = []
+    for message, items_of in evidence.items():
+        requests = len({e.request for e in items_of})
+        suffix = f" (in {requests} requests)" if requests > 1 else ""
+        findings.append(
+            check.finding(message + suffix, *items_of[:MAX_EVIDENCE], severity=severity)
+        )
+    return findings
+
+
+def tool_calls_not_json(
+    check: Check,
+    streams: Streams,
+    message: str,
+    empty: str = "",
+) -> Sequence[Finding] | Skip:
+    """The tool calls of complete streams whose argument fragments do not join into JSON.
+
+    Args:
+        check: the check that reports them.
+        streams: the streams to look in.
+        message: what to say of such a call, with ``{index}`` and ``{name}`` for its own.
+        empty: what arguments that are empty stand for (``""``: they are not JSON).
+    """
+    calls = [(r, c) for r in streams if r.complete and r.result for c in r.result.tool_calls]
+    if not calls:
+        return Skip("no stream made a tool call")
+    items = []
+    for reading, call in calls:
+        try:
+            json.loads(call.arguments or empty)
+        except ValueError:
+            said = message.format(index=call.index, name=call.name)
+            items.append((said, of_request(reading, call.arguments[:120])))
+    return grouped(check, items)

@@ -1,0 +1,80 @@
+"""Home-made streams (the formats tutorials teach): JSON data with a text field, and an
+end the client can recognise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.conformance.checks.evidence import Streams, at_event, grouped, of_request, over
+from harness.conformance.model import CheckFactory, Finding, Severity, Skip
+from harness.conformance.reading import Suite
+from harness.dialects import DeltaKind
+
+__all__ = ["CHECKS"]
+
+GENERIC = frozenset({"generic"})
+GENERIC_OR_TEXT = frozenset({"generic", "text"})
+
+
+def _streams(suite: Suite) -> Streams | Skip:
+    streams = tuple(r for r in suite.streams if r.dialect in GENERIC_OR_TEXT)
+    return streams or Skip("no generic stream was received")
+
+
+@over(_streams)
+def _json_text(streams: Streams) -> Sequence[Finding] | Skip:
+    fails, warns = [], []
+    for reading in (r for r in streams if r.framing == "sse"):
+        for event in reading.events:
+            kinds = event.kinds()
+            if event.error is not None:
+                fails.append(
+                    ("an event's data looks like JSON but does not parse", at_event(reading, event))
+                )
+            elif event.payload() is None and DeltaKind.DONE not in kinds:
+                warns.append(
+                    (
+                        "raw text in data, not JSON: a token holding a line end breaks "
+                        "the framing, and leading spaces are easy to lose",
+                        at_event(reading, event),
+                    )
+                )
+            elif kinds == {DeltaKind.IGNORABLE} and event.event.type == "message":
+                warns.append(
+                    (
+                        "an event with no text field the harness knows (content, text, "
+                        "delta, token): give --pointer, or name the field so",
+                        at_event(reading, event),
+                    )
+                )
+    return grouped(JSON_TEXT, fails) + grouped(JSON_TEXT, warns, Severity.WARN)
+
+
+@over(_streams)
+def _terminator(streams: Streams) -> Sequence[Finding] | Skip:
+    sse = [r for r in streams if r.framing == "sse" and r.complete and r.result is not None]
+    if not sse:
+        return Skip("a text/plain stream has no terminator to send")
+    items = [
+        (
+            "the stream ends without a terminator ([DONE] or a done/complete event): a client "
+            "cannot tell a finished answer from a dropped connection",
+            of_request(r),
+        )
+        for r in sse
+        if not r.result.done and r.result.error is None
+    ]
+    return grouped(TERMINATOR, items)
+
+
+check = CheckFactory("generic", GENERIC)
+
+# fmt: off
+JSON_TEXT = check("generic.json-text", Severity.FAIL, "JSON data with a text field",
+                  "JSON survives any token text; raw text in data lines does not", _json_text)
+TERMINATOR = check("generic.terminator", Severity.WARN, "an end marker",
+                   "only an explicit end tells a complete answer from a connection that dropped",
+                   _terminator)
+# fmt: on
+
+CHECKS = (JSON_TEXT, TERMINATOR)

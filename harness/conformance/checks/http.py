@@ -1,0 +1,204 @@
+"""HTTP: the status and the headers of the streams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from harness.conformance.captured import Ending, Exchange, Purpose
+from harness.conformance.checks.evidence import grouped, of_request
+from harness.conformance.model import (
+    Check,
+    CheckFactory,
+    Evidence,
+    Finding,
+    Severity,
+    Skip,
+    show_bytes,
+)
+from harness.conformance.reading import Suite
+
+__all__ = ["CHECKS"]
+
+_VALID = (Purpose.ORDINARY, Purpose.USAGE, Purpose.LONG, Purpose.ABANDON)
+
+
+def _media_type(value: str | None) -> tuple[str, dict[str, str]]:
+    if not value:
+        return "", {}
+    kind, *params = value.split(";")
+    parsed = {}
+    for param in params:
+        name, _, val = param.partition("=")
+        parsed[name.strip().lower()] = val.strip().strip('"').lower()
+    return kind.strip().lower(), parsed
+
+
+def _status(suite: Suite) -> Sequence[Finding] | Skip:
+    items: list[tuple[str, Evidence]] = []
+    warnings: list[tuple[str, Evidence]] = []
+    for reading in suite.of(*_VALID):
+        exchange = reading.exchange
+        if exchange.status == 200:
+            continue
+        if exchange.status is None:
+            items.append(("no response to a valid request", of_request(reading, exchange.error)))
+        elif 200 <= exchange.status < 300:
+            warnings.append((f"a stream answered {exchange.status}, not 200", of_request(reading)))
+        else:
+            body = show_bytes(exchange.body[:160])
+            retry = exchange.header("retry-after")
+            detail = f"HTTP {exchange.status}" + (f", Retry-After {retry}" if retry else "")
+            items.append(
+                (
+                    f"a valid request got HTTP {exchange.status}",
+                    of_request(reading, detail + ": " + body),
+                )
+            )
+    return grouped(STATUS, items) + grouped(STATUS, warnings, Severity.WARN)
+
+
+def _complete_body(suite: Suite) -> Sequence[Finding] | Skip:
+    judged = [r for r in suite.of(Purpose.ORDINARY, Purpose.USAGE, Purpose.LONG) if r.exchange.ok]
+    if not judged:
+        return Skip("no stream was received")
+    items = []
+    for reading in judged:
+        exchange = reading.exchange
+        if exchange.ending is Ending.BROKEN:
+            message = "the connection broke before the body ended: the stream was cut"
+            items.append((message, of_request(reading, exchange.error)))
+        elif exchange.ending is Ending.TIMEOUT:
+            message = "the stream hung: no end and no bytes within the client's timeout"
+            items.append((message, of_request(reading, exchange.error)))
+    return grouped(COMPLETE_BODY, items)
+
+
+def _content_type(suite: Suite) -> Sequence[Finding] | Skip:
+    streams = suite.streams
+    if not streams:
+        return Skip("no stream was received")
+    items: list[tuple[str, Evidence]] = []
+    infos: list[tuple[str, Evidence]] = []
+    warnings: list[tuple[str, Evidence]] = []
+    for reading in streams:
+        value = reading.exchange.header("content-type")
+        kind, params = _media_type(value)
+        evidence = of_request(reading, f"Content-Type: {value}")
+        if reading.framing == "text":
+            infos.append(
+                (
+                    "a text/plain stream: EventSource cannot read it, only fetch-style readers",
+                    evidence,
+                )
+            )
+        elif kind != "text/event-stream":
+            message = f"Content-Type is {value or 'missing'}, not text/event-stream"
+            items.append((message, evidence))
+        charset = params.get("charset")
+        if charset is not None and charset not in ("utf-8", "utf8"):
+            warnings.append((f"charset={charset}: an event stream is always UTF-8", evidence))
+    return (
+        grouped(CONTENT_TYPE, items)
+        + grouped(CONTENT_TYPE, warnings, Severity.WARN)
+        + grouped(CONTENT_TYPE, infos, Severity.INFO)
+    )
+
+
+def _header_check(
+    check: Check,
+    suite: Suite,
+    problem: Callable[[Exchange], str | None],
+    shown: str | None = None,
+) -> Sequence[Finding] | Skip:
+    streams = suite.streams
+    if not streams:
+        return Skip("no stream was received")
+    items = []
+    for reading in streams:
+        message = problem(reading.exchange)
+        if message:
+            value = None if shown is None else f"{shown}: {reading.exchange.header(shown)}"
+            items.append((message, of_request(reading, value)))
+    return grouped(check, items)
+
+
+def _content_length(suite: Suite) -> Sequence[Finding] | Skip:
+    def problem(exchange: Exchange) -> str | None:
+        if exchange.header("content-length") is None:
+            return None
+        return "Content-Length on a stream: the body was complete before it was sent"
+
+    return _header_check(CONTENT_LENGTH, suite, problem, "content-length")
+
+
+def _cache_control(suite: Suite) -> Sequence[Finding] | Skip:
+    def problem(exchange: Exchange) -> str | None:
+        value = exchange.header("cache-control")
+        if value is not None and ("no-cache" in value.lower() or "no-store" in value.lower()):
+            return None
+        return f"Cache-Control is {value or 'missing'}, not no-cache: caches may hold the stream"
+
+    return _header_check(CACHE_CONTROL, suite, problem)
+
+
+def _content_encoding(suite: Suite) -> Sequence[Finding] | Skip:
+    def problem(exchange: Exchange) -> str | None:
+        value = exchange.header("content-encoding")
+        if value is None or value.strip().lower() == "identity":
+            return None
+        return (
+            f"Content-Encoding: {value} although the request asked for identity: compressed "
+            "streams are held by proxies and decoders until a block fills"
+        )
+
+    return _header_check(CONTENT_ENCODING, suite, problem)
+
+
+def _accel_buffering(suite: Suite) -> Sequence[Finding] | Skip:
+    def problem(exchange: Exchange) -> str | None:
+        value = exchange.header("x-accel-buffering")
+        if value is not None and value.strip().lower() == "no":
+            return None
+        return "no X-Accel-Buffering: no header: an nginx in front would buffer the stream"
+
+    return _header_check(ACCEL_BUFFERING, suite, problem)
+
+
+check = CheckFactory("http")
+
+# fmt: off
+STATUS = check("http.status", Severity.FAIL, "200 for a valid request",
+               "a valid streaming request must get 200 and a stream; anything else is an error",
+               _status)
+COMPLETE_BODY = check("http.complete-body", Severity.FAIL, "the body ends cleanly",
+                      "a body cut by a broken connection or left hanging loses the rest of "
+                      "the answer",
+                      _complete_body)
+CONTENT_TYPE = check("http.content-type", Severity.FAIL, "Content-Type: text/event-stream",
+                     "WHATWG EventSource refuses any other type; SSE is always UTF-8",
+                     _content_type)
+CONTENT_LENGTH = check("http.no-content-length", Severity.WARN, "no Content-Length on a stream",
+                       "a length known up front means the whole answer was buffered before sending",
+                       _content_length)
+CACHE_CONTROL = check("http.cache-control", Severity.WARN, "Cache-Control: no-cache",
+                      "without it, caching proxies and CDNs may hold or replay the stream",
+                      _cache_control)
+CONTENT_ENCODING = check("http.no-content-encoding", Severity.WARN,
+                         "no compression of the stream",
+                         "gzip or br make proxies and decoders wait for whole blocks: "
+                         "tokens arrive late",
+                         _content_encoding)
+ACCEL_BUFFERING = check("http.accel-buffering", Severity.INFO, "X-Accel-Buffering: no",
+                        "the hint that tells an nginx reverse proxy not to buffer this response",
+                        _accel_buffering)
+# fmt: on
+
+CHECKS = (
+    STATUS,
+    COMPLETE_BODY,
+    CONTENT_TYPE,
+    CONTENT_LENGTH,
+    CACHE_CONTROL,
+    CONTENT_ENCODING,
+    ACCEL_BUFFERING,
+)

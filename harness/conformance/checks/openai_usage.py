@@ -1,0 +1,147 @@
+"""OpenAI usage: the usage chunk of ``stream_options.include_usage``, the vendor habits
+around it (usage on every chunk, usage riding on the finish chunk), and its counts."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from harness.conformance.captured import Purpose
+from harness.conformance.checks.evidence import Streams, at_event, grouped, of_request, over
+from harness.conformance.checks.openai import (
+    OPENAI,
+    check,
+    choices,
+    chunks,
+    errored,
+    openai_streams,
+)
+from harness.conformance.model import Finding, Severity, Skip
+from harness.conformance.reading import ReadEvent, Reading, Suite
+
+__all__ = ["CHECKS"]
+
+
+def _usage_events(reading: Reading) -> list[tuple[ReadEvent, dict[str, Any]]]:
+    return [(e, p) for e, p in chunks(reading) if isinstance(p.get("usage"), dict)]
+
+
+def _usage_share(reading: Reading) -> tuple[list[tuple[ReadEvent, dict[str, Any]]], int]:
+    """The chunks that carry usage, and how many chunks there are."""
+    return _usage_events(reading), sum(1 for _ in chunks(reading))
+
+
+def _on_most(usage: list[tuple[ReadEvent, dict[str, Any]]], total: int) -> bool:
+    """Usage on more than half of the chunks: the vLLM habit."""
+    return len(usage) > total // 2
+
+
+def _usage_chunk(suite: Suite) -> Sequence[Finding] | Skip:
+    asked = [r for r in suite.of(Purpose.USAGE) if r.exchange.ok and r.dialect in OPENAI]
+    if not asked:
+        return Skip("no stream asked for usage (stream_options.include_usage)")
+    items = []
+    for reading in (r for r in asked if not errored(r)):
+        if not _usage_events(reading):
+            items.append(
+                (
+                    "stream_options.include_usage was asked, but no chunk carries usage",
+                    of_request(reading),
+                )
+            )
+    return grouped(USAGE_CHUNK, items)
+
+
+@over(openai_streams)
+def _usage_every(streams: Streams) -> Sequence[Finding] | Skip:
+    items = []
+    for reading in streams:
+        usage, total = _usage_share(reading)
+        if total >= 3 and _on_most(usage, total):
+            detail = f"usage on {len(usage)} of {total} chunks"
+            items.append(
+                (
+                    "usage on every chunk, as vLLM sends it with continuous_usage_stats: "
+                    "clients keep the last",
+                    at_event(reading, usage[0][0], detail),
+                )
+            )
+    return grouped(USAGE_EVERY, items)
+
+
+@over(openai_streams)
+def _usage_on_finish(streams: Streams) -> Sequence[Finding] | Skip:
+    items = []
+    for reading in streams:
+        usage, total = _usage_share(reading)
+        if _on_most(usage, total):
+            continue  # usage everywhere: the habit above
+        riding = [e for e, p in usage if any(c.get("finish_reason") for c in choices(p))]
+        if riding:
+            items.append(
+                (
+                    "usage rides on the finish chunk (choices not empty), as DeepSeek and "
+                    "llama.cpp send it: the SDK reads it",
+                    at_event(reading, riding[0]),
+                )
+            )
+    return grouped(USAGE_ON_FINISH, items)
+
+
+@over(openai_streams)
+def _usage_consistent(streams: Streams) -> Sequence[Finding] | Skip:
+    items = []
+    judged = 0
+    for reading in (r for r in streams if r.complete and r.result is not None):
+        usage = reading.result.usage
+        if not usage:
+            continue
+        judged += 1
+        completion, prompt, total = (
+            usage.get(k) for k in ("completion_tokens", "prompt_tokens", "total_tokens")
+        )
+        events = sum(1 for e in reading.events if e.token)
+        if not isinstance(completion, int):
+            items.append(("usage has no integer completion_tokens", of_request(reading)))
+            continue
+        if completion < events:
+            items.append(
+                (
+                    f"usage says {completion} completion tokens, but {events} chunks carried text",
+                    of_request(reading),
+                )
+            )
+        if isinstance(prompt, int) and isinstance(total, int) and total != prompt + completion:
+            items.append(
+                (
+                    f"total_tokens {total} is not prompt {prompt} + completion {completion}",
+                    of_request(reading),
+                )
+            )
+        counts = [p["usage"].get("completion_tokens") for _, p in _usage_events(reading)]
+        counts = [c for c in counts if isinstance(c, int)]
+        if any(b < a for a, b in itertools.pairwise(counts)):
+            items.append(("cumulative usage goes down within the stream", of_request(reading)))
+    if not judged:
+        return Skip("no stream reported usage")
+    return grouped(USAGE_CONSISTENT, items)
+
+
+# fmt: off
+USAGE_CHUNK = check("openai.usage-chunk", Severity.WARN, "usage when asked",
+                    "stream_options.include_usage promises a usage chunk before [DONE]",
+                    _usage_chunk)
+USAGE_EVERY = check("openai.usage-every-chunk", Severity.INFO, "usage once",
+                    "a vendor habit (vLLM continuous_usage_stats) that clients accept",
+                    _usage_every)
+USAGE_ON_FINISH = check("openai.usage-on-finish-chunk", Severity.INFO,
+                        "usage on its own chunk",
+                        "a vendor habit (DeepSeek, llama.cpp) that the SDK accepts",
+                        _usage_on_finish)
+USAGE_CONSISTENT = check("openai.usage-consistent", Severity.WARN, "usage matches the stream",
+                         "completion_tokens must cover the text received; totals must add up",
+                         _usage_consistent)
+# fmt: on
+
+CHECKS = (USAGE_CHUNK, USAGE_EVERY, USAGE_ON_FINISH, USAGE_CONSISTENT)

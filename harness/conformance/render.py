@@ -1,0 +1,124 @@
+"""A conformance report as JSON, JUnit XML (one testcase per check) and Markdown.
+
+Renderers return strings; the command line writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from harness.conformance.model import AREAS, CheckResult, Report, Status
+
+__all__ = ["FORMAT", "VERSION", "render_json", "render_junit", "render_markdown", "summary_line"]
+
+FORMAT = "sse-harness-check"
+VERSION = 1
+
+
+def summary_line(report: Report) -> str:
+    """``FAIL: 2 FAIL, 1 WARN, 3 INFO, 30 pass, 4 skipped``."""
+    counts = report.counts()
+    verdict = "FAIL" if report.failed else "PASS"
+    parts = [f"{counts[s.value]} {s.value}" for s in (Status.FAIL, Status.WARN, Status.INFO)]
+    parts += [f"{counts['pass']} pass", f"{counts['skip']} skipped"]
+    return f"{verdict}: " + ", ".join(parts)
+
+
+def render_json(report: Report) -> str:
+    """The report as one JSON document (format ``sse-harness-check``, version 1)."""
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "target": report.target,
+        "request": report.request,
+        "dialect": report.dialect,
+        "passed": not report.failed,
+        "counts": report.counts(),
+        "checks": [result.as_dict() for result in report.results],
+        "requests": list(report.requests),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _findings_text(result: CheckResult) -> str:
+    lines = []
+    for finding in result.findings:
+        lines.append(f"{finding.severity.value}: {finding.message}")
+        lines += [f"  {evidence.describe()}" for evidence in finding.evidence]
+    return "\n".join(lines)
+
+
+def render_junit(report: Report) -> str:
+    """JUnit XML: one testcase per check. FAIL is a failure, a skipped check is skipped,
+    and WARN and INFO findings pass with their text in ``system-out``."""
+    counts = report.counts()
+    suites = ET.Element("testsuites", name="sse-harness check")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"sse-harness check {report.target}",
+        tests=str(len(report.results)),
+        failures=str(counts["FAIL"]),
+        errors="0",
+        skipped=str(counts["skip"]),
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("target", report.target),
+        ("request", report.request),
+        ("dialect", report.dialect or "unknown"),
+    ):
+        ET.SubElement(properties, "property", name=name, value=value)
+    for result in report.results:
+        check = result.check
+        case = ET.SubElement(
+            suite, "testcase", classname=f"conformance.{check.area}", name=check.id
+        )
+        if result.status is Status.FAIL:
+            first = next(f for f in result.findings if f.severity.value == "FAIL")
+            failure = ET.SubElement(case, "failure", message=first.message, type="FAIL")
+            failure.text = _findings_text(result)
+        elif result.status is Status.SKIP:
+            ET.SubElement(case, "skipped", message=result.note or "not applicable")
+        elif result.findings or result.note:
+            out = ET.SubElement(case, "system-out")
+            out.text = _findings_text(result) or result.note
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report) -> str:
+    """Markdown for CI summaries: the verdict, a table of checks by area, the evidence."""
+    lines = [
+        f"## sse-harness check: {report.target}",
+        "",
+        f"**{summary_line(report)}** (request `{report.request}`, dialect "
+        f"`{report.dialect or 'unknown'}`)",
+        "",
+        "| area | check | result | what was found |",
+        "|---|---|---|---|",
+    ]
+    order = {area: position for position, area in enumerate(AREAS)}
+    results = sorted(report.results, key=lambda r: order[r.check.area])
+    for result in results:
+        found = result.findings[0].message if result.findings else (result.note or "")
+        more = f" (+{len(result.findings) - 1} more)" if len(result.findings) > 1 else ""
+        lines.append(
+            f"| {result.check.area} | `{result.check.id}` | {result.status.value} | "
+            f"{_cell(found + more)} |"
+        )
+    noted = [r for r in results if r.findings]
+    if noted:
+        lines += ["", "### Evidence", ""]
+        for result in noted:
+            for finding in result.findings:
+                lines.append(
+                    f"- **{finding.severity.value}** `{result.check.id}`: {finding.message}"
+                )
+                lines += [f"  - `{_cell(e.describe())}`" for e in finding.evidence]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,43 @@
+"""The tutorial app: a FastAPI ``StreamingResponse`` of ``data: {"content": ...}`` events
+and ``data: [DONE]``, relaying an OpenAI-compatible upstream through the official SDK.
+
+Written the way tutorials teach it: no ``Cache-Control`` header, no keep-alives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+from openai import AsyncOpenAI
+from pydantic import BaseModel
+
+
+class ChatRequest(BaseModel):
+    prompt: str
+    max_tokens: int = 64
+
+
+def create_app(upstream: str) -> FastAPI:
+    app = FastAPI()
+    client = AsyncOpenAI(base_url=upstream + "/v1", api_key="sk-unused", max_retries=0)
+
+    @app.post("/chat")
+    async def chat(request: ChatRequest) -> StreamingResponse:
+        async def generate() -> AsyncIterator[str]:
+            stream = await client.chat.completions.create(
+                model="mock-model",
+                messages=[{"role": "user", "content": request.prompt}],
+                max_tokens=request.max_tokens,
+                stream=True,
+            )
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield f"data: {json.dumps({'content': chunk.choices[0].delta.content})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(generate(), media_type="text/event-stream")
+
+    return app
