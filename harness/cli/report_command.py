@@ -1,0 +1,44 @@
+"""``sse-harness report RUN_DIR``: (re)write a run folder's ``report.html``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.report.html import render_html
+from harness.results import read_records
+
+__all__ = ["add_report_parser", "report_command"]
+
+
+def add_report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write a run folder's HTML report (report.html)",
+        description=(
+            "Render a run folder (results.jsonl and summary.json) as one self-contained HTML "
+            "page: summary tables, figures as inline SVG, errors with samples, configuration "
+            "(secrets redacted) and environment. It loads nothing from the network. Every "
+            "`run` writes it too."
+        ),
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder `run` wrote")
+    report.add_argument("--out", type=Path, help="where to write it (default RUN_DIR/report.html)")
+    report.add_argument("--title", default="sse-harness run", help="the page's heading")
+    report.set_defaults(handler=report_command)
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Write the report and say where. Raises ConfigError when RUN_DIR holds no run."""
+    run_dir: Path = args.run_dir
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        records = list(read_records(run_dir / "results.jsonl"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(run_dir), f"not a run folder: {exc}") from exc
+    out: Path = args.out or run_dir / "report.html"
+    out.write_text(render_html(summary, records, title=args.title), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0

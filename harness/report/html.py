@@ -1,0 +1,327 @@
+"""``report.html``: one self-contained page a person reads after a run.
+
+The page loads nothing: its style is inline, its figures are inline SVG, it has no
+script, and its Content-Security-Policy forbids fetching anything (so even a mistake in
+escaping could not make it load or run code). Every string that came from the endpoint
+or the configuration (error messages, headers, URLs, dialect names) is escaped with
+``html.escape`` before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from harness import __version__
+from harness.metrics import requests_frame, time_series, tokens_frame
+from harness.record import Outcome, RequestRecord
+from harness.report.labels import COLUMNS, LATENCIES, VARIANTS
+
+__all__ = ["ERROR_SAMPLES", "environment", "render_html", "saturation_knee"]
+
+#: Sample requests shown per error kind.
+ERROR_SAMPLES = 3
+_MESSAGE_CHARS = 400
+_PACKAGES = ("httpx", "aiohttp", "pandas", "numpy", "matplotlib", "uvloop")
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#212529;
+background:#f8f9fa}main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px;border-bottom:1px solid
+#dee2e6;padding-bottom:4px}.sub{color:#495057;margin:0 0 16px;overflow-wrap:anywhere}
+.cards{display:flex;flex-wrap:wrap;gap:10px}.card{background:#fff;border:1px solid #dee2e6;
+border-radius:6px;padding:8px 14px;min-width:120px}.card b{display:block;font-size:18px}
+.card span{color:#6c757d;font-size:12px}table{border-collapse:collapse;background:#fff;
+margin:6px 0;font-size:13px}th,td{border:1px solid #dee2e6;padding:4px 8px;text-align:right;
+vertical-align:top}th{text-align:left}td:first-child,td.text{text-align:left}
+td.text{max-width:560px;overflow-wrap:anywhere;white-space:pre-wrap;font-family:ui-monospace,
+monospace;font-size:12px}.figs{display:grid;grid-template-columns:repeat(auto-fit,
+minmax(480px,1fr));gap:12px}figure{margin:0;background:#fff;border:1px solid #dee2e6;
+border-radius:6px;padding:6px}figure svg{width:100%;height:auto}.note{color:#862e9c}
+figure.single{max-width:720px}.bad{color:#c92a2a;font-weight:600}.ok{color:#2b8a3e}
+"""
+
+Summary = Mapping[str, Any]
+
+
+def _e(value: object) -> str:
+    """Text made inert in HTML (both in content and in attribute values)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:,.1f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], text_columns: int = 1) -> str:
+    """A table; the first ``text_columns`` cells of a row are left-aligned text."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="text">{_e(c)}</td>' if i < text_columns else f"<td>{_e(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def environment() -> dict[str, str]:
+    """Versions and machine of the process rendering the report (the run's own, when
+    ``run`` writes it)."""
+    versions = {"python": platform.python_version(), "platform": platform.platform(),
+                "machine": platform.machine(), "cpus": str(os.cpu_count() or "?")}  # fmt: skip
+    if hasattr(os, "sched_getaffinity"):
+        versions["cpus usable"] = str(len(os.sched_getaffinity(0)))
+    for name in ("sse-harness", *_PACKAGES):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    versions.setdefault("sse-harness", __version__)
+    return versions
+
+
+def saturation_knee(segments: Sequence[Mapping[str, Any]]) -> tuple[int | None, str]:
+    """The segment at the knee of a sweep, and a sentence on what that means.
+
+    A sweep stops at the first level that gains less than 5% output tokens/s over the
+    best before it, or errs more than 20% (``harness.run``): the knee is the best level
+    before that one. A rate search's knee is the highest rate that met the SLO.
+    """
+    if not segments:
+        return None, ""
+    if any("passed" in s for s in segments):
+        passed = [i for i, s in enumerate(segments) if s.get("passed")]
+        if not passed:
+            return None, "no probed rate met the SLO"
+        best = max(passed, key=lambda i: segments[i].get("rate") or 0.0)
+        return best, f"knee: {segments[best]['segment']}, the highest rate meeting every SLO"
+    saturated = [i for i, s in enumerate(segments) if s.get("saturated")]
+    if not saturated:
+        return None, "no saturation within the levels tried (throughput still grew by 5% or more)"
+    before = range(saturated[0])
+    if not before:
+        return None, "saturated at the first level"
+    best = max(before, key=lambda i: segments[i]["summary"]["output_tokens_per_s"])
+    return best, (f"knee: {segments[best]['segment']}; the next level added under 5% "
+                  "output tokens/s or erred over 20%")  # fmt: skip
+
+
+def _overview(summary: Summary) -> str:
+    cards = [
+        (f"{summary.get('requests', 0)}", "requests"),
+        (f"{summary.get('ok', 0)}", "ok"),
+        (f"{summary.get('errors', 0)}", "errors"),
+        (f"{summary.get('error_rate', 0.0):.2%}", "error rate"),
+        (f"{summary.get('output_tokens_per_s', 0.0):,.1f}", "output tokens/s"),
+        (f"{summary.get('requests_per_s', 0.0):,.2f}", "requests/s"),
+        (f"{summary.get('window_s', 0.0):,.1f} s", "measured window"),
+    ]
+    if summary.get("goodput"):
+        g = summary["goodput"]
+        cards.append((f"{g['requests_per_s']:,.2f} ({g['share']:.0%})", "goodput req/s (met SLO)"))
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for v, k in cards
+    ) + "</div>"  # fmt: skip
+
+
+def _latency(summary: Summary) -> str:
+    rows = []
+    for label, key in LATENCIES:
+        d = summary.get(key)
+        if d is None:
+            continue
+        rows.append([label, *(_ms(d.get(c)) for c in COLUMNS), d.get("count", 0)])
+    return _table(["ms", *COLUMNS, "n"], rows)
+
+
+def _notes(summary: Summary) -> list[str]:
+    """Warnings on figures that rest on too little (as pyperf warns on unstable ones)."""
+    notes = []
+    count = (summary.get("ttft_s") or {}).get("count", 0)
+    if 0 < count < 500:
+        notes.append(f"p99 and p99.9 rest on {count} requests: fewer than 5 values lie beyond"
+                     " p99, so read the tails as rough.")  # fmt: skip
+    if summary.get("interrupted"):
+        notes.append("The run was interrupted: these figures cover what finished before.")
+    if summary.get("measurement_error"):
+        notes.append(f"Measurement error on this machine: {summary['measurement_error']}")
+    return notes
+
+
+def _figures(summary: Summary, records: Sequence[RequestRecord]) -> str:
+    from harness.report import figures  # matplotlib: imported when a page is drawn
+
+    frame = requests_frame(records)
+    if frame.empty:
+        return "<p>No requests were made.</p>"
+    latency = frame[frame["outcome"].isin((Outcome.OK.value, Outcome.CUT.value))]
+    ids = set(latency["request_id"])
+    if summary.get("segments"):
+        by_segment = dict(iter(latency.groupby("segment")))
+        groups = {str(s["segment"]): by_segment[s["segment"]]["ttft_s"].dropna().to_numpy()
+                  for s in summary["segments"] if s["segment"] in by_segment}  # fmt: skip
+    if not summary.get("segments") or not groups:
+        groups = {"": latency["ttft_s"].dropna().to_numpy()}
+    tokens = tokens_frame(records)
+    itl = tokens[tokens["request_id"].isin(ids)]["itl_s"].dropna().to_numpy()
+    origin = int(frame["t_sent_ns"].min())
+    ok = frame["outcome"] == Outcome.OK.value
+    ttft = frame["ttft_s"].where(frame["outcome"].isin((Outcome.OK.value, Outcome.CUT.value)))
+    series = time_series(records, origin_ns=origin)
+    drawn = [
+        figures.ttft_cdf(groups),
+        figures.itl_histogram(itl),
+        figures.latency_over_time(((frame["t_sent_ns"] - origin) / 1e9).to_numpy(dtype=float),
+                                  ttft.to_numpy(dtype=float, na_value=np.nan),
+                                  frame["e2e_s"].where(ok).to_numpy(dtype=float, na_value=np.nan)),
+        figures.throughput_over_time(series["second"].to_numpy(dtype=float),
+                                     series["tokens_per_s"].to_numpy(dtype=float),
+                                     series["in_flight"].to_numpy(dtype=float)),
+    ]  # fmt: skip
+    return (
+        '<div class="figs">'
+        + "".join(f"<figure>{svg}</figure>" for svg in drawn if svg)
+        + ("</div>")
+    )
+
+
+def _sweep(segments: Sequence[Mapping[str, Any]]) -> str:
+    from harness.report import figures
+
+    knee, note = saturation_knee(segments)
+    points = [
+        figures.SweepPoint(
+            label=str(s["segment"]), tokens_per_s=s["summary"]["output_tokens_per_s"],
+            ttft_p50_s=s["summary"]["ttft_s"]["p50"], ttft_p99_s=s["summary"]["ttft_s"]["p99"],
+            e2e_p50_s=s["summary"]["e2e_s"]["p50"],
+        )
+        for s in segments
+    ]  # fmt: skip
+    svg = figures.sweep_curve(points, knee, note)
+    rows = []
+    for i, s in enumerate(segments):
+        m = s["summary"]
+        flag = "knee" if i == knee else "saturated" if s.get("saturated") else ""
+        if "passed" in s:
+            flag = (flag + " " if flag else "") + ("met SLO" if s["passed"] else "missed SLO")
+        rows.append([s["segment"], m["requests"], m["errors"], _ms(m["ttft_s"]["p50"]),
+                     _ms(m["ttft_s"]["p99"]), _ms(m["itl_s"]["p50"]), _ms(m["e2e_s"]["p50"]),
+                     f"{m['output_tokens_per_s']:,.1f}", f"{m['requests_per_s']:,.2f}",
+                     flag])  # fmt: skip
+    header = ["segment", "requests", "errors", "TTFT p50 (ms)", "TTFT p99 (ms)", "ITL p50 (ms)",
+              "E2E p50 (ms)", "tokens/s", "requests/s", "note"]  # fmt: skip
+    figure = f'<figure class="single">{svg}</figure>' if svg else ""
+    return f"<h2>Sweep</h2><p>{_e(note)}</p>{figure}{_table(header, rows)}"
+
+
+def _variants(variants: Mapping[str, Any]) -> str:
+    rows = [[label, _ms((variants.get(key) or {}).get("p50")),
+             _ms((variants.get(key) or {}).get("p99"))] for label, key in VARIANTS]  # fmt: skip
+    usage, events = (
+        variants.get("output_tokens_from_usage"),
+        variants.get("output_tokens_from_events"),
+    )
+    flag = " They disagree by more than 5% on some requests." if variants.get(
+        "token_counts_disagree") else ""  # fmt: skip
+    return (f"<h2>The same figures as other tools define them</h2>"
+            f"{_table(['figure', 'p50 (ms)', 'p99 (ms)'], rows)}"
+            f"<p>Output tokens: {_e('none' if usage is None else usage)} from server usage,"
+            f" {_e(events)} from counting events.{_e(flag)}</p>")  # fmt: skip
+
+
+def _errors(summary: Summary, records: Sequence[RequestRecord]) -> str:
+    by_kind = summary.get("errors_by_kind") or {}
+    failed = [r for r in records if r.outcome is Outcome.ERROR]
+    if not by_kind and not failed:
+        return '<h2>Errors</h2><p class="ok">No errors.</p>'
+    counts = _table(["kind", "requests"], sorted(by_kind.items(), key=lambda kv: -kv[1]))
+    samples: dict[str, list[RequestRecord]] = {}
+    for record in failed:
+        kind = record.error_kind.value if record.error_kind else "unknown"
+        if len(samples.setdefault(kind, [])) < ERROR_SAMPLES:
+            samples[kind].append(record)
+    rows = []
+    for kind, chosen in sorted(samples.items()):
+        for r in chosen:
+            message = r.error_message or ""
+            if len(message) > _MESSAGE_CHARS:
+                message = message[:_MESSAGE_CHARS] + "…"
+            rows.append([kind, r.request_id, r.status if r.status is not None else "-",
+                         r.content_type or "-", message])  # fmt: skip
+    header = ["kind", "request", "status", "content type", "message"]
+    return (f"<h2>Errors</h2>{counts}<p>Up to {ERROR_SAMPLES} sample requests per kind"
+            f" (counted over the measured window above; samples from the whole run):</p>"
+            f"{_table(header, rows, text_columns=5)}")  # fmt: skip
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[list[str]]:
+    rows: list[list[str]] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            rows += _flatten(value, f"{prefix}{key}.")
+        else:
+            shown = value if isinstance(value, str) else json.dumps(value, default=str)
+            rows.append([f"{prefix}{key}", shown])
+    return rows
+
+
+def _disconnects(disconnect: Mapping[str, Any]) -> str:
+    if not disconnect or not disconnect.get("abandoned"):
+        return ""
+    rows = [[k, json.dumps(v, default=str)] for k, v in disconnect.items()]
+    return f"<h2>Abandoned streams</h2>{_table(['figure', 'value'], rows, text_columns=2)}"
+
+
+def render_html(
+    summary: Summary,
+    records: Sequence[RequestRecord],
+    *,
+    title: str = "sse-harness run",
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The report page of a run.
+
+    Args:
+        summary: the run's summary (``summary.json``).
+        records: the run's records (``results.jsonl``), for the figures and error samples.
+        title: the page's heading.
+        env: versions and machine to show; None takes ``environment()``.
+    """
+    config = summary.get("config") or {}
+    dialect = summary.get("dialect") or config.get("dialect")
+    target = (f"{config.get('url', '?')} · {config.get('request', '?')} request · {dialect}"
+              f" dialect · {config.get('transport', '?')} transport")  # fmt: skip
+    notes = "".join(f'<p class="note">{_e(n)}</p>' for n in _notes(summary))
+    parts = [
+        f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(target)}</p>",
+        _overview(summary), notes, "<h2>Latency</h2>", _latency(summary),
+        "<h2>Figures</h2>", _figures(summary, records),
+    ]  # fmt: skip
+    if summary.get("segments"):
+        parts.append(_sweep(summary["segments"]))
+    if summary.get("variants"):
+        parts.append(_variants(summary["variants"]))
+    parts.append(_errors(summary, records))
+    parts.append(_disconnects(summary.get("disconnect") or {}))
+    parts.append("<h2>Configuration</h2><p>Secrets are redacted: API keys and header values"
+                 " never reach a report.</p>"
+                 + _table(["setting", "value"], _flatten(config), text_columns=2))  # fmt: skip
+    versions = env if env is not None else environment()
+    parts.append("<h2>Environment</h2>"
+                 + _table(["", "version"], [[k, v] for k, v in versions.items()], 2))  # fmt: skip
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )

@@ -1,0 +1,108 @@
+"""Real runs against the embedded mock, made once and shared by the report tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.config import RunConfig
+from harness.load import Bounds, ClosedLoop
+from harness.payloads import RequestSpec
+from harness.run import RunResult, execute
+from harness.target import embedded_mock, mock_arguments
+from harness.transports import Timeouts
+
+#: Requests per run: enough that p50 and p90 of TTFT have 5 values beyond them.
+REQUESTS = 60
+
+
+def run_against_mock(out_dir: Path, *, ttft_ms: float, **config: object) -> RunResult:
+    """One bounded run (12 users) against a fresh embedded mock of the given TTFT (ITL 40 ms:
+    the client's scheduling jitter on a busy machine stays well inside a 10% tolerance)."""
+    with embedded_mock(mock_arguments(ttft_ms=ttft_ms, itl_ms=40, tokens=6)) as mock:
+        settings: dict[str, object] = {
+            "spec": RequestSpec(url=mock.base_url),
+            "profile": ClosedLoop(concurrency=12, ramp_up_s=0.0),
+            "bounds": Bounds(requests=REQUESTS),
+            "timeouts": Timeouts(ttft_s=10, idle_s=10, total_s=30),
+        }
+        settings.update(config)
+        run_config = RunConfig(**settings)  # type: ignore[arg-type]
+        return asyncio.run(execute(run_config, out_dir, truth_url=mock.base_url))
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Run folders by name: ``base`` and ``again`` (mock TTFT 100 ms), ``slow`` (120 ms)."""
+    made: dict[str, Path] = {}
+    ttft = {"base": 100.0, "again": 100.0, "slow": 120.0}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            out = tmp_path_factory.mktemp(f"run-{name}")
+            run_against_mock(out, ttft_ms=ttft[name])
+            made[name] = out
+        return made[name]
+
+    return get
+
+
+#: What a hostile endpoint puts where a report shows endpoint text.
+SCRIPT = '<script>alert("pwned")</script>'
+IMAGE = "<img src=x onerror=alert(1)>"
+#: A header value: like an API key, it must never reach a report.
+HEADER_VALUE = "<b>secret-header-value</b>"
+
+
+async def _hostile_run(out_dir: Path) -> RunResult:
+    """Run against an endpoint that answers with markup: an HTTP 500 whose body and
+    Content-Type carry a script, and streams whose in-stream error message does."""
+    from aiohttp import web
+
+    served = 0
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        nonlocal served
+        served += 1
+        await request.read()
+        if served % 2:
+            return web.Response(status=500, body=f"{SCRIPT}{IMAGE}".encode(),
+                                headers={"Content-Type": f'text/html; x="{SCRIPT}"'})  # fmt: skip
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {"choices": [{"index": 0, "delta": {"content": "hello"}}]}
+        await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        error = {"error": {"message": f"{SCRIPT}{IMAGE}", "type": "</td></tr><script>"}}
+        await response.write(f"data: {json.dumps(error)}\n\n".encode())
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        config = RunConfig(
+            spec=RequestSpec(url=f"http://127.0.0.1:{port}/v1/chat/completions",
+                             headers=(("X-Note", HEADER_VALUE),)),
+            profile=ClosedLoop(concurrency=2, ramp_up_s=0.0),
+            bounds=Bounds(requests=6),
+            timeouts=Timeouts(ttft_s=10, idle_s=10, total_s=30),
+        )  # fmt: skip
+        return await execute(config, out_dir)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder made against an endpoint that tries to inject script into reports."""
+    out = tmp_path_factory.mktemp("run-hostile")
+    asyncio.run(_hostile_run(out))
+    return out
