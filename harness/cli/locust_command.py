@@ -1,0 +1,273 @@
+"""``sse-harness locust``: the locust scenarios, with a master and workers on this machine.
+
+Everything but this command's own options goes to locust as it is (``--headless``,
+``-u``, ``-r``, ``-t``, ``--host``, the scenario's options, ...). The command adds what a
+local run needs: the scenario file (``scenarios/llm_stream.py``, with
+``scenarios/shapes.py`` when ``--shape`` is given), an embedded mock when no ``--host``
+is given, ``--out`` (so it can say where the report went), ``--stop-timeout 30`` (the
+streams in flight at the end may finish, like ``run``'s grace) and loopback binds. With
+``--workers N`` it starts a master and N worker processes and stops them all at the end.
+
+Locust patches the standard library with gevent when it is imported, so this command
+never imports it: locust runs in processes of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from harness.run import default_out_dir
+from harness.target import embedded_mock, mock_arguments
+
+__all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+DEFAULT_STOP_TIMEOUT_S = "30"
+WORKER_EXIT_TIMEOUT_S = 15.0
+
+DESCRIPTION = """\
+Run the locust scenarios. Options other than these go to locust unchanged (see
+`locust --help`; the scenario's own, such as --request, --model, --max-tokens, --dialect,
+--prompt-file, --api-key-env and --shape, are in the README). Without -f the scenario
+is scenarios/llm_stream.py (plus scenarios/shapes.py with --shape); without --host an
+embedded mock LLM server is started; without --out the report goes to
+reports/<time>-<id>/. Example: sse-harness locust --headless -u 50 -r 10 -t 30s --host URL
+"""
+
+
+def add_locust_parser(commands: Any) -> None:
+    """The ``locust`` entry of ``sse-harness --help`` (``main`` hands its arguments over)."""
+    commands.add_parser(
+        "locust",
+        help="run the locust scenarios (web UI or --headless; --workers N for master + N)",
+        add_help=False,
+    )
+
+
+def _own_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sse-harness locust", description=DESCRIPTION, allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=0,
+        help="start a master and this many worker processes (default 0: one process)",
+    )  # fmt: skip
+    mock = parser.add_argument_group("embedded mock (without --host)")
+    mock.add_argument("--mock-ttft-ms", type=float, default=100.0)
+    mock.add_argument("--mock-itl-ms", type=float, default=20.0)
+    mock.add_argument("--mock-tokens", type=int, default=50)
+    return parser
+
+
+def _has(args: Sequence[str], *names: str) -> bool:
+    return any(a in names or a.startswith(tuple(f"{n}=" for n in names)) for a in args)
+
+
+def _value(args: Sequence[str], *names: str) -> str | None:
+    for i, a in enumerate(args):
+        if a in names and i + 1 < len(args):
+            return args[i + 1]
+        for n in names:
+            if a.startswith(f"{n}="):
+                return a.split("=", 1)[1]
+    return None
+
+
+def locust_arguments(args: Sequence[str], *, host: str | None, out: Path) -> list[str]:
+    """Locust's arguments: the user's, with what a local run needs added where missing."""
+    args = list(args)
+    extra: list[str] = []
+    if not _has(args, "-f", "--locustfile"):
+        files = [SCENARIOS / "llm_stream.py"]
+        if _has(args, "--shape"):
+            files.append(SCENARIOS / "shapes.py")
+        extra += ["-f", ",".join(str(f) for f in files)]
+    if host is not None:
+        extra += ["--host", host]
+    if not _has(args, "--out"):
+        extra += ["--out", str(out)]
+    if not _has(args, "--stop-timeout"):
+        extra += ["--stop-timeout", DEFAULT_STOP_TIMEOUT_S]
+    if not _has(args, "--headless") and not _has(args, "--web-host"):
+        extra += ["--web-host", "127.0.0.1"]
+    return extra + args
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pin(process: subprocess.Popen[Any], cpus: set[int] | None) -> None:
+    if cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(process.pid, cpus)
+
+
+def _stop(process: subprocess.Popen[Any], timeout_s: float) -> None:
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _run(args: list[str], workers: int, cpus: set[int] | None) -> int:
+    locust = [sys.executable, "-m", "locust"]
+    if workers == 0:
+        process = subprocess.Popen([*locust, *args])
+        _pin(process, cpus)
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # locust got the Ctrl-C too and shuts down
+            _stop(process, WORKER_EXIT_TIMEOUT_S)
+            return 130
+    port = str(_free_port())
+    files = _value(args, "-f", "--locustfile") or ""
+    quiet = [] if _has(args, "--loglevel", "-L") else ["--loglevel", "WARNING"]
+    # the scenario's options reach the workers with each spawn message from the master
+    worker_args = ["-f", files, "--worker", "--master-host", "127.0.0.1", "--master-port", port]
+    started = [subprocess.Popen([*locust, *worker_args, *quiet]) for _ in range(workers)]
+    master_args = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+    if not _has(args, "--expect-workers"):
+        master_args += ["--expect-workers", str(workers)]
+    master = subprocess.Popen([*locust, *master_args, *args])
+    for process in (*started, master):
+        _pin(process, cpus)
+    code = 130
+    try:
+        code = master.wait()
+    except KeyboardInterrupt:
+        _stop(master, WORKER_EXIT_TIMEOUT_S)
+    finally:
+        for process in started:  # they quit with the master; stop any that did not
+            _stop(process, WORKER_EXIT_TIMEOUT_S)
+    return code
+
+
+def _report_line(out: Path) -> str | None:
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    ttft = summary.get("ttft_s") or {}
+    p50, p99 = ttft.get("p50"), ttft.get("p99")
+    figures = (
+        f"TTFT p50 {p50 * 1000:,.1f} ms, p99 {p99 * 1000:,.1f} ms, "
+        if p50 is not None and p99 is not None
+        else ""
+    )
+    return (
+        f"wrote {out}/ ({summary['requests']} requests, {summary['errors']} errors, {figures}"
+        f"{summary['output_tokens_per_s']:,.1f} output tokens/s)"
+    )
+
+
+def locust_main(argv: Sequence[str]) -> int:
+    """``sse-harness locust ...``: returns locust's (the master's) exit code."""
+    own, rest = _own_parser().parse_known_args(list(argv))
+    if own.workers < 0:
+        print("sse-harness locust: error: --workers must be 0 or more", file=sys.stderr)
+        return 2
+    if not _has(rest, "-f", "--locustfile") and not (SCENARIOS / "llm_stream.py").exists():
+        print(f"sse-harness locust: error: no scenarios at {SCENARIOS}; give -f", file=sys.stderr)
+        return 2
+    out = Path(_value(rest, "--out") or default_out_dir())
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    with ExitStack() as stack:
+        host = None
+        cpus = None
+        if not _has(rest, "--host", "-H"):
+            arguments = mock_arguments(
+                ttft_ms=own.mock_ttft_ms, itl_ms=own.mock_itl_ms, tokens=own.mock_tokens
+            )
+            mock = stack.enter_context(
+                embedded_mock(arguments, cpu=cores[0] if len(cores) > 1 else None)
+            )
+            host = mock.base_url
+            cpus = set(cores[1:]) if len(cores) > 1 else None  # locust off the mock's core
+            print(f"embedded mock LLM server at {host}", file=sys.stderr)
+        code = _run(locust_arguments(rest, host=host, out=out), own.workers, cpus)
+    line = _report_line(out)
+    if line is not None:
+        print(line, file=sys.stderr)
+    return code
+
+
+def add_locust_bench_parser(targets: Any) -> None:
+    """``sse-harness bench locust``: the locust user against the async client."""
+    bench = targets.add_parser(
+        "locust",
+        help="the locust user (both HTTP clients) against the async client at N users",
+        description=(
+            "Against one embedded mock (pinned to core 0), run the locust user with "
+            "geventhttpclient and with requests, then the async client (aiohttp, as `run` "
+            "does), each with --users streams for --seconds, and report client CPU per SSE "
+            "event and the TTFT error: first-token arrival minus the mock's write time."
+        ),
+    )
+    bench.add_argument("--users", type=int, default=100)
+    bench.add_argument("--seconds", type=float, default=10.0)
+    bench.add_argument("--itl-ms", type=float, default=20.0)
+    bench.add_argument("--tokens", type=int, default=50, help="tokens per stream")
+    bench.add_argument("--json", action="store_true", help="print JSON lines instead")
+    bench.set_defaults(handler=_bench_locust)
+
+
+def _bench_locust(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.benchmarks.locust_bench import run_locust_bench
+
+    if args.users < 1 or args.seconds <= 0 or args.tokens < 2:
+        print("sse-harness: error: --users, --seconds positive; --tokens >= 2", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    results = []
+    for figures in run_locust_bench(
+        users=args.users, seconds=args.seconds, itl_ms=args.itl_ms, tokens=args.tokens
+    ):
+        results.append(figures)
+        if args.json:
+            print(json.dumps(asdict(figures)), flush=True)
+        else:
+            console.print(f"{figures.client}: {figures.requests} requests, {figures.errors} errors")
+    if args.json:
+        return 0
+    table = Table(title=f"{args.users} users against the mock (ITL {args.itl_ms:g} ms)")
+    columns = ("client", "requests", "errors", "events", "CPU us/event", "TTFT err p50 (ms)",
+               "p99", "max", "token lag p99")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column == "client" else "right")
+    for f in results:
+        table.add_row(
+            f.client, str(f.requests), str(f.errors), f"{f.events:,}", _fmt(f.cpu_us_per_event),
+            _fmt(f.ttft_error_p50_ms), _fmt(f.ttft_error_p99_ms), _fmt(f.ttft_error_max_ms),
+            _fmt(f.token_lag_p99_ms),
+        )  # fmt: skip
+    out = Console()
+    (out if out.is_terminal else Console(width=140)).print(table)
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"

@@ -1,0 +1,146 @@
+"""What the locust user sends and how it reads the answer, from locust's parsed options.
+
+Locust hands custom options over as typed values from the command line, but as strings
+from the web UI's start form (and a cleared field as an empty string), so every value is
+parsed here, once per test, into a frozen ``StreamSettings``. The options keep the
+meanings they have in ``sse-harness run``; the API key is read from the environment
+variable that ``--api-key-env`` names and appears in no repr, log or record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.dialects import Dialect, get
+from harness.errors import ConfigError
+from harness.payloads import (
+    REQUEST_KINDS,
+    Message,
+    RequestSpec,
+    default_api_key_env,
+    read_prompt_file,
+)
+from harness.transports import Timeouts
+
+__all__ = ["DEFAULT_PROMPT", "HTTP_CLIENTS", "StreamSettings"]
+
+#: The HTTP clients the locust user can stream with: locust's FastHttpUser's
+#: (geventhttpclient) and HttpUser's (requests). The first is the default, by measurement.
+HTTP_CLIENTS = ("fasthttp", "requests")
+DEFAULT_PROMPT: tuple[Message, ...] = ({"role": "user", "content": "Tell me a story."},)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamSettings:
+    """How every request of a locust test is built and read."""
+
+    spec: RequestSpec
+    dialect_name: str = "auto"
+    pointer: str | None = None
+    prompts: tuple[tuple[Message, ...], ...] = (DEFAULT_PROMPT,)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    http_client: str = HTTP_CLIENTS[0]
+    api_key_env: str = "OPENAI_API_KEY"
+
+    def __post_init__(self) -> None:
+        if self.http_client not in HTTP_CLIENTS:
+            raise ConfigError(
+                "http-client", f"must be one of {', '.join(HTTP_CLIENTS)}, not {self.http_client!r}"
+            )
+        if not self.prompts or any(not p for p in self.prompts):
+            raise ConfigError("prompt-file", "give at least one non-empty prompt")
+        for name in ("connect_s", "ttft_s", "idle_s", "total_s"):
+            if not getattr(self.timeouts, name) > 0:
+                raise ConfigError(name.removesuffix("_s") + "-timeout", "must be positive")
+
+    @property
+    def dialect(self) -> Dialect | None:
+        """The dialect to read with; None detects it from each stream."""
+        return get(self.dialect_name, pointer=self.pointer)
+
+    @classmethod
+    def from_options(
+        cls, options: Any, host: str | None, *, environ: Mapping[str, str] = os.environ
+    ) -> StreamSettings:
+        """Parse locust's options (typed, or strings from the web UI) and the host.
+
+        Args:
+            options: locust's ``parsed_options``.
+            host: the endpoint, a base URL (``http://host:port``) or a full URL.
+            environ: where the API key's variable is looked up.
+
+        Raises:
+            ConfigError: a value is invalid, named as the option is spelled.
+        """
+        if not host:
+            raise ConfigError("host", "give the endpoint with --host (base or full URL)")
+        request = _text(options, "request") or "openai-chat"
+        if request not in REQUEST_KINDS:
+            raise ConfigError("request", f"must be one of {', '.join(REQUEST_KINDS)}")
+        key_env = _text(options, "api_key_env") or default_api_key_env(request)
+        spec = RequestSpec(
+            request=request,
+            url=host,
+            model=_text(options, "model") or "mock-model",
+            max_tokens=_number(options, "max_tokens", int),
+            api_key=environ.get(key_env) or None,
+        )
+        prompt_file = _text(options, "prompt_file")
+        prompts = tuple(read_prompt_file(Path(prompt_file))) if prompt_file else (DEFAULT_PROMPT,)
+        defaults = Timeouts()
+        timeouts = Timeouts(
+            connect_s=_number(options, "connect_timeout", float) or defaults.connect_s,
+            ttft_s=_number(options, "ttft_timeout", float) or defaults.ttft_s,
+            idle_s=_number(options, "idle_timeout", float) or defaults.idle_s,
+            total_s=_number(options, "total_timeout", float) or defaults.total_s,
+        )
+        settings = cls(
+            spec=spec,
+            dialect_name=_text(options, "dialect") or "auto",
+            pointer=_text(options, "pointer"),
+            prompts=prompts,
+            timeouts=timeouts,
+            http_client=_text(options, "http_client") or HTTP_CLIENTS[0],
+            api_key_env=key_env,
+        )
+        _ = settings.dialect  # an unknown dialect or a misplaced pointer fails here, not later
+        return settings
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as JSON-able data for ``summary.json``, with every secret left out."""
+        return {
+            **self.spec.redacted(),
+            "api_key_env": self.api_key_env,
+            "dialect": self.dialect_name,
+            "pointer": self.pointer,
+            "transport": f"locust-{self.http_client}",
+            "prompts": len(self.prompts),
+            "timeouts": {
+                "connect_s": self.timeouts.connect_s,
+                "ttft_s": self.timeouts.ttft_s,
+                "idle_s": self.timeouts.idle_s,
+                "total_s": self.timeouts.total_s,
+            },
+        }
+
+
+def _text(options: Any, name: str) -> str | None:
+    value = getattr(options, name, None)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _number(options: Any, name: str, kind: type[int] | type[float]) -> Any:
+    text = _text(options, name)
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise ConfigError(name.replace("_", "-"), f"not a number: {text!r}") from exc

@@ -1,0 +1,140 @@
+"""Locust runs against the mock on loopback, each in subprocesses and bounded by -t."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.record import ErrorKind, Outcome
+from harness.results import read_records
+from harness.target import EmbeddedMock
+from tests.locust.conftest import ROOT, SCENARIO, SHAPES, run_locust
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("http_client", ["fasthttp", "requests"])
+def test_a_run_writes_the_report_and_its_records_match_locusts_counts(
+    mock: EmbeddedMock, tmp_path: Path, http_client: str
+) -> None:
+    out = tmp_path / "run"
+    run = run_locust(["-u", "4", "-r", "10", "-t", "2s", "--host", mock.base_url, "--out",
+                      str(out), "--stop-timeout", "10", "--http-client", http_client])  # fmt: skip
+    assert run.returncode == 0, run.log[-3000:]
+    records = list(read_records(out / "results.jsonl"))
+    assert len(records) > 8
+    assert all(r.outcome is Outcome.OK for r in records)
+    assert {e["method"] for e in run.stats} == {"SSE"}
+    assert run.count("E2E") == len(records)
+    assert run.count("TTFT") == sum(1 for r in records if r.t_first_token_ns is not None)
+    assert run.count("ITL") == sum(len(r.token_times_ns) - 1 for r in records)
+    assert all(r.output_tokens == 10 and len(r.token_times_ns) == 10 for r in records)
+    summary = summary_of(out)
+    assert summary["requests"] == len(records)
+    assert summary["config"]["transport"] == f"locust-{http_client}"
+    assert summary["ttft_s"]["p50"] >= 0.020  # the mock's TTFT, measured from raw records
+    assert (out / "report.md").exists()
+    assert (out / "requests.csv").exists()
+
+
+def test_sse_harness_locust_runs_a_master_and_two_workers_whose_records_add_up(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    cli = [sys.executable, "-m", "harness.cli", "locust", "--workers", "2",
+           "--mock-ttft-ms", "20", "--mock-itl-ms", "5", "--mock-tokens", "10"]  # fmt: skip
+    run = run_locust(["-u", "6", "-r", "20", "-t", "3s", "--out", str(out)], command=cli)
+    assert run.returncode == 0, run.log[-3000:]
+    assert f"wrote {out}/" in run.log
+    records = list(read_records(out / "results.jsonl"))
+    summary = summary_of(out)
+    assert len(summary["locust"]["nodes"]) == 2
+    assert summary["locust"]["missing_nodes"] == []
+    workers = {r.request_id.split("-")[0] for r in records}
+    assert len(workers) == 2  # both workers' records reached the master
+    assert run.count("E2E") + sum(run.failures().values()) == len(records)
+    assert run.count("TTFT") == sum(1 for r in records if r.t_first_token_ns is not None)
+    assert run.count("ITL") == sum(len(r.token_times_ns) - 1 for r in records)
+    assert summary["requests"] == len(records)
+    assert summary["config"]["url"].startswith("http://127.0.0.1:")  # the embedded mock
+
+
+def test_the_step_shape_raises_users_and_ends_the_test(mock: EmbeddedMock, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    scenario = [sys.executable, "-m", "locust", "-f", f"{SCENARIO},{SHAPES}"]
+    run = run_locust(["--shape", "step", "-u", "4", "-r", "20", "--shape-step-users", "2",
+                      "--shape-step-seconds", "1", "--host", mock.base_url, "--out", str(out),
+                      "--stop-timeout", "10"], command=scenario)  # fmt: skip
+    assert run.returncode == 0, run.log[-3000:]
+    assert "Shape test updating to 4 users" in run.log
+    records = list(read_records(out / "results.jsonl"))
+    first_second = min(r.t_sent_ns for r in records) + 900_000_000
+    assert {r.user for r in records if r.t_sent_ns < first_second} <= {0, 1}
+    assert {r.user for r in records} == {0, 1, 2, 3}
+    assert summary_of(out)["config"]["profile"]["shape"] == "LLMLoadShape"
+
+
+def test_the_rest_of_the_harness_never_imports_locust_or_gevent() -> None:
+    code = (
+        "import sys, harness.cli, harness.cli.locust_command, harness.locust_records,"
+        " harness.locust_settings, harness.locust_shapes, harness.benchmarks.locust_bench;"
+        " print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60, check=True)  # fmt: skip
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("query", "options", "kind"),
+    [
+        ("mock_fault=error_event@3", [], ErrorKind.STREAM_ERROR),
+        ("mock_fault=http_500", [], ErrorKind.HTTP_STATUS),
+        ("mock_ttft_ms=5000", ["--ttft-timeout", "0.2"], ErrorKind.TIMEOUT_TTFT),
+        ("mock_fault=stall=5@3", ["--idle-timeout", "0.2"], ErrorKind.TIMEOUT_IDLE),
+    ],
+)
+def test_failures_are_rows_named_by_their_error_kind(
+    mock: EmbeddedMock, tmp_path: Path, query: str, options: list[str], kind: ErrorKind
+) -> None:
+    out = tmp_path / "run"
+    host = f"{mock.base_url}/v1/chat/completions?{query}"
+    run = run_locust(["-u", "2", "-r", "10", "-t", "2s", "--host", host, "--out", str(out),
+                      "--stop-timeout", "10", *options])  # fmt: skip
+    assert run.returncode == 1, run.log[-3000:]  # locust's exit code when requests failed
+    records = list(read_records(out / "results.jsonl"))
+    assert {r.error_kind for r in records} == {kind}
+    assert run.failures() == {kind.value: len(records)}
+    assert run.count("E2E") == 0
+    assert len(records) > 2  # a failed stream frees its user's connection for the next one
+    assert summary_of(out)["errors_by_kind"] == {kind.value: len(records)}
+
+
+def test_a_stream_that_locust_stops_is_kept_as_cancelled_but_is_no_failure(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    host = f"{mock.base_url}/v1/chat/completions?mock_tokens=2000"  # about 10 s per stream
+    run = run_locust(["-u", "2", "-r", "10", "-t", "2s", "--host", host, "--out", str(out)])
+    assert run.returncode == 0, run.log[-3000:]
+    records = list(read_records(out / "results.jsonl"))
+    assert [r.error_kind for r in records] == [ErrorKind.CANCELLED] * 2
+    assert all(r.token_times_ns for r in records)  # what arrived before the stop is kept
+    assert run.failures() == {}
+    assert run.count("TTFT") == 2
+
+
+def test_an_invalid_option_stops_the_test_with_exit_code_2(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    run = run_locust(["-u", "1", "-r", "10", "-t", "5s", "--host", mock.base_url,
+                      "--out", str(tmp_path / "run"), "--max-tokens", "lots"])  # fmt: skip
+    assert run.returncode == 2
+    assert "max-tokens: not a number: 'lots'" in run.log
+    assert run.count("TTFT") == 0
