@@ -7,6 +7,10 @@ measured gap minus the true gap. A level's figures: lag p50/p99/max (all tokens 
 tokens), ITL error p99, and the client's CPU per event. The result names, per transport,
 the highest concurrency whose p99 arrival lag stays within the bound; it is saved for
 this machine, and every later run report quotes it as its measurement error.
+
+Where the kernel stamped the arrivals (the kernel transport), the records also carry the
+user-space stamps of the same reads; their lag (``user_lag_*``) is reported beside the
+kernel's, so the gain of kernel stamps is measured in the same run.
 """
 
 from __future__ import annotations
@@ -58,12 +62,19 @@ class LevelResult:
     first_token_lag_p99_ms: float | None
     itl_error_p99_ms: float | None
     cpu_us_per_event: float | None
+    clock_source: str = "user"  # "kernel", "user" or "mixed" over the level's records
+    user_lag_p50_ms: float | None = None  # the user-space stamps' lag, where kept
+    user_lag_p99_ms: float | None = None
+    user_lag_max_ms: float | None = None
+    user_first_token_lag_p99_ms: float | None = None
 
 
 def _figures(records: Sequence[RequestRecord], truths: dict[str, Any]) -> dict[str, Any]:
     lags: list[np.ndarray] = []
     first: list[float] = []
     itl_errors: list[np.ndarray] = []
+    user_lags: list[np.ndarray] = []
+    user_first: list[float] = []
     for record in records:
         truth = truths.get(record.mock_request_id or "")
         if not truth or not record.token_times_ns:
@@ -78,6 +89,11 @@ def _figures(records: Sequence[RequestRecord], truths: dict[str, Any]) -> dict[s
         first.append(float(lag[0]))
         if n > 1:
             itl_errors.append(np.abs(np.diff(arrived[:n]) - np.diff(written[:n])) / 1e6)
+        if record.token_times_user_ns:
+            user = np.asarray(record.token_times_user_ns[:n], dtype=np.int64)
+            user_lags.append((user - written[: len(user)]) / 1e6)
+            user_first.append(float(user_lags[-1][0]))
+    user_lag = distribution(pd.Series(np.concatenate(user_lags) if user_lags else [], dtype=float))
     lag = distribution(pd.Series(np.concatenate(lags) if lags else [], dtype=float))
     first_lag = distribution(pd.Series(first, dtype=float))
     itl_error = distribution(
@@ -90,7 +106,16 @@ def _figures(records: Sequence[RequestRecord], truths: dict[str, Any]) -> dict[s
         "first_token_lag_p50_ms": first_lag["p50"],
         "first_token_lag_p99_ms": first_lag["p99"],
         "itl_error_p99_ms": itl_error["p99"],
+        "user_lag_p50_ms": user_lag["p50"],
+        "user_lag_p99_ms": user_lag["p99"],
+        "user_lag_max_ms": user_lag["max"],
+        "user_first_token_lag_p99_ms": distribution(pd.Series(user_first, dtype=float))["p99"],
     }
+
+
+def _clock_source(records: Sequence[RequestRecord]) -> str:
+    sources = {r.clock_source for r in records if r.token_times_ns}
+    return sources.pop() if len(sources) == 1 else "mixed" if sources else "user"
 
 
 def measure(
@@ -120,6 +145,7 @@ def measure(
         errors=sum(1 for r in records if not r.ok),
         events=events,
         cpu_us_per_event=cpu_s * 1e6 / events if events else None,
+        clock_source=_clock_source(records),
         **_figures(records, truths),
     )
 

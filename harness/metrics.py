@@ -25,6 +25,7 @@ from harness.record import Outcome, RequestRecord, TokenSource, span_s
 __all__ = [
     "QUANTILES",
     "Window",
+    "clock_stamps",
     "distribution",
     "requests_frame",
     "summarize",
@@ -186,6 +187,8 @@ def summarize(
     }
     if latency["t_scheduled_ns"].notna().any():  # open loop: latency from when it was due
         summary["ttft_from_scheduled_s"] = distribution(latency["ttft_from_scheduled_s"])
+    if (clock := clock_stamps(records)) is not None:
+        summary["clock"] = clock
     if slo:
         good = ok.assign(good=_meets(ok, slo))
         summary["goodput"] = {
@@ -194,6 +197,35 @@ def summarize(
             "share": float(good["good"].mean()) if len(good) else 0.0,
         }
     return summary
+
+
+def clock_stamps(records: Iterable[RequestRecord]) -> dict[str, Any] | None:
+    """Where the arrival stamps came from, and how far user-space stamps trailed the kernel's.
+
+    Returns:
+        None unless some record keeps both stamps (the kernel transport); else the
+        count of records per ``clock_source`` and the distributions (seconds) of the
+        user-space stamp minus the kernel's, for first tokens and for every token.
+    """
+    sources: dict[str, int] = {}
+    first: list[int] = []
+    every: list[np.ndarray] = []
+    for r in records:
+        sources[r.clock_source] = sources.get(r.clock_source, 0) + 1
+        if r.t_first_token_user_ns is not None and r.t_first_token_ns is not None:
+            first.append(r.t_first_token_user_ns - r.t_first_token_ns)
+        if r.token_times_user_ns:
+            users = np.asarray(r.token_times_user_ns, dtype=np.int64)
+            every.append(users - np.asarray(r.token_times_ns[: len(users)], dtype=np.int64))
+    if not first:
+        return None
+    return {
+        "sources": sources,
+        "first_token_user_lag_s": distribution(pd.Series(first, dtype=float) / 1e9),
+        "token_user_lag_s": distribution(
+            pd.Series(np.concatenate(every) if every else [], dtype=float) / 1e9
+        ),
+    }
 
 
 _SLO_COLUMNS = {"ttft": "ttft_s", "tpot": "tpot_s", "e2e": "e2e_s", "itl": "itl_request_mean_s"}

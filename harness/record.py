@@ -12,6 +12,11 @@ names follow the definitions in the README:
     t_first_token first event carrying non-empty content or reasoning text
     t_first_answer first event carrying answer text (content, after any reasoning)
     t_end         terminator or end of body (or the moment the client stopped)
+
+``clock_source`` says where the arrival stamps came from: ``kernel`` (the kernel
+transport's receive timestamps) or ``user`` (the event loop read the socket). Records
+stamped by the kernel keep the user-space stamps of their tokens too
+(``token_times_user_ns``, ``t_first_token_user_ns``), so the difference can be shown.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from typing import Any
 __all__ = ["FORMAT_VERSION", "ErrorKind", "Outcome", "RequestRecord", "TokenSource", "span_s"]
 
 #: Version of the JSON form; readers refuse versions they do not know.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions still read: 1 lacks the user-space token stamps (they load as None).
+READABLE_VERSIONS = frozenset({1, 2})
 
 
 class ErrorKind(enum.StrEnum):
@@ -97,7 +104,10 @@ class RequestRecord:
     abandoned_after_tokens: int | None = None
     t_close_ns: int | None = None  # when the client closed an abandoned stream
     mock_request_id: str | None = None
-    clock_source: str = "user"
+    clock_source: str = "user"  # "kernel" or "user": where the arrival stamps came from
+    #: user-space stamps of the token arrivals, kept when the kernel stamped them
+    t_first_token_user_ns: int | None = None
+    token_times_user_ns: list[int] | None = None
 
     # -- derived figures (seconds), None where they do not apply ---------------------
 
@@ -150,8 +160,9 @@ class RequestRecord:
             ValueError: the form's version is unknown.
         """
         version = data.get("v")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"record format version {version!r} is not {FORMAT_VERSION}")
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, sorted(READABLE_VERSIONS)))
+            raise ValueError(f"record format version {version!r} is not one of {readable}")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["outcome"] = Outcome(values.get("outcome", "ok"))

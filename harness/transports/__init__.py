@@ -23,7 +23,7 @@ __all__ = [
     "run_event_loop",
 ]
 
-TRANSPORTS = ("httpx", "aiohttp")
+TRANSPORTS = ("httpx", "aiohttp", "kernel")
 
 
 def make_transport(
@@ -42,6 +42,10 @@ def make_transport(
         from harness.transports.aiohttp_transport import AiohttpTransport
 
         return AiohttpTransport(timeouts=timeouts, connections=connections)
+    if name == "kernel":
+        from harness.transports.kernel import KernelTransport
+
+        return KernelTransport(timeouts=timeouts, connections=connections)
     raise ConfigError(
         "transport", f"unknown transport {name!r}; choose one of {', '.join(TRANSPORTS)}"
     )

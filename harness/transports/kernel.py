@@ -1,0 +1,388 @@
+"""The kernel transport: HTTP/1.1 over raw sockets, arrivals stamped by the kernel.
+
+Every other transport stamps a chunk when the event loop gets round to reading it, so
+under load its stamps trail the real arrivals by however long the loop was busy. This
+one reads with ``recvmsg`` and ``SO_TIMESTAMPNS`` (see ``kernel_clock``): each chunk's
+``arrival_ns`` is when the kernel received the segment, mapped onto the monotonic clock.
+HTTP is parsed with h11 (chunked, content-length and close-delimited bodies; keep-alive
+connections are reused), TLS runs through ``ssl.MemoryBIO`` so the stamp is still that
+of the encrypted segment.
+
+Where the kernel does not stamp (not Linux, the option refused), the transport says so
+once, stamps in user space right after ``recvmsg`` returns, and its responses say
+``clock_source == "user"``. A response also offers ``user_ns``: the user-space stamp of
+the chunk it yielded last, so a record can keep both stamps of its first token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import h11
+
+from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
+from harness.transports.base import Clock, HttpRequest, Timeouts
+from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kernel_stamps
+from harness.transports.kernel_socket import StampedSocket, open_socket
+
+__all__ = ["KernelTransport"]
+
+log = logging.getLogger(__name__)
+
+#: How often the realtime-to-monotonic offset is measured again.
+RECHECK_S = 5.0
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_Key = tuple[str, str, int]
+
+
+class _Headers(dict[str, str]):
+    """Response headers: names lower-cased, looked up without regard to case."""
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+
+class _Connection:
+    """One HTTP/1.1 connection: a stamped socket and its h11 state."""
+
+    __slots__ = ("h11", "received", "sock")
+
+    def __init__(self, sock: StampedSocket) -> None:
+        self.sock = sock
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.received = False  # any byte of the current response
+
+    @property
+    def reusable(self) -> bool:
+        h = self.h11
+        return h.our_state is h11.DONE and h.their_state is h11.DONE and self.sock.usable
+
+
+class _Response:
+    """A response whose body is read as it arrives, chunk by chunk, stamped."""
+
+    __slots__ = ("_conn", "arrival_ns", "done", "headers", "status", "t_headers_ns", "user_ns")
+
+    def __init__(self, conn: _Connection, status: int, headers: Mapping[str, str]) -> None:
+        self._conn = conn
+        self.status = status
+        self.headers = headers
+        self.arrival_ns = self.t_headers_ns = 0
+        self.user_ns = 0  # the user-space stamp of the last read
+        self.done = False
+
+    @property
+    def clock_source(self) -> str:
+        """``kernel`` while every read carried the kernel's stamp, else ``user``."""
+        return "kernel" if self._conn.sock.kernel_stamped else "user"
+
+    async def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+        """The body's chunks with their arrival times, until the body ends.
+
+        Raises:
+            ReadTimedOut: no bytes within the idle timeout.
+            ReadFailed: the connection broke, or the body broke HTTP/1.1's framing.
+        """
+        h = self._conn.h11
+        sock = self._conn.sock
+        read = sock.read if sock.tls else sock.read_raw
+        next_event, receive_data = h.next_event, h.receive_data
+        need_data, data_event, end_event = h11.NEED_DATA, h11.Data, h11.EndOfMessage
+        pieces: list[bytes | bytearray] = []
+        try:
+            while True:
+                event = next_event()
+                if event is need_data:
+                    if pieces:
+                        yield (
+                            self.arrival_ns,
+                            (bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)),
+                        )
+                        pieces.clear()
+                    self.arrival_ns, self.user_ns, data = await read()
+                    receive_data(data)
+                elif type(event) is data_event:
+                    pieces.append(event.data)
+                elif type(event) is end_event:
+                    self.done = True
+                    if pieces:
+                        yield self.arrival_ns, b"".join(pieces)
+                    return
+        except h11.ProtocolError as exc:
+            raise ReadFailed(f"the body broke off or broke HTTP/1.1: {exc}") from exc
+        except OSError as exc:
+            raise ReadFailed(f"the connection broke: {exc!r}") from exc
+
+
+class _Stale(Exception):
+    """A reused connection turned out closed before it carried the request."""
+
+
+class KernelTransport:
+    """HTTP/1.1 over raw sockets, with kernel receive timestamps where the kernel has them.
+
+    Args:
+        timeouts: connect (TCP and TLS) and idle (per read, headers included) timeouts
+            are applied here.
+        connections: how many requests may be in flight, each on its own connection;
+            size it to the load's concurrency.
+        kernel_stamps: ask the kernel for receive stamps; False stamps in user space.
+        ssl_context: for ``https`` URLs; default: the system's trusted certificates.
+        clock: the arrival clock.
+        realtime: the clock of the kernel's stamps.
+    """
+
+    name = "kernel"
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts,
+        connections: int = 100,
+        kernel_stamps: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock = time.perf_counter_ns,
+        realtime: Clock = time.time_ns,
+    ) -> None:
+        self._timeouts = timeouts
+        self._connections = connections
+        self._want_kernel = kernel_stamps
+        self._ssl_context = ssl_context
+        self._clock = clock
+        self._realtime = realtime
+        self.clock_map: ClockMap | None = None
+        self._anchor: socket.socket | None = None  # the probe's: keeps the kernel stamping
+        self._recheck: asyncio.TimerHandle | None = None
+        self._idle: dict[_Key, list[_Connection]] = {}
+        self._limit: asyncio.Semaphore | None = None
+        self._poller: CatchUpPoller | None = None
+        self._warned = False
+
+    @property
+    def clock_source(self) -> str:
+        """``kernel`` where the kernel stamps arrivals, else ``user``."""
+        return "kernel" if self.clock_map is not None else "user"
+
+    async def __aenter__(self) -> KernelTransport:
+        self._limit = asyncio.Semaphore(self._connections)
+        self._poller = CatchUpPoller(self._clock)
+        if self._want_kernel:
+            self._anchor = await probe_kernel_stamps()
+            if self._anchor is None:
+                self._fall_back("the kernel gives no receive timestamps here")
+            else:
+                self.clock_map = ClockMap(self._clock, self._realtime)
+                self._schedule_recheck()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.sock.close()
+        self._idle.clear()
+        if self._poller is not None:
+            self._poller.close()
+        if self._anchor is not None:
+            self._anchor.close()
+            self._anchor = None
+
+    def _fall_back(self, reason: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("kernel transport: %s; arrivals are stamped in user space", reason)
+
+    def _unstamped(self) -> None:
+        self._fall_back("reads arrive without the kernel's stamp")
+
+    def _schedule_recheck(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._recheck = loop.call_later(RECHECK_S, self._on_recheck)
+
+    def _on_recheck(self) -> None:
+        if self.clock_map is not None:
+            self.clock_map.recheck()
+            self._schedule_recheck()
+
+    # -- connections -------------------------------------------------------------------
+
+    async def _connect(self, key: _Key) -> _Connection:
+        scheme, host, port = key
+        try:
+            async with asyncio.timeout(self._timeouts.connect_s):
+                raw, stamped = await open_socket(host, port, stamps=self.clock_map is not None)
+                if self.clock_map is not None and not stamped:
+                    self._fall_back("the socket refused SO_TIMESTAMPNS")
+                sock = StampedSocket(
+                    raw,
+                    clock=self._clock,
+                    clock_map=self.clock_map if stamped else None,
+                    idle_s=self._timeouts.idle_s,
+                    poller=self._poller,
+                    on_unstamped=self._unstamped,
+                )
+                if scheme == "https":
+                    try:
+                        await sock.start_tls(self._tls_context(), host)
+                    except BaseException:
+                        sock.close()
+                        raise
+        except TimeoutError as exc:
+            raise ConnectFailed(f"cannot reach {host}:{port}: connect timed out") from exc
+        except ReadTimedOut as exc:
+            raise ConnectFailed(f"cannot reach {host}:{port}: TLS handshake timed out") from exc
+        except OSError as exc:  # ssl.SSLError is one
+            raise ConnectFailed(f"cannot reach {host}:{port}: {exc}") from exc
+        return _Connection(sock)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+            self._ssl_context.set_alpn_protocols(["http/1.1"])
+        return self._ssl_context
+
+    def _take_idle(self, key: _Key) -> _Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.sock.usable:
+                return conn
+            conn.sock.close()
+        return None
+
+    def _release(self, key: _Key, conn: _Connection, response: _Response) -> None:
+        if response.done and conn.reusable:
+            conn.h11.start_next_cycle()
+            conn.received = False
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._connections:
+                idle.append(conn)
+                return
+        conn.sock.close()  # abandoned or broken: the server sees the connection end
+
+    # -- one exchange ----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def stream(self, request: HttpRequest) -> AsyncIterator[_Response]:
+        assert self._limit is not None, "use the transport as an async context manager"
+        key, head = _prepare(request)
+        async with self._limit:
+            conn, response = await self._send(key, head, request)
+            try:
+                yield response
+            finally:
+                self._release(key, conn, response)
+
+    async def _send(
+        self, key: _Key, head: h11.Request, request: HttpRequest
+    ) -> tuple[_Connection, _Response]:
+        for _ in range(2):  # a stale keep-alive connection is retried once, on a new one
+            conn = self._take_idle(key)
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(key)
+            try:
+                return conn, await self._exchange_head(conn, head, request, reused)
+            except _Stale:
+                conn.sock.close()
+            except BaseException:
+                conn.sock.close()
+                raise
+        raise ConnectFailed(f"cannot reach {request.url}: the connection closed")
+
+    async def _exchange_head(
+        self, conn: _Connection, head: h11.Request, request: HttpRequest, reused: bool
+    ) -> _Response:
+        h = conn.h11
+        try:
+            data = h.send(head) or b""
+            if request.body:
+                data += h.send(h11.Data(data=request.body)) or b""
+            data += h.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:
+            raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
+        try:
+            await conn.sock.send(data)
+            while True:
+                event = h.next_event()
+                if event is h11.NEED_DATA:
+                    arrival_ns, user_ns, received = await conn.sock.read()
+                    if not received and not conn.received:
+                        if reused:
+                            raise _Stale
+                        raise ConnectFailed(
+                            f"{request.url}: the server closed the connection without answering"
+                        )
+                    conn.received = True
+                    h.receive_data(received)
+                elif type(event) is h11.Response:
+                    response = _Response(conn, event.status_code, _headers(event.headers))
+                    response.arrival_ns = response.t_headers_ns = arrival_ns
+                    response.user_ns = user_ns
+                    return response
+                elif type(event) is h11.ConnectionClosed:
+                    raise ConnectFailed(
+                        f"{request.url}: the server closed the connection without answering"
+                    )
+                # an informational (1xx) response: the real one follows
+        except OSError as exc:
+            if reused and not conn.received:
+                raise _Stale from exc
+            raise ConnectFailed(f"request to {request.url} failed: {exc!r}") from exc
+        except h11.ProtocolError as exc:
+            raise ConnectFailed(f"{request.url} answered with broken HTTP/1.1: {exc}") from exc
+
+
+def _prepare(request: HttpRequest) -> tuple[_Key, h11.Request]:
+    """The pool key and the h11 request head of ``request``.
+
+    Raises:
+        ConnectFailed: the URL is not an http(s) URL with a host.
+    """
+    url = urlsplit(request.url)
+    scheme = url.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not url.hostname:
+        raise ConnectFailed(f"cannot reach {request.url}: not an http or https URL")
+    try:
+        port = url.port or _DEFAULT_PORTS[scheme]
+    except ValueError as exc:
+        raise ConnectFailed(f"cannot reach {request.url}: {exc}") from exc
+    target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    names = {name.lower() for name in request.headers}
+    headers = list(request.headers.items())
+    if "host" not in names:
+        headers.insert(0, ("Host", url.netloc.rpartition("@")[2]))
+    if request.body and "content-length" not in names:
+        headers.append(("Content-Length", str(len(request.body))))
+    if "accept-encoding" not in names:
+        headers.append(("Accept-Encoding", "identity"))  # bodies are read as sent
+    try:
+        head = h11.Request(method=request.method, target=target, headers=headers)
+    except h11.LocalProtocolError as exc:
+        raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
+    return (scheme, url.hostname, port), head
+
+
+def _headers(raw: Any) -> _Headers:
+    headers = _Headers()
+    for name, value in raw:
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        headers[key] = f"{dict.__getitem__(headers, key)}, {text}" if key in headers else text
+    return headers

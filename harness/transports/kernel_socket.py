@@ -1,0 +1,376 @@
+"""Sockets whose reads carry the kernel's receive time, for the kernel transport.
+
+Each read of a ``StampedSocket`` is ``(arrival_ns, user_ns, bytes)``: the kernel's stamp
+of the segment, mapped onto the arrival clock (see ``kernel_clock``), and the user-space
+stamp taken right after ``recvmsg`` returned. Where the kernel gives no stamp,
+``arrival_ns`` is the user-space stamp. Under TLS (``ssl.MemoryBIO``) the stamps are
+those of the encrypted segments. A ``CatchUpPoller`` keeps the sockets read while the
+event loop is busy, so that no socket holds two events when it is finally read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ipaddress
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+
+from harness.errors import ReadTimedOut
+from harness.transports.base import Clock
+from harness.transports.kernel_clock import (
+    ANCILLARY_BYTES,
+    SO_TIMESTAMPNS,
+    TIMESPEC,
+    CatchUpPoller,
+    ClockMap,
+)
+
+__all__ = ["StampedSocket", "open_socket"]
+
+log = logging.getLogger(__name__)
+
+#: Bytes asked of one recvmsg: large enough for any burst, small enough to stay off mmap.
+RECV_BYTES = 64 * 1024
+#: Stop reading from the kernel while this much is received but not consumed.
+PAUSE_BYTES = 1 << 20
+
+Read = tuple[int, int, bytes]
+
+
+async def open_socket(host: str, port: int, *, stamps: bool) -> tuple[socket.socket, bool]:
+    """A connected non-blocking TCP socket; with ``stamps``, one that asks for kernel stamps.
+
+    Returns:
+        The socket, and whether the kernel agreed to stamp its reads.
+
+    Raises:
+        OSError: no address could be connected.
+    """
+    loop = asyncio.get_running_loop()
+    try:  # an address needs no resolver (which runs in a thread)
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+    except ValueError:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"no address for {host}:{port}")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            stamped = False
+            if stamps:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                    stamped = True
+                except OSError as exc:
+                    log.debug("SO_TIMESTAMPNS refused: %r", exc)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock, stamped
+    raise error
+
+
+class StampedSocket:
+    """A connected socket read from the event loop's reader callback, each read stamped.
+
+    The callback does the least it can: one ``recvmsg``, the user-space stamp, the
+    kernel's stamp mapped onto the arrival clock, and a wake-up of the reader. Reads
+    queue up to ``PAUSE_BYTES``; past that the socket is not read until they are
+    consumed (the kernel keeps the bytes, and their stamps).
+
+    Args:
+        sock: a connected non-blocking socket.
+        clock: the arrival clock, for the user-space stamps.
+        clock_map: maps kernel stamps onto ``clock``; None reads without kernel stamps.
+        idle_s: how long ``read`` waits for bytes before it raises ``ReadTimedOut``.
+        poller: reads the sockets while the event loop is busy (shared by a transport).
+        on_unstamped: called once if a read that should carry the kernel's stamp does not.
+    """
+
+    __slots__ = ("_buffered", "_clock", "_clock_map", "_eof", "_error", "_fd", "_idle_handle",
+                 "_idle_s", "_loop", "_on_unstamped", "_poller", "_reading", "_reads",
+                 "_sock", "_tls", "_wait_started_s", "_waiter", "unstamped_reads")  # fmt: skip
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        clock: Clock,
+        clock_map: ClockMap | None,
+        idle_s: float,
+        poller: CatchUpPoller | None = None,
+        on_unstamped: Callable[[], None] | None = None,
+    ) -> None:
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._loop = asyncio.get_running_loop()
+        self._clock = clock
+        self._clock_map = clock_map
+        self._idle_s = idle_s
+        self._reads: collections.deque[Read] = collections.deque()
+        self._buffered = 0
+        self._reading = True
+        self._eof = False
+        self._error: OSError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._wait_started_s = 0.0
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._tls: _TLS | None = None
+        #: reads that should have carried a kernel stamp and did not
+        self.unstamped_reads = 0
+        self._poller = poller
+        self._on_unstamped = on_unstamped
+        self._loop.add_reader(self._fd, self._on_readable)
+        if poller is not None:
+            poller.register(self._fd, self._on_readable)
+
+    @property
+    def kernel_stamped(self) -> bool:
+        """Whether every read so far carried the kernel's stamp."""
+        return self._clock_map is not None and not self.unstamped_reads
+
+    @property
+    def tls(self) -> bool:
+        """Whether the bytes run through TLS."""
+        return self._tls is not None
+
+    @property
+    def usable(self) -> bool:
+        """Open, not at its end, and nothing unread: fit to carry another request."""
+        return self._fd >= 0 and not self._eof and self._error is None and not self._reads
+
+    # -- the reader callback: the hot path ------------------------------------------
+
+    def _on_readable(self) -> None:
+        try:
+            data, ancillary, _, _ = self._sock.recvmsg(RECV_BYTES, ANCILLARY_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._error = exc
+            self._stop_reading()
+            self._wake()
+            return
+        user_ns = self._clock()
+        arrival_ns = user_ns
+        if self._poller is not None:
+            self._poller.due_ns = user_ns + self._poller.interval_ns  # sockets being read
+        clock_map = self._clock_map
+        if clock_map is not None:
+            if ancillary and len(ancillary[0][2]) >= 16:
+                seconds, nanoseconds = TIMESPEC.unpack_from(ancillary[0][2])
+                arrival_ns = seconds * 1_000_000_000 + nanoseconds + clock_map.offset_ns
+            elif data:
+                self.unstamped_reads += 1
+                if self.unstamped_reads == 1 and self._on_unstamped is not None:
+                    self._on_unstamped()
+        self._reads.append((arrival_ns, user_ns, data))
+        if data:
+            self._buffered += len(data)
+            if self._buffered > PAUSE_BYTES:
+                self._stop_reading()
+        else:
+            self._eof = True
+            self._stop_reading()
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def read_raw(self) -> Read:
+        """The next read as it came off the wire; ``bytes`` is empty at the end.
+
+        Raises:
+            ReadTimedOut: nothing arrived within the idle timeout.
+            OSError: the connection broke.
+        """
+        poller = self._poller
+        if poller is not None and self._clock() >= poller.due_ns:
+            poller.poll()
+        reads = self._reads
+        if not reads:
+            if self._error is not None:
+                raise self._error
+            if self._eof or self._fd < 0:
+                raise ConnectionResetError("the socket is closed")
+            loop = self._loop
+            waiter = self._waiter = loop.create_future()
+            self._wait_started_s = loop.time()
+            if self._idle_handle is None:
+                self._idle_handle = loop.call_at(self._wait_started_s + self._idle_s, self._on_idle)
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+            if not reads:
+                raise self._error or ConnectionResetError("the socket was closed")
+        read = reads.popleft()
+        if read[2]:
+            self._buffered -= len(read[2])
+            if not self._reading and self._buffered <= PAUSE_BYTES // 2 and self._open:
+                self._reading = True
+                self._loop.add_reader(self._fd, self._on_readable)
+                if self._poller is not None:
+                    self._poller.register(self._fd, self._on_readable)
+        return read
+
+    async def read(self) -> Read:
+        """The next bytes of the stream (decrypted under TLS), stamped with their arrival.
+
+        Under TLS the stamps are those of the encrypted segments that completed the
+        bytes. ``bytes`` is empty at the end of the stream.
+
+        Raises:
+            ReadTimedOut: nothing arrived within the idle timeout.
+            OSError: the connection broke (``ssl.SSLError`` for a bad TLS record).
+        """
+        tls = self._tls
+        if tls is None:
+            return await self.read_raw()
+        if tls.closed:  # the peer's close_notify ended the stream, whatever TCP does
+            return tls.last[0], tls.last[1], b""
+        while True:
+            arrival_ns, user_ns, raw = await self.read_raw()
+            plain = tls.decrypt(raw)
+            tls.last = (arrival_ns, user_ns)
+            if tls.outgoing.pending:
+                await self._send_raw(tls.outgoing.read())
+            if plain or not raw or tls.closed:
+                return arrival_ns, user_ns, plain
+
+    def _on_idle(self) -> None:
+        self._idle_handle = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # not waiting: the next wait arms the timer again
+        due_s = self._wait_started_s + self._idle_s
+        if self._loop.time() >= due_s - 0.001:
+            self._waiter = None
+            waiter.set_exception(ReadTimedOut("no bytes arrived within the idle timeout"))
+        else:
+            self._idle_handle = self._loop.call_at(due_s, self._on_idle)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- writing, TLS, closing --------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        """Send all of ``data`` (encrypted under TLS).
+
+        Raises:
+            OSError: the connection broke.
+        """
+        if self._tls is not None:
+            self._tls.sslobj.write(data)
+            data = self._tls.outgoing.read()
+        await self._send_raw(data)
+
+    async def _send_raw(self, data: bytes) -> None:
+        if self._fd < 0:
+            raise ConnectionResetError("the socket is closed")
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent < len(data):
+            await self._loop.sock_sendall(self._sock, memoryview(data)[sent:])
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
+        """Run the TLS handshake through memory BIOs, so reads stay on this socket.
+
+        Raises:
+            ssl.SSLError: the handshake failed (a bad certificate, no common protocol).
+            OSError: the connection broke.
+        """
+        tls = _TLS(context, server_hostname)
+        while True:
+            try:
+                tls.sslobj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pass
+            if tls.outgoing.pending:
+                await self._send_raw(tls.outgoing.read())
+            _, _, raw = await self.read_raw()
+            if not raw:
+                raise ConnectionResetError("the server closed during the TLS handshake")
+            tls.incoming.write(raw)
+        if tls.outgoing.pending:
+            await self._send_raw(tls.outgoing.read())
+        self._tls = tls
+
+    @property
+    def _open(self) -> bool:
+        return self._fd >= 0 and not self._eof and self._error is None
+
+    def _stop_reading(self) -> None:
+        if self._reading and self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            if self._poller is not None:
+                self._poller.unregister(self._fd)
+        self._reading = False
+
+    def close(self) -> None:
+        """Stop reading and close the socket (the server sees the connection end)."""
+        if self._fd < 0:
+            return
+        self._stop_reading()
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        self._fd = -1
+        self._sock.close()
+        self._wake()
+
+
+class _TLS:
+    """A TLS session over memory BIOs: encrypted bytes in and out, plaintext through."""
+
+    __slots__ = ("closed", "incoming", "last", "outgoing", "sslobj")
+
+    def __init__(self, context: ssl.SSLContext, server_hostname: str) -> None:
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.sslobj = context.wrap_bio(
+            self.incoming, self.outgoing, server_hostname=server_hostname
+        )
+        self.closed = False
+        self.last = (0, 0)  # the stamps of the last encrypted read
+
+    def decrypt(self, raw: bytes) -> bytes:
+        """The plaintext that ``raw`` completes; an empty ``raw`` is the transport's end."""
+        if raw:
+            self.incoming.write(raw)
+        else:
+            self.incoming.write_eof()
+        pieces = []
+        while True:
+            try:
+                piece = self.sslobj.read(RECV_BYTES)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                self.closed = True  # close_notify, or the end without one: the body decides
+                break
+            if not piece:
+                self.closed = True
+                break
+            pieces.append(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
