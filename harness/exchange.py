@@ -15,20 +15,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.dialects import DeltaKind, Dialect, StreamReader, StreamResult
+from harness.dialects import Dialect, StreamReader, StreamResult
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
-from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
+from harness.record import ErrorKind, Outcome, RequestRecord
+from harness.recording import (
+    ERROR_BODY_BYTES,
+    MOCK_REQUEST_ID,
+    StreamRecorder,
+    conclude,
+    error_body_message,
+    fail,
+    redact,
+)
 from harness.transports.base import Clock, HttpRequest, Timeouts, Transport
 
-__all__ = ["Abandon", "StreamBounds", "redact", "run_exchange"]
-
-#: Dialects whose streams end with a terminator; a body ending without one is truncated.
-TERMINATED_DIALECTS = frozenset(
-    {"openai-chat", "openai-completions", "openai-responses", "anthropic"}
-)
-#: How much of an error response's body is kept in the record.
-ERROR_BODY_BYTES = 2048
-MOCK_REQUEST_ID = "x-mock-request-id"
+__all__ = ["Abandon", "StreamBounds", "run_exchange"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,14 +46,6 @@ class Abandon:
 
     after_tokens: int | None = None
     after_s: float | None = None
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``[redacted]``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
 
 
 async def run_exchange(
@@ -110,18 +103,18 @@ async def run_exchange(
     except TimeoutError:
         _deadline_passed(record, deadlines, clock)
     except ConnectFailed as exc:
-        _fail(record, ErrorKind.CONNECT, redact(str(exc), secrets), clock)
+        fail(record, ErrorKind.CONNECT, redact(str(exc), secrets), clock())
     except ReadTimedOut as exc:
-        _fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), clock)
+        fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), clock())
     except ReadFailed as exc:
-        _fail(record, ErrorKind.TRUNCATED, redact(str(exc), secrets), clock)
+        fail(record, ErrorKind.TRUNCATED, redact(str(exc), secrets), clock())
     except asyncio.CancelledError:
-        _fail(record, ErrorKind.CANCELLED, "the run was cancelled", clock)
+        fail(record, ErrorKind.CANCELLED, "the run was cancelled", clock())
         raise
     if reader is None:
         return None
     result = reader.result()
-    _conclude(record, reader, result, clock)
+    conclude(record, reader, result, clock())
     return result
 
 
@@ -135,45 +128,26 @@ async def _read_stream(
     timer: asyncio.Timeout,
     clock: Clock,
 ) -> None:
-    tokens = record.token_times_ns
-    abandon_tokens = abandon.after_tokens if abandon is not None else None
-    max_events = bounds.max_events
+    # a transport that stamps in the kernel also offers the user-space stamp of each read
+    clock_source = getattr(response, "clock_source", "user")
+    stamped = clock_source != "user"
+    recorder = StreamRecorder(
+        record,
+        reader,
+        abandon_after_tokens=abandon.after_tokens if abandon is not None else None,
+        max_events=bounds.max_events,
+        clock_source=clock_source,
+    )
     async for arrival_ns, data in response.chunks():
-        if record.t_first_byte_ns is None:
-            record.t_first_byte_ns = arrival_ns
-        record.bytes_received += len(data)
-        for read in reader.feed(data):
-            record.events += 1
-            if record.t_first_event_ns is None:
-                record.t_first_event_ns = arrival_ns
-            if read.token:
-                tokens.append(arrival_ns)
-                if record.t_first_token_ns is None:
-                    record.t_first_token_ns = arrival_ns
-                    del deadlines[ErrorKind.TIMEOUT_TTFT]
-                    timer.reschedule(min(deadlines.values()))
-                if record.t_first_answer_ns is None and _has_answer(read.deltas):
-                    record.t_first_answer_ns = arrival_ns
-                if abandon_tokens is not None and len(tokens) >= abandon_tokens:
-                    record.outcome = Outcome.ABANDONED
-                    record.abandoned_after_tokens = len(tokens)
-                    record.t_end_ns = arrival_ns
-                    return
-            if record.t_end_ns is None and any(d.kind is DeltaKind.DONE for d in read.deltas):
-                record.t_end_ns = arrival_ns
-            if max_events is not None and record.events >= max_events:
-                record.outcome = Outcome.CUT
-                record.t_end_ns = arrival_ns
-                return
-        if reader.fatal is not None:
+        stop = recorder.feed(arrival_ns, data, response.user_ns if stamped else 0)
+        if ErrorKind.TIMEOUT_TTFT in deadlines and record.t_first_token_ns is not None:
+            del deadlines[ErrorKind.TIMEOUT_TTFT]  # the first token came: the TTFT timer goes
+            timer.reschedule(min(deadlines.values()))
+            if stamped:  # the stamp may have fallen back to user space since the start
+                record.clock_source = response.clock_source
+        if stop:
             return
-    reader.close()
-    if record.t_end_ns is None:
-        record.t_end_ns = clock()
-
-
-def _has_answer(deltas: Iterable[Any]) -> bool:
-    return any(d.kind is DeltaKind.CONTENT and d.text for d in deltas)
+    recorder.close(clock())
 
 
 async def _read_error_body(response: Any, record: RequestRecord, secrets: Iterable[str]) -> None:
@@ -185,8 +159,7 @@ async def _read_error_body(response: Any, record: RequestRecord, secrets: Iterab
                 break
     except (ReadFailed, ReadTimedOut):
         pass
-    excerpt = body[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
-    _fail(record, ErrorKind.HTTP_STATUS, redact(f"HTTP {record.status}: {excerpt}", secrets))
+    fail(record, ErrorKind.HTTP_STATUS, error_body_message(record.status, body, secrets))
     record.t_end_ns = record.t_end_ns or record.t_headers_ns
 
 
@@ -201,64 +174,6 @@ def _deadline_passed(record: RequestRecord, deadlines: Mapping[Any, float], cloc
         record.outcome = Outcome.CUT
         record.t_end_ns = clock()
     elif due is ErrorKind.TIMEOUT_TTFT:
-        _fail(record, due, "no first token within the TTFT timeout", clock)
+        fail(record, due, "no first token within the TTFT timeout", clock())
     else:
-        _fail(record, ErrorKind.TIMEOUT_TOTAL, "the request ran past the total timeout", clock)
-
-
-def _fail(record: RequestRecord, kind: ErrorKind, message: str, clock: Clock | None = None) -> None:
-    if record.outcome is not Outcome.OK:
-        return  # the first verdict stands (an abandoned stream's close is not an error)
-    record.outcome = Outcome.ERROR
-    record.error_kind = kind
-    record.error_message = message
-    if clock is not None and record.t_end_ns is None:
-        record.t_end_ns = clock()
-
-
-def _conclude(
-    record: RequestRecord, reader: StreamReader, result: StreamResult, clock: Clock
-) -> None:
-    """Token counts, usage, finish and the stream-level verdicts once the body is read."""
-    record.dialect = reader.dialect.name if reader.dialect is not None else None
-    record.text_chars = len(result.text)
-    record.reasoning_chars = len(result.reasoning or "")
-    record.finish_reason = result.finish_reason
-    record.done_sentinel = result.done
-    usage = dict(result.usage) if result.usage else None
-    record.usage = usage
-    completion = _usage_count(usage, "completion_tokens", "output_tokens")
-    record.usage_output_tokens = completion
-    record.prompt_tokens = _usage_count(usage, "prompt_tokens", "input_tokens")
-    if completion is not None:
-        record.output_tokens, record.token_source = completion, TokenSource.USAGE
-    else:
-        record.output_tokens, record.token_source = len(record.token_times_ns), TokenSource.EVENTS
-    if record.outcome is not Outcome.OK:
-        return
-    if reader.fatal is not None:
-        _fail(record, ErrorKind.PROTOCOL, str(reader.fatal), clock)
-    elif reader.errors:
-        _fail(
-            record,
-            ErrorKind.PROTOCOL,
-            f"{len(reader.errors)} bad event(s); first: {reader.errors[0]}",
-        )
-    elif result.error is not None:
-        _fail(
-            record,
-            ErrorKind.STREAM_ERROR,
-            f"the server sent an error in the stream: {result.error}",
-        )
-    elif not result.done and record.dialect in TERMINATED_DIALECTS:
-        _fail(record, ErrorKind.TRUNCATED, "the body ended without the stream's terminator")
-
-
-def _usage_count(usage: Mapping[str, Any] | None, *keys: str) -> int | None:
-    if not usage:
-        return None
-    for key in keys:
-        value = usage.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+        fail(record, ErrorKind.TIMEOUT_TOTAL, "the request ran past the total timeout", clock())

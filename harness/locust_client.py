@@ -3,14 +3,15 @@
 Locust runs every user in a greenlet, so the client here is synchronous and
 gevent-friendly, around the same sans-IO reader as every other entry point: the request
 comes from ``harness.payloads.build_request``, the body goes through
-``harness.dialects.StreamReader``, and the record is judged by ``harness.exchange``'s
-own verdicts. The client reads the clock itself as each chunk arrives (locust's own clock
-stops at the headers when a response is streamed) and fires locust's ``request`` event:
-``SSE``/``TTFT`` at the first token, ``SSE``/``ITL`` for every gap between token-bearing
-events, ``SSE``/``E2E`` when a request ends ``ok``, and a failure named by its
-``ErrorKind`` (``SSE``/``timeout_ttft``, ``SSE``/``http_status``, ...) otherwise. A stream
-that locust stops (its user is stopped) is recorded as ``cancelled``, as ``run`` records
-the streams its grace period ends, but is no locust failure: the endpoint did not fail.
+``harness.dialects.StreamReader``, and the record is stamped and judged by
+``harness.recording``, as the asyncio exchange's are. The client reads the clock itself
+as each chunk arrives (locust's own clock stops at the headers when a response is
+streamed) and fires locust's ``request`` event: ``SSE``/``TTFT`` at the first token,
+``SSE``/``ITL`` for every gap between token-bearing events, ``SSE``/``E2E`` when a
+request ends ``ok``, and a failure named by its ``ErrorKind`` (``SSE``/``timeout_ttft``,
+``SSE``/``http_status``, ...) otherwise. A stream that locust stops (its user is
+stopped) is recorded as ``cancelled``, as ``run`` records the streams its grace period
+ends, but is no locust failure: the endpoint did not fail.
 
 Two HTTP clients can carry the stream: the one under locust's ``FastHttpUser``
 (geventhttpclient, the default: in ``sse-harness bench locust`` it spent about 30% less
@@ -36,12 +37,20 @@ from geventhttpclient.response import HTTPParseError
 from greenlet import GreenletExit
 from requests.adapters import HTTPAdapter
 
-from harness.dialects import DeltaKind, Read, StreamReader
+from harness.dialects import StreamReader
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
-from harness.exchange import ERROR_BODY_BYTES, MOCK_REQUEST_ID, conclude, fail, has_answer, redact
 from harness.locust_settings import StreamSettings
 from harness.payloads import Message, build_request
 from harness.record import ErrorKind, Outcome, RequestRecord
+from harness.recording import (
+    ERROR_BODY_BYTES,
+    MOCK_REQUEST_ID,
+    StreamRecorder,
+    conclude,
+    error_body_message,
+    fail,
+    redact,
+)
 from harness.transports.base import Clock, HttpRequest, Timeouts
 
 __all__ = ["REQUEST_TYPE", "SSEClient"]
@@ -83,6 +92,7 @@ class SSEClient:
         self._clock = clock
         self._secrets = (settings.spec.api_key,) if settings.spec.api_key else ()
         self._timer = gevent.Timeout()  # replaced by each request's deadline
+        self._sent_ns = 0  # when the request in flight was sent
         streams = _GeventStreams if settings.http_client == "fasthttp" else _RequestsStreams
         self._streams = streams(settings.spec.full_url, settings.timeouts, clock)
 
@@ -103,7 +113,7 @@ class SSEClient:
         record = RequestRecord(request_id=request_id, user=user)
         timeouts = self._settings.timeouts
         reader: StreamReader | None = None
-        record.t_sent_ns = self._clock()
+        record.t_sent_ns = self._sent_ns = self._clock()
         self._start_timer(min(timeouts.ttft_s, timeouts.total_s))
         try:
             with self._streams.open(request) as response:
@@ -119,60 +129,42 @@ class SSEClient:
         except _Deadline:
             self._deadline_passed(record)
         except ConnectFailed as exc:
-            fail(record, ErrorKind.CONNECT, redact(str(exc), self._secrets), self._clock)
+            fail(record, ErrorKind.CONNECT, redact(str(exc), self._secrets), self._clock())
         except ReadTimedOut as exc:
-            fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), self._clock)
+            fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), self._clock())
         except ReadFailed as exc:
-            fail(record, ErrorKind.TRUNCATED, redact(str(exc), self._secrets), self._clock)
+            fail(record, ErrorKind.TRUNCATED, redact(str(exc), self._secrets), self._clock())
         except GreenletExit:
-            fail(record, ErrorKind.CANCELLED, "locust stopped the user", self._clock)
+            fail(record, ErrorKind.CANCELLED, "locust stopped the user", self._clock())
             self._finish(record)
             raise
         finally:
             self._timer.close()
         if reader is not None:
-            conclude(record, reader, reader.result(), self._clock)
+            conclude(record, reader, reader.result(), self._clock())
         self._finish(record)
         return record
 
     def _read(self, response: Any, reader: StreamReader, record: RequestRecord) -> None:
+        recorder = StreamRecorder(record, reader, on_token=self._token)
+        waiting_for_first = True
         for arrival_ns, data in response.chunks():
-            if record.t_first_byte_ns is None:
-                record.t_first_byte_ns = arrival_ns
-            record.bytes_received += len(data)
-            for read in reader.feed(data):
-                if self._take(record, read, arrival_ns):  # TTFT met: only the total is left
-                    total_s = self._settings.timeouts.total_s
-                    self._start_timer(total_s - (self._clock() - record.t_sent_ns) / 1e9)
-            if reader.fatal is not None:
+            stop = recorder.feed(arrival_ns, data)
+            if waiting_for_first and record.t_first_token_ns is not None:
+                waiting_for_first = False  # TTFT met: only the total deadline is left
+                total_s = self._settings.timeouts.total_s
+                self._start_timer(total_s - (self._clock() - record.t_sent_ns) / 1e9)
+            if stop:
                 return
-        end_ns = self._clock()
-        for read in reader.close():  # plain text: the end of the body completes its last text
-            self._take(record, read, end_ns)
-        if record.t_end_ns is None:
-            record.t_end_ns = end_ns
+        recorder.close(self._clock())
 
-    def _take(self, record: RequestRecord, read: Read, arrival_ns: int) -> bool:
-        """Stamp ``record`` with one event; True when it carried the first token."""
-        record.events += 1
-        if record.t_first_event_ns is None:
-            record.t_first_event_ns = arrival_ns
-        first = False
-        if read.token:
-            tokens = record.token_times_ns
-            if tokens:
-                self._fire("ITL", (arrival_ns - tokens[-1]) / 1e6, 0)
-            tokens.append(arrival_ns)
-            if record.t_first_token_ns is None:
-                record.t_first_token_ns = arrival_ns
-                self._fire("TTFT", (arrival_ns - record.t_sent_ns) / 1e6, 0)
-                first = True
-            if record.t_first_answer_ns is None and has_answer(read.deltas):
-                record.t_first_answer_ns = arrival_ns
-            self._on_token()
-        if record.t_end_ns is None and any(d.kind is DeltaKind.DONE for d in read.deltas):
-            record.t_end_ns = arrival_ns
-        return first
+    def _token(self, arrival_ns: int, previous_ns: int | None) -> None:
+        """TTFT at the first token, ITL at every later one."""
+        if previous_ns is None:
+            self._fire("TTFT", (arrival_ns - self._sent_ns) / 1e6, 0)
+        else:
+            self._fire("ITL", (arrival_ns - previous_ns) / 1e6, 0)
+        self._on_token()
 
     def _start_timer(self, seconds: float) -> None:
         """Run one deadline timer at a time: a new one replaces the last."""
@@ -186,7 +178,7 @@ class SSEClient:
             kind, message = ErrorKind.TIMEOUT_TTFT, "no first token within the TTFT timeout"
         else:
             kind, message = ErrorKind.TIMEOUT_TOTAL, "the request ran past the total timeout"
-        fail(record, kind, message, self._clock)
+        fail(record, kind, message, self._clock())
 
     def _read_error_body(self, response: Any, record: RequestRecord) -> None:
         body = b""
@@ -197,9 +189,7 @@ class SSEClient:
                     break
         except (ReadFailed, ReadTimedOut):
             pass
-        excerpt = body[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
-        message = redact(f"HTTP {record.status}: {excerpt}", self._secrets)
-        fail(record, ErrorKind.HTTP_STATUS, message)
+        fail(record, ErrorKind.HTTP_STATUS, error_body_message(record.status, body, self._secrets))
         record.t_end_ns = record.t_end_ns or record.t_headers_ns
 
     def _finish(self, record: RequestRecord) -> None:

@@ -29,9 +29,9 @@ from harness.conformance.captured import (
 )
 from harness.dialects import StreamReader, get
 from harness.errors import ConfigError, ConnectFailed, ReadFailed, ReadTimedOut
-from harness.exchange import MOCK_REQUEST_ID, redact
 from harness.gauge import read_gauge, wait_for_baseline
 from harness.payloads import RequestSpec, build_request
+from harness.recording import MOCK_REQUEST_ID, redact
 from harness.target import fetch_truth
 from harness.transports import (
     Clock,

@@ -21,7 +21,7 @@ from harness.conformance.checks import (
 )
 from harness.conformance.model import Check, CheckResult, Evidence, Finding, Report
 from harness.conformance.reading import read_suite
-from harness.exchange import redact
+from harness.recording import redact
 
 __all__ = ["CATALOGUE", "judge"]
 

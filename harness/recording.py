@@ -1,0 +1,203 @@
+"""From a stream's bytes to a ``RequestRecord``: stamping and verdicts, without I/O.
+
+Reading a stream is done two ways, by the asyncio exchange (``sse-harness run``,
+``check``) and by the gevent client of the locust user. What they do with each chunk is
+the same and lives here: :class:`StreamRecorder` feeds the ``StreamReader`` and stamps
+the record with the arrival of every event, token, first answer and terminator, and stops
+the read where the client chose to (an abandonment, ``--max-events``). :func:`conclude`
+and :func:`fail` give the verdicts once the body is read or the read broke, so every entry
+point judges a stream by the same rules. The callers own the socket and the deadlines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from harness.dialects import DeltaKind, Read, StreamReader, StreamResult
+from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
+
+__all__ = [
+    "ERROR_BODY_BYTES",
+    "MOCK_REQUEST_ID",
+    "StreamRecorder",
+    "conclude",
+    "error_body_message",
+    "fail",
+    "redact",
+]
+
+#: Dialects whose streams end with a terminator; a body ending without one is truncated.
+TERMINATED_DIALECTS = frozenset(
+    {"openai-chat", "openai-completions", "openai-responses", "anthropic"}
+)
+#: How much of an error response's body is kept in the record.
+ERROR_BODY_BYTES = 2048
+#: The mock's response header naming its ground-truth record of the request.
+MOCK_REQUEST_ID = "x-mock-request-id"
+
+#: Called at each token: its arrival, and the previous token's (None for the first).
+OnToken = Callable[[int, int | None], None]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``[redacted]``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+class StreamRecorder:
+    """Stamps ``record`` with the events of one stream as its chunks arrive.
+
+    Args:
+        record: the request's record; its token times and event stamps are filled here.
+        reader: the stream's reader (framing, dialect, accumulation).
+        abandon_after_tokens: close the stream on purpose after this many tokens.
+        max_events: cut the stream (the client's bound, not an error) after this many.
+        clock_source: where the arrival stamps come from (``kernel`` or ``user``); with
+            ``kernel``, each token's user-space stamp is kept beside it.
+        on_token: called at every token-bearing event (live statistics).
+    """
+
+    __slots__ = ("_abandon", "_max_events", "_on_token", "_user_times", "reader", "record")
+
+    def __init__(
+        self,
+        record: RequestRecord,
+        reader: StreamReader,
+        *,
+        abandon_after_tokens: int | None = None,
+        max_events: int | None = None,
+        clock_source: str = "user",
+        on_token: OnToken | None = None,
+    ) -> None:
+        self.record = record
+        self.reader = reader
+        self._abandon = abandon_after_tokens
+        self._max_events = max_events
+        self._on_token = on_token
+        record.clock_source = clock_source
+        self._user_times: list[int] | None = None
+        if clock_source != "user":
+            self._user_times = record.token_times_user_ns = []
+
+    def feed(self, arrival_ns: int, data: bytes, user_ns: int = 0) -> bool:
+        """One chunk of the body, arrived at ``arrival_ns`` (``user_ns`` in user space).
+
+        Returns:
+            True when the stream is to be read no further: the client abandons or cuts
+            it here, or the reader met a fatal error.
+        """
+        record = self.record
+        if record.t_first_byte_ns is None:
+            record.t_first_byte_ns = arrival_ns
+        record.bytes_received += len(data)
+        for read in self.reader.feed(data):
+            if self._take(read, arrival_ns, user_ns):
+                return True
+        return self.reader.fatal is not None
+
+    def close(self, end_ns: int) -> None:
+        """The body ended at ``end_ns``: what its end completes is stamped then."""
+        for read in self.reader.close():  # plain text: the end completes its last text
+            self._take(read, end_ns, end_ns)
+        if self.record.t_end_ns is None:
+            self.record.t_end_ns = end_ns
+
+    def _take(self, read: Read, arrival_ns: int, user_ns: int) -> bool:
+        record = self.record
+        record.events += 1
+        if record.t_first_event_ns is None:
+            record.t_first_event_ns = arrival_ns
+        if read.token:
+            tokens = record.token_times_ns
+            previous = tokens[-1] if tokens else None
+            tokens.append(arrival_ns)
+            if self._user_times is not None:
+                self._user_times.append(user_ns)
+            if record.t_first_token_ns is None:
+                record.t_first_token_ns = arrival_ns
+                if self._user_times is not None:
+                    record.t_first_token_user_ns = user_ns
+            if record.t_first_answer_ns is None and _has_answer(read.deltas):
+                record.t_first_answer_ns = arrival_ns
+            if self._on_token is not None:
+                self._on_token(arrival_ns, previous)
+            if self._abandon is not None and len(tokens) >= self._abandon:
+                record.outcome = Outcome.ABANDONED
+                record.abandoned_after_tokens = len(tokens)
+                record.t_end_ns = arrival_ns
+                return True
+        if record.t_end_ns is None and any(d.kind is DeltaKind.DONE for d in read.deltas):
+            record.t_end_ns = arrival_ns
+        if self._max_events is not None and record.events >= self._max_events:
+            record.outcome = Outcome.CUT
+            record.t_end_ns = arrival_ns
+            return True
+        return False
+
+
+def _has_answer(deltas: Iterable[Any]) -> bool:
+    return any(d.kind is DeltaKind.CONTENT and d.text for d in deltas)
+
+
+def error_body_message(status: int | None, body: bytes, secrets: Iterable[str]) -> str:
+    """The error message of a non-2xx response: its status and the start of its body."""
+    excerpt = body[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+    return redact(f"HTTP {status}: {excerpt}", secrets)
+
+
+def fail(record: RequestRecord, kind: ErrorKind, message: str, end_ns: int | None = None) -> None:
+    """Record an error, unless a verdict was given already (the first one stands: an
+    abandoned stream's close is not an error). ``end_ns`` ends the request if still open."""
+    if record.outcome is not Outcome.OK:
+        return
+    record.outcome = Outcome.ERROR
+    record.error_kind = kind
+    record.error_message = message
+    if end_ns is not None and record.t_end_ns is None:
+        record.t_end_ns = end_ns
+
+
+def conclude(
+    record: RequestRecord, reader: StreamReader, result: StreamResult, end_ns: int
+) -> None:
+    """Token counts, usage, finish and the stream-level verdicts once the body is read."""
+    record.dialect = reader.dialect.name if reader.dialect is not None else None
+    record.text_chars = len(result.text)
+    record.reasoning_chars = len(result.reasoning or "")
+    record.finish_reason = result.finish_reason
+    record.done_sentinel = result.done
+    usage = dict(result.usage) if result.usage else None
+    record.usage = usage
+    completion = _usage_count(usage, "completion_tokens", "output_tokens")
+    record.usage_output_tokens = completion
+    record.prompt_tokens = _usage_count(usage, "prompt_tokens", "input_tokens")
+    if completion is not None:
+        record.output_tokens, record.token_source = completion, TokenSource.USAGE
+    else:
+        record.output_tokens, record.token_source = len(record.token_times_ns), TokenSource.EVENTS
+    if record.outcome is not Outcome.OK:
+        return
+    if reader.fatal is not None:
+        fail(record, ErrorKind.PROTOCOL, str(reader.fatal), end_ns)
+    elif reader.errors:
+        message = f"{len(reader.errors)} bad event(s); first: {reader.errors[0]}"
+        fail(record, ErrorKind.PROTOCOL, message)
+    elif result.error is not None:
+        message = f"the server sent an error in the stream: {result.error}"
+        fail(record, ErrorKind.STREAM_ERROR, message)
+    elif not result.done and record.dialect in TERMINATED_DIALECTS:
+        fail(record, ErrorKind.TRUNCATED, "the body ended without the stream's terminator")
+
+
+def _usage_count(usage: Mapping[str, Any] | None, *keys: str) -> int | None:
+    if not usage:
+        return None
+    for key in keys:
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
