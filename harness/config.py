@@ -82,16 +82,8 @@ class RunConfig:
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as JSON-able data, with every secret left out."""
-        spec = self.spec
         return {
-            "url": spec.full_url,
-            "request": spec.request,
-            "method": spec.method,
-            "model": spec.model,
-            "max_tokens": spec.max_tokens,
-            # any header may carry a credential (X-Api-Token, ...): only names are shown
-            "headers": {name: "[redacted]" for name, _ in spec.headers},
-            "api_key": "[redacted]" if spec.api_key else None,
+            **self.spec.redacted(),
             "dialect": self.dialect,
             "transport": self.transport,
             "http2": self.http2,

@@ -11,6 +11,7 @@ import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
@@ -22,6 +23,7 @@ __all__ = [
     "RequestSpec",
     "build_request",
     "default_api_key_env",
+    "read_prompt_file",
     "synthetic_prompt",
 ]
 
@@ -85,10 +87,60 @@ class RequestSpec:
             return self.url.rstrip("/") + DEFAULT_PATHS[self.request]
         return self.url
 
+    def redacted(self) -> dict[str, Any]:
+        """What is sent, as JSON-able data: header values and the API key left out."""
+        return {
+            "url": self.full_url,
+            "request": self.request,
+            "method": self.method,
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            # any header may carry a credential (X-Api-Token, ...): only names are shown
+            "headers": {name: "[redacted]" for name, _ in self.headers},
+            "api_key": "[redacted]" if self.api_key else None,
+        }
+
 
 def synthetic_prompt(words: int, seed: int = 0) -> str:
     """A prompt of about ``words`` words (a word is roughly one to two tokens)."""
     return " ".join(_WORDS[(seed + i * 7) % len(_WORDS)] for i in range(max(words, 1)))
+
+
+def read_prompt_file(path: Path) -> list[tuple[Message, ...]]:
+    """The conversations of a JSONL prompt file: per line a string, ``{"prompt": ...}``, a
+    list of ``{"role", "content"}`` messages, or ``{"messages": [...]}``.
+
+    Raises:
+        ConfigError: the file cannot be read, or a line is none of those (field
+            ``prompt-file`` or ``prompt-file:<line>``).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError("prompt-file", f"cannot read {path}: {exc.strerror}") from exc
+    prompts: list[tuple[Message, ...]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise ConfigError(f"prompt-file:{number}", "not JSON") from exc
+        if isinstance(item, dict) and "prompt" in item:
+            item = item["prompt"]
+        if isinstance(item, dict) and "messages" in item:
+            item = item["messages"]
+        if isinstance(item, str):
+            prompts.append(({"role": "user", "content": item},))
+        elif isinstance(item, list) and all(isinstance(m, dict) and "content" in m for m in item):
+            prompts.append(
+                tuple({"role": m.get("role", "user"), "content": m["content"]} for m in item)
+            )
+        else:
+            raise ConfigError(
+                f"prompt-file:{number}", "expected a string, {prompt} or a message list"
+            )
+    return prompts
 
 
 _WORDS = [

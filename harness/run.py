@@ -27,17 +27,28 @@ from harness.load import ClosedLoop, OpenLoop
 from harness.metrics import Window, requests_frame, summarize, time_series
 from harness.processes import ProcessRunner
 from harness.record import Outcome, RequestRecord
+from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter
 from harness.runner import Runner
 from harness.target import fetch_truths
 
-__all__ = ["RateSearch", "RunResult", "Sweep", "default_out_dir", "execute", "search_rates"]
+__all__ = [
+    "RateSearch",
+    "RunResult",
+    "Sweep",
+    "default_out_dir",
+    "execute",
+    "search_rates",
+    "write_run_files",
+]
 
 SATURATION_GAIN = 0.05
 SATURATION_ERROR_RATE = 0.2
 #: At most this many abandoned streams are checked against the server's ground truth.
 MAX_TRUTH_LOOKUPS = 2000
+#: How long to wait for the server's records of abandoned streams to settle.
+TRUTH_SETTLE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,26 +252,48 @@ async def execute(
             f"{search.max_error_rate:.0%}",
         }
     result.summary = summary
-    _write_files(result)
+    write_run_files(result)
     return result
 
 
 async def _truths(records: list[RequestRecord], truth_url: str | None) -> dict[str, Any]:
+    """The server's record of each abandoned stream, once it has settled.
+
+    A stream closed in the last moments of the run may not be noticed by the server yet
+    (the mock notices before its next write, or by a probe within 50 ms): such records
+    are asked for again until they say the stream was noticed or ended, for at most
+    ``TRUTH_SETTLE_S``.
+    """
     if truth_url is None:
         return {}
     wanted = [
         r.mock_request_id for r in records if r.outcome is Outcome.ABANDONED and r.mock_request_id
     ]
     wanted = wanted[:MAX_TRUTH_LOOKUPS]
-
     if not wanted:
         return {}
-    return await asyncio.to_thread(fetch_truths, truth_url, wanted, timeout_s=2.0)
+    truths = await asyncio.to_thread(fetch_truths, truth_url, wanted, timeout_s=2.0)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TRUTH_SETTLE_S
+    while loop.time() < deadline:
+        unsettled = [i for i in wanted if truths.get(i) is not None and not _settled(truths[i])]
+        if not unsettled:
+            break
+        await asyncio.sleep(0.05)
+        truths.update(await asyncio.to_thread(fetch_truths, truth_url, unsettled, timeout_s=2.0))
+    return truths
 
 
-def _write_files(result: RunResult) -> None:
+def _settled(truth: dict[str, Any]) -> bool:
+    return truth.get("disconnect_detected_ns") is not None or bool(truth.get("done"))
+
+
+def write_run_files(result: RunResult) -> None:
+    """Write ``summary.json``, ``requests.csv``, ``timeseries.csv`` and ``report.md`` of a
+    finished run beside its ``results.jsonl`` (any entry point that gathered records)."""
     out = result.out_dir
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
     time_series(result.records).to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
+    (out / "report.html").write_text(render_html(result.summary, result.records), "utf-8")

@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
+from harness.cli.check_command import add_check_parser
+from harness.cli.compare_command import add_compare_parser
+from harness.cli.gate_command import add_gate_parser
+from harness.cli.locust_command import add_locust_bench_parser, add_locust_parser
+from harness.cli.report_command import add_report_parser
 from harness.cli.run_command import add_run_arguments, run_command
 from harness.dialects import DIALECT_NAMES
 from harness.errors import HarnessError
@@ -45,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(run)
     run.set_defaults(handler=run_command)
+    add_check_parser(commands)
 
     calibrate = commands.add_parser(
         "calibrate",
@@ -144,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     mock_bench.add_argument("--target-ms", type=float, default=2.0, help="p99 lateness bound")
     mock_bench.add_argument("--json", action="store_true", help="print JSON lines instead")
     mock_bench.set_defaults(handler=_bench_mock)
+    add_locust_bench_parser(targets)
+    add_report_parser(commands)
+    add_gate_parser(commands)
+    add_compare_parser(commands)
+    add_locust_parser(commands)
     return parser
 
 
@@ -229,9 +240,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     results = []
     for result in run_calibration(args.transport or list(TRANSPORTS), levels, seconds=args.seconds):
         results.append(result)
+        user = result.user_lag_p99_ms
         console.print(
             f"{result.transport} at {result.concurrency}: p99 lag "
             f"{_fmt(result.lag_p99_ms)} ms, {result.errors} errors"
+            + (f" (user-space stamps: {_fmt(user)} ms)" if user is not None else "")
         )
     if args.json is not None:
         args.json.write_text("".join(json.dumps(asdict(r)) + "\n" for r in results))
@@ -244,6 +257,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         "p99",
         "max",
         "first p99",
+        "user-space p99",
         "ITL err p99",
         "CPU us/event",
         "errors",
@@ -258,6 +272,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             _fmt(r.lag_p99_ms),
             _fmt(r.lag_max_ms),
             _fmt(r.first_token_lag_p99_ms),
+            _fmt(r.user_lag_p99_ms),
             _fmt(r.itl_error_p99_ms),
             _fmt(r.cpu_us_per_event),
             str(r.errors),
@@ -343,6 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from harness.target import serve_mock
 
         return serve_mock(argv[1:])
+    if argv[:1] == ["locust"]:  # locust's own options pass through
+        from harness.cli.locust_command import locust_main
+
+        return locust_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import time
@@ -20,18 +19,20 @@ from rich.live import Live
 from rich.table import Table
 
 from harness.calibrate import measurement_error
+from harness.cli.gate_command import GATE_FILES, apply_gate
+from harness.cli.request_options import add_request_arguments, request_spec_from_args
 from harness.config import RunConfig, parse_abandon, parse_slo
-from harness.dialects import DIALECT_NAMES
 from harness.errors import ConfigError
 from harness.exchange import StreamBounds
+from harness.gate import load_objectives
 from harness.limits import raise_open_files_limit
 from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
-from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env, synthetic_prompt
+from harness.payloads import read_prompt_file, synthetic_prompt
 from harness.processes import ProcessRunner
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.runner import Runner
 from harness.target import embedded_mock, mock_arguments
-from harness.transports import TRANSPORTS, Timeouts, run_event_loop
+from harness.transports import Timeouts, run_event_loop
 
 __all__ = ["add_run_arguments", "config_from_args", "run_command"]
 
@@ -42,22 +43,7 @@ DEFAULT_CONCURRENCY = 8
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_argument_group("target")
     target.add_argument("--url", help="the endpoint; without it an embedded mock is started")
-    target.add_argument("--request", choices=REQUEST_KINDS, default="openai-chat",
-                        help="the body to send (default openai-chat)")  # fmt: skip
-    target.add_argument("--dialect", choices=("auto", *DIALECT_NAMES), default="auto",
-                        help="how to read the answer (default: detected)")  # fmt: skip
-    target.add_argument(
-        "--pointer", help="generic dialect: JSON pointer to the text, e.g. /content"
-    )
-    target.add_argument("--method", choices=("POST", "GET"), default="POST",
-                        help="GET needs a {prompt} placeholder in the URL's query")  # fmt: skip
-    target.add_argument("--model", default="mock-model")
-    target.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
-    target.add_argument("--body-json", help="extra JSON fields; with --request json, the template")
-    target.add_argument("--api-key-env", help="variable holding the API key "
-                        "(default OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)")  # fmt: skip
-    target.add_argument("--transport", choices=TRANSPORTS, default="httpx")
-    target.add_argument("--http2", action="store_true", help="HTTP/2 with httpx (needs h2)")
+    add_request_arguments(target)
 
     prompts = parser.add_argument_group("prompts")
     prompts.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
@@ -122,6 +108,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, help="run folder (default reports/<time>-<id>/)")
     output.add_argument("--quiet", action="store_true", help="no live progress")
+    output.add_argument("--gate", type=Path, metavar="FILE", help="judge the run against this "
+                        "SLO file: exit 1 on a breach (gate.md, gate-junit.xml)")  # fmt: skip
     mock = parser.add_argument_group("embedded mock (without --url)")
     mock.add_argument("--mock-ttft-ms", type=float, default=100.0)
     mock.add_argument("--mock-itl-ms", type=float, default=20.0)
@@ -133,35 +121,7 @@ def _prompts(args: argparse.Namespace) -> tuple[tuple[dict[str, str], ...], ...]
         ({"role": "user", "content": p},) for p in args.prompt
     ]
     if args.prompt_file is not None:
-        try:
-            lines = args.prompt_file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(
-                "prompt-file", f"cannot read {args.prompt_file}: {exc.strerror}"
-            ) from exc
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise ConfigError(f"prompt-file:{number}", "not JSON") from exc
-            if isinstance(item, dict) and "prompt" in item:
-                item = item["prompt"]
-            if isinstance(item, dict) and "messages" in item:
-                item = item["messages"]
-            if isinstance(item, str):
-                prompts.append(({"role": "user", "content": item},))
-            elif isinstance(item, list) and all(
-                isinstance(m, dict) and "content" in m for m in item
-            ):
-                prompts.append(
-                    tuple({"role": m.get("role", "user"), "content": m["content"]} for m in item)
-                )
-            else:
-                raise ConfigError(
-                    f"prompt-file:{number}", "expected a string, {prompt} or a message list"
-                )
+        prompts += read_prompt_file(args.prompt_file)
     if args.prompt_words is not None:
         prompts += [
             ({"role": "user", "content": synthetic_prompt(args.prompt_words, seed)},)
@@ -195,26 +155,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
     Raises:
         ConfigError: an option is invalid, named as the user spells it.
     """
-    headers = []
-    for header in args.header:
-        name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            raise ConfigError("header", f"expected NAME:VALUE, not {header!r}")
-        headers.append((name.strip(), value.strip()))
-    body_json: Any = args.body_json
-    if body_json is not None and args.request != "json":
-        try:
-            body_json = json.loads(body_json)
-        except ValueError as exc:
-            raise ConfigError("body-json", f"not valid JSON ({exc})") from exc
-        if not isinstance(body_json, dict):
-            raise ConfigError("body-json", "must be a JSON object of extra fields")
-    key_env = args.api_key_env or default_api_key_env(args.request)
-    spec = RequestSpec(
-        request=args.request, url=url, method=args.method, model=args.model,
-        max_tokens=args.max_tokens, headers=tuple(headers), body_json=body_json,
-        api_key=os.environ.get(key_env) or None,
-    )  # fmt: skip
+    spec = request_spec_from_args(args, url)
     sweep = None
     if args.sweep:
         name, levels = parse_sweep(args.sweep)
@@ -388,6 +329,7 @@ def _is_loopback(url: str) -> bool:
 def run_command(args: argparse.Namespace) -> int:
     """Run the load and print where its files went. Returns the exit code."""
     console = Console(stderr=True)
+    objectives = load_objectives(args.gate) if args.gate else None  # malformed: exit 2 now
     raise_open_files_limit()
     with ExitStack() as stack:
         if args.url is None:
@@ -421,7 +363,11 @@ def run_command(args: argparse.Namespace) -> int:
             f"highest rate meeting the SLO: {found['rate'] or 'none'} requests/s "
             f"({found['probes']} probes; {found['rule']})"
         )
-    console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md)")
+    console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md, "
+                  "report.html)")  # fmt: skip
+    if objectives is not None and not result.interrupted:
+        md, junit = (out_dir / name for name in GATE_FILES)
+        return apply_gate(objectives, result.summary, run=str(out_dir), junit=junit, markdown=md)
     return 130 if result.interrupted else 0
 
 

@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["latency_table", "render_markdown"]
+from harness.report.labels import COLUMNS, LATENCIES, VARIANTS
 
-_LATENCIES = (("TTFT", "ttft_s"), ("ITL", "itl_s"), ("TPOT", "tpot_s"), ("E2E", "e2e_s"))
-_COLUMNS = ("p50", "p90", "p95", "p99", "p999", "mean", "max")
-_VARIANTS = (
-    ("TTFT to first byte", "ttft_first_byte_s"),
-    ("TTFT to first event (any chunk)", "ttft_first_event_s"),
-    ("TTFT to first content or reasoning (ours)", "ttft_first_token_s"),
-    ("TTFT to first answer text", "ttft_first_answer_s"),
-    ("ITL as per-request mean (E2E - TTFT)/(n - 1)", "itl_request_mean_s"),
-)
+__all__ = ["latency_table", "render_markdown"]
 
 Summary = Mapping[str, Any]
 
@@ -45,11 +37,12 @@ def _row(cells: Sequence[object]) -> str:
 
 
 def latency_table(summary: Summary) -> list[str]:
-    """TTFT, ITL, TPOT and E2E at every quantile, in milliseconds."""
-    lines = [_row(["metric (ms)", *_COLUMNS, "n"]), "|---|" + "---:|" * (len(_COLUMNS) + 1)]
-    for label, key in _LATENCIES:
+    """TTFT (from the send and from the scheduled start), ITL, TPOT and E2E at every
+    quantile, in milliseconds."""
+    lines = [_row(["metric (ms)", *COLUMNS, "n"]), "|---|" + "---:|" * (len(COLUMNS) + 1)]
+    for label, key in LATENCIES:
         d = summary.get(key) or {}
-        lines.append(_row([label, *(_ms(d.get(c)) for c in _COLUMNS), d.get("count", 0)]))
+        lines.append(_row([label, *(_ms(d.get(c)) for c in COLUMNS), d.get("count", 0)]))
     return lines
 
 
@@ -73,6 +66,14 @@ def _overview(summary: Summary) -> list[str]:
         lines.append(
             f"- goodput: {g['requests_per_s']:,.2f} requests/s ({g['share']:.1%} met every SLO)"
         )
+    if clock := summary.get("clock"):
+        lag = clock["first_token_user_lag_s"]
+        lines.append(
+            f"- arrival stamps: the kernel's receive times ({clock['sources'].get('kernel', 0)}"
+            f" of {sum(clock['sources'].values())} requests); user-space stamps would have put"
+            f" first tokens {_ms(lag['p50'])} ms (p50) / {_ms(lag['p99'])} ms (p99) /"
+            f" {_ms(lag['max'])} ms (max) later"
+        )
     if summary.get("measurement_error"):
         lines.append(
             f"- measurement error on this machine: {_escape(summary['measurement_error'])}"
@@ -83,7 +84,7 @@ def _overview(summary: Summary) -> list[str]:
 def _variants(variants: Mapping[str, Any]) -> list[str]:
     lines = ["## The same figures as other tools define them", ""]
     lines += [_row(["figure", "p50 (ms)", "p99 (ms)"]), "|---|---:|---:|"]
-    for label, key in _VARIANTS:
+    for label, key in VARIANTS:
         d = variants.get(key) or {}
         lines.append(_row([label, _ms(d.get("p50")), _ms(d.get("p99"))]))
     flag = (
