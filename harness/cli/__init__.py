@@ -257,7 +257,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         "p99",
         "max",
         "first p99",
-        "user-space p99",
+        "user p99",
         "ITL err p99",
         "CPU us/event",
         "errors",
@@ -277,7 +277,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             _fmt(r.cpu_us_per_event),
             str(r.errors),
         )
-    out = Console()
+    out = Console(width=None if sys.stdout.isatty() else 132)  # a log keeps every column
     out.print(table)
     for transport, best in best_levels(results).items():
         out.print(f"{transport}: p99 arrival lag <= 2 ms up to {best or 'no'} concurrent streams")
