@@ -33,7 +33,7 @@ from typing import Any
 from harness.config import RunConfig
 from harness.errors import HarnessError
 from harness.record import RequestRecord
-from harness.runner import Progress, Runner
+from harness.runner import Progress, Runner, SegmentRunner
 from harness.transports import run_event_loop
 
 __all__ = ["ProcessRunner", "shard_requests"]
@@ -60,32 +60,19 @@ def shard_requests(requests: int | None, index: int, count: int) -> int | None:
     return requests // count + (1 if index < requests % count else 0)
 
 
-class ProcessRunner:
-    """Runs one segment of ``config`` in ``config.processes`` child processes.
-
-    It has :class:`~harness.runner.Runner`'s interface (``run``, ``stop``, ``cancel``,
-    ``interrupt``, ``progress``, ``segment``, ``interrupted``), so a run drives either.
-    """
+class ProcessRunner(SegmentRunner):
+    """Runs one segment of ``config`` in ``config.processes`` child processes."""
 
     def __init__(self, config: RunConfig, sink: Sink, *, segment: str = "") -> None:
         self.config = config
         self.segment = segment
         self.progress = Progress()
-        self.interrupted = False
         #: children that ended without reporting back (their in-flight records are lost)
         self.failed: list[str] = []
         self._sink = sink
         self._started = [0] * config.processes
         self._controls: list[Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    def interrupt(self) -> None:
-        """A user's stop (Ctrl-C): the first stops starting requests, the second cancels."""
-        if self.interrupted:
-            self.cancel()
-        else:
-            self.interrupted = True
-            self.stop()
 
     def stop(self) -> None:
         self._tell("stop")
@@ -99,7 +86,7 @@ class ProcessRunner:
                 control.send((what,))
 
     async def run(self) -> None:
-        """Start the children, wait until every one has ended, and collect their records."""
+        # start the children, wait until every one has ended, and collect their records
         count = self.config.processes
         context = multiprocessing.get_context("spawn")  # no fork of a running event loop
         self._loop = asyncio.get_running_loop()

@@ -30,7 +30,7 @@ from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter
-from harness.runner import Runner
+from harness.runner import Runner, SegmentRunner
 from harness.target import fetch_truths
 
 __all__ = [
@@ -167,7 +167,7 @@ async def execute(
     truth_url: str | None = None,
     measurement_error: str | None = None,
     metrics_gauge: tuple[str, str] | None = None,
-    on_runner: Callable[[Runner | ProcessRunner], None] | None = None,
+    on_runner: Callable[[SegmentRunner], None] | None = None,
 ) -> RunResult:
     """Run ``config`` (each level of ``sweep``) and write the run's files to ``out_dir``.
 
@@ -199,7 +199,7 @@ async def execute(
         plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
         for label, segment_config in plan:
             if segment_config.processes > 1:
-                runner: Runner | ProcessRunner = ProcessRunner(segment_config, sink, segment=label)
+                runner: SegmentRunner = ProcessRunner(segment_config, sink, segment=label)
             else:
                 runner = Runner(segment_config, sink, segment=label)
             if on_runner is not None:

@@ -9,6 +9,7 @@ Ctrl-C, or the grace period running out) cancels them, and they are recorded as
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import itertools
@@ -26,7 +27,7 @@ from harness.payloads import Message, build_request
 from harness.record import Outcome, RequestRecord
 from harness.transports import Clock, Transport, make_transport
 
-__all__ = ["Progress", "Runner"]
+__all__ = ["Progress", "Runner", "SegmentRunner"]
 
 Sink = Callable[[RequestRecord], None]
 
@@ -55,8 +56,42 @@ class Progress:
             self.recent_ttft_s.append(record.ttft_s)
 
 
-class Runner:
-    """Runs one segment of a ``RunConfig`` against its target.
+class SegmentRunner(abc.ABC):
+    """What a run drives: one segment of load, stoppable by its user.
+
+    Attributes:
+        progress: live counters, for a progress display.
+        segment: the label of the segment (a sweep's level).
+        interrupted: True once ``interrupt`` was called: the run was stopped by its user.
+    """
+
+    progress: Progress
+    segment: str
+    interrupted: bool = False
+
+    def interrupt(self) -> None:
+        """A user's stop (Ctrl-C): the first stops starting requests, the second cancels."""
+        if self.interrupted:
+            self.cancel()
+        else:
+            self.interrupted = True
+            self.stop()
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Start no new requests; in-flight ones may finish within the grace period."""
+
+    @abc.abstractmethod
+    def cancel(self) -> None:
+        """Cancel in-flight requests now (they are recorded as cancelled)."""
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Run the segment until its bounds are reached and every request has ended."""
+
+
+class Runner(SegmentRunner):
+    """Runs one segment of a ``RunConfig`` against its target, in this event loop.
 
     Args:
         config: what to send, how, and how much.
@@ -101,29 +136,16 @@ class Runner:
         # the API key and every header value given are kept out of error messages
         secrets = [config.spec.api_key, *(value for _, value in config.spec.headers)]
         self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
-        #: True once ``interrupt`` was called: the run was stopped by its user.
-        self.interrupted = False
-
-    def interrupt(self) -> None:
-        """A user's stop (Ctrl-C): the first stops starting requests, the second cancels."""
-        if self.interrupted:
-            self.cancel()
-        else:
-            self.interrupted = True
-            self.stop()
 
     def stop(self) -> None:
-        """Start no new requests; in-flight ones may finish within the grace period."""
         self._stopping.set()
 
     def cancel(self) -> None:
-        """Cancel in-flight requests now (they are recorded as cancelled)."""
         self._stopping.set()
         for task in list(self._tasks):
             task.cancel()
 
     async def run(self) -> None:
-        """Run the segment until its bounds are reached and every request has ended."""
         config = self.config
         transport = make_transport(
             config.transport,

@@ -28,9 +28,8 @@ from harness.gate import load_objectives
 from harness.limits import raise_open_files_limit
 from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.payloads import read_prompt_file, synthetic_prompt
-from harness.processes import ProcessRunner
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
-from harness.runner import Runner
+from harness.runner import SegmentRunner
 from harness.target import embedded_mock, mock_arguments
 from harness.transports import Timeouts, run_event_loop
 
@@ -223,7 +222,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
     return config, sweep
 
 
-def _progress(runner: Runner | ProcessRunner, started_ns: int) -> Table:
+def _progress(runner: SegmentRunner, started_ns: int) -> Table:
     p = runner.progress
     elapsed_s = max((time.perf_counter_ns() - started_ns) / 1e9, 1e-9)
     recent = sorted(p.recent_ttft_s)
@@ -264,7 +263,7 @@ async def _execute(
     console: Console,
 ) -> RunResult:
     loop = asyncio.get_running_loop()
-    current: list[Runner | ProcessRunner] = []
+    current: list[SegmentRunner] = []
     live = (
         None
         if args.quiet or not console.is_terminal
@@ -272,7 +271,7 @@ async def _execute(
     )
     started_ns = time.perf_counter_ns()
 
-    def attach(runner: Runner | ProcessRunner) -> None:
+    def attach(runner: SegmentRunner) -> None:
         current[:] = [runner]
         if live is not None:
             live.update(_progress(runner, started_ns))
