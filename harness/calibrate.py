@@ -24,12 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from harness.accuracy import arrival_lags
 from harness.config import RunConfig
 from harness.load import Bounds, ClosedLoop
-from harness.metrics import distribution
 from harness.payloads import RequestSpec
 from harness.record import RequestRecord
 from harness.runner import Runner
@@ -60,6 +57,7 @@ class LevelResult:
     lag_max_ms: float | None
     first_token_lag_p50_ms: float | None
     first_token_lag_p99_ms: float | None
+    first_token_lag_max_ms: float | None
     itl_error_p99_ms: float | None
     cpu_us_per_event: float | None
     clock_source: str = "user"  # "kernel", "user" or "mixed" over the level's records
@@ -67,50 +65,6 @@ class LevelResult:
     user_lag_p99_ms: float | None = None
     user_lag_max_ms: float | None = None
     user_first_token_lag_p99_ms: float | None = None
-
-
-def _figures(records: Sequence[RequestRecord], truths: dict[str, Any]) -> dict[str, Any]:
-    lags: list[np.ndarray] = []
-    first: list[float] = []
-    itl_errors: list[np.ndarray] = []
-    user_lags: list[np.ndarray] = []
-    user_first: list[float] = []
-    for record in records:
-        truth = truths.get(record.mock_request_id or "")
-        if not truth or not record.token_times_ns:
-            continue
-        written = np.asarray(truth["token_write_ns"], dtype=np.int64)
-        arrived = np.asarray(record.token_times_ns, dtype=np.int64)
-        n = min(len(written), len(arrived))
-        if n == 0:
-            continue
-        lag = (arrived[:n] - written[:n]) / 1e6
-        lags.append(lag)
-        first.append(float(lag[0]))
-        if n > 1:
-            itl_errors.append(np.abs(np.diff(arrived[:n]) - np.diff(written[:n])) / 1e6)
-        if record.token_times_user_ns:
-            user = np.asarray(record.token_times_user_ns[:n], dtype=np.int64)
-            user_lags.append((user - written[: len(user)]) / 1e6)
-            user_first.append(float(user_lags[-1][0]))
-    user_lag = distribution(pd.Series(np.concatenate(user_lags) if user_lags else [], dtype=float))
-    lag = distribution(pd.Series(np.concatenate(lags) if lags else [], dtype=float))
-    first_lag = distribution(pd.Series(first, dtype=float))
-    itl_error = distribution(
-        pd.Series(np.concatenate(itl_errors) if itl_errors else [], dtype=float)
-    )
-    return {
-        "lag_p50_ms": lag["p50"],
-        "lag_p99_ms": lag["p99"],
-        "lag_max_ms": lag["max"],
-        "first_token_lag_p50_ms": first_lag["p50"],
-        "first_token_lag_p99_ms": first_lag["p99"],
-        "itl_error_p99_ms": itl_error["p99"],
-        "user_lag_p50_ms": user_lag["p50"],
-        "user_lag_p99_ms": user_lag["p99"],
-        "user_lag_max_ms": user_lag["max"],
-        "user_first_token_lag_p99_ms": distribution(pd.Series(user_first, dtype=float))["p99"],
-    }
 
 
 def _clock_source(records: Sequence[RequestRecord]) -> str:
@@ -146,7 +100,7 @@ def measure(
         events=events,
         cpu_us_per_event=cpu_s * 1e6 / events if events else None,
         clock_source=_clock_source(records),
-        **_figures(records, truths),
+        **arrival_lags(records, truths),
     )
 
 

@@ -27,8 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from harness.accuracy import arrival_lags
 from harness.config import RunConfig
 from harness.load import Bounds, ClosedLoop
 from harness.payloads import RequestSpec
@@ -66,20 +65,8 @@ def _figures(
 ) -> ClientFigures:
     ids = [r.mock_request_id for r in records if r.mock_request_id]
     truths = fetch_truths(base_url, ids)
-    first: list[float] = []
-    lags: list[np.ndarray] = []
-    for r in records:
-        truth = truths.get(r.mock_request_id or "")
-        if not truth or not truth["token_write_ns"] or r.t_first_token_ns is None:
-            continue
-        written = np.asarray(truth["token_write_ns"], dtype=np.int64)
-        arrived = np.asarray(r.token_times_ns, dtype=np.int64)
-        n = min(len(written), len(arrived))
-        first.append((r.t_first_token_ns - int(written[0])) / 1e6)
-        lags.append((arrived[:n] - written[:n]) / 1e6)
+    lags = arrival_lags(records, truths)
     events = sum(r.events for r in records)
-    ttft = np.percentile(first, [50, 99, 100]) if first else (None, None, None)
-    token_lag = float(np.percentile(np.concatenate(lags), 99)) if lags else None
     return ClientFigures(
         client=client,
         users=users,
@@ -88,10 +75,10 @@ def _figures(
         events=events,
         cpu_s=cpu_s,
         cpu_us_per_event=cpu_s * 1e6 / events if events else None,
-        ttft_error_p50_ms=None if ttft[0] is None else float(ttft[0]),
-        ttft_error_p99_ms=None if ttft[1] is None else float(ttft[1]),
-        ttft_error_max_ms=None if ttft[2] is None else float(ttft[2]),
-        token_lag_p99_ms=token_lag,
+        ttft_error_p50_ms=lags["first_token_lag_p50_ms"],
+        ttft_error_p99_ms=lags["first_token_lag_p99_ms"],
+        ttft_error_max_ms=lags["first_token_lag_max_ms"],
+        token_lag_p99_ms=lags["lag_p99_ms"],
     )
 
 
