@@ -307,6 +307,17 @@ def encode(
         ValueError: a field cannot be written as SSE (a line end in ``event`` or ``id``,
             NUL in ``id``, a negative ``retry``, an unknown ``newline``).
     """
+    if (
+        data is not None
+        and newline == "\n"
+        and event is None
+        and id is None
+        and retry is None
+        and comment is None
+        and "\n" not in data
+        and "\r" not in data
+    ):  # the common block, one data line: the same bytes as below, built in one step
+        return ("data: " + data + "\n\n").encode("utf-8")
     if newline not in _NEWLINES:
         raise ValueError(f"newline must be one of {_NEWLINES!r}, not {newline!r}")
     out: list[str] = []

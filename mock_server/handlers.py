@@ -141,6 +141,8 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     except ConfigError as exc:
         truth.done = True
         return _error(endpoint, 400, f"invalid override: {exc}", truth, param=exc.field)
+    if runtime.scheduler is not None:  # before the cap is read: no await between it and +1
+        await runtime.scheduler.yield_to_writes()
     metrics = runtime.metrics
     cap = config.max_concurrency
     if cap is not None and metrics.active >= cap:

@@ -270,19 +270,23 @@ def _output_length(
     return count, finish
 
 
+_CAPITALISED = tuple(word[0].upper() + word[1:] for word in WORDS)
+_ENDS = (True, False)
+
+
 def _words(seed: int, count: int) -> list[str]:
+    """``count`` vocabulary words in sentences: capitalised after a full stop."""
     rng = random.Random(seed)
-    choose = rng.choice
+    picks = rng.choices(range(len(WORDS)), k=count)
+    ends = rng.choices(_ENDS, cum_weights=(_SENTENCE_END, 1.0), k=count)
     out: list[str] = []
     capital = True
-    for index in range(count):
-        word = choose(WORDS)
-        if capital:
-            word = word[0].upper() + word[1:]
-        capital = rng.random() < _SENTENCE_END
-        if capital:
+    for pick, end in zip(picks, ends, strict=True):
+        word = _CAPITALISED[pick] if capital else WORDS[pick]
+        if end:
             word += "."
-        out.append(word if index == 0 else " " + word)
+        out.append(" " + word if out else word)
+        capital = end
     return out
 
 

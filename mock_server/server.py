@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.limits import raise_open_files_limit
+from harness.limits import raise_open_files_limit, steady_collector
 from mock_server.app import create_app
 from mock_server.config import MockConfig
 from mock_server.state import RUNTIME, WorkerInfo
@@ -88,9 +88,12 @@ def _worker_main(config: MockConfig, index: int, port: int, socket_dir: str, rea
     worker = WorkerInfo(index=index, count=config.workers, socket_dir=socket_dir)
     loop = new_event_loop()
     try:
-        loop.run_until_complete(
-            _serve_worker(config, worker, port, lambda bound: ready.put(("ready", index, bound)))
-        )
+        with steady_collector():
+            loop.run_until_complete(
+                _serve_worker(
+                    config, worker, port, lambda bound: ready.put(("ready", index, bound))
+                )
+            )
     except Exception as exc:  # the process boundary: tell the parent, then exit non-zero
         ready.put(("error", index, f"{type(exc).__name__}: {exc}"))
         raise
@@ -115,9 +118,10 @@ def serve(config: MockConfig, *, on_ready: Callable[[int], None] | None = None) 
     if config.workers == 1:
         loop = new_event_loop()
         try:
-            loop.run_until_complete(
-                _serve_worker(config, WorkerInfo(), config.port, on_ready or (lambda _: None))
-            )
+            with steady_collector():
+                loop.run_until_complete(
+                    _serve_worker(config, WorkerInfo(), config.port, on_ready or (lambda _: None))
+                )
         finally:
             loop.close()
         return 0

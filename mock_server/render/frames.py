@@ -47,9 +47,12 @@ class Identity:
     created_s: int
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """One SSE block before encoding (or, with ``raw``, plain text)."""
+class Piece(NamedTuple):
+    """One SSE block before encoding (or, with ``raw``, plain text).
+
+    A named tuple: a stream makes one per token at admission, and a tuple is the
+    cheapest immutable record to make.
+    """
 
     data: str | None
     event: str | None = None
@@ -153,6 +156,8 @@ def build_frames(plan: Plan, dialect: StreamDialect) -> Rendered:
     tokens = plan.event_tokens()
     phase: str | None = None
     cut = ended = False
+    # a dialect may offer the encoded block of a token directly (``token_bytes``)
+    fast = getattr(dialect, "token_bytes", None) if faults.newline == "\n" else None
     for index, kind in enumerate(phases):
         at = plan.offsets_ns[index]
         if faults.disconnect_after == index:
@@ -167,6 +172,9 @@ def build_frames(plan: Plan, dialect: StreamDialect) -> Rendered:
             # The first phase opens with the preamble, as the real APIs send it.
             out.add(start_ns if phase is None else at, pieces + dialect.start(kind))
             phase = kind
+        if fast is not None and faults.malformed_at != index + 1:
+            out.frames.append(Frame(at, fast(kind, texts[index]), tokens[index]))
+            continue
         piece = dialect.token(kind, texts[index], index + 1)
         if faults.malformed_at == index + 1 and dialect.json_tokens and piece.data:
             piece = Piece(piece.data[:-1], piece.event, piece.id, piece.comment, piece.raw)

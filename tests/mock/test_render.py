@@ -7,11 +7,13 @@ import json
 import pytest
 
 from harness.dialects import StreamReader, get
-from harness.sse import Decoder
+from harness.sse import Decoder, encode
 from mock_server.config import MockConfig, TimingProfile
 from mock_server.overrides import Overrides, parse_overrides
 from mock_server.plan import Ask, Endpoint, Plan, make_plan
 from mock_server.render import Identity, render_body, render_stream
+from mock_server.render.frames import CONTENT, REASONING
+from mock_server.render.openai import ChatStream
 
 CONFIG = MockConfig(timing=TimingProfile(ttft_ms=100, itl_ms=10, tokens=6))
 IDENTITY = Identity(request_id="0-000001", response_id="ab12", created_s=1_700_000_000)
@@ -136,3 +138,11 @@ def test_non_streaming_bodies_carry_the_same_text_and_usage(endpoint) -> None:
     assert plan.text in text
     usage = body["usage"]
     assert plan.completion_tokens in (usage.get("completion_tokens"), usage.get("output_tokens"))
+
+
+@pytest.mark.parametrize("text", [" word", "Word.", ' "quoted" ', " ünï €", "back\\slash", ""])
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_the_chat_token_fast_path_writes_the_same_bytes_as_the_encoder(text, include_usage):
+    stream = ChatStream(make(Endpoint.CHAT, include_usage=include_usage), IDENTITY)
+    for phase in (CONTENT, REASONING):
+        assert stream.token_bytes(phase, text) == encode(stream.token(phase, text, 1).data)

@@ -184,3 +184,25 @@ def test_closing_the_scheduler_aborts_waiting_jobs() -> None:
         return await asyncio.wait_for(future, 5)
 
     assert asyncio.run(run()) == "shutdown"
+
+
+def test_a_new_request_lets_due_frames_go_out_first() -> None:
+    async def run() -> None:
+        clock = FakeClock(1_000)
+        scheduler = TickScheduler(asyncio.get_running_loop(), clock=clock)
+        due = scheduler.wake_at(500)  # already due: the timer is armed to fire at once
+        await scheduler.yield_to_writes()
+        assert due.done()  # the due job ran before the new request went on
+        scheduler.wake_at(60_000_000_000)  # far off: no reason to wait
+        turns = 0
+
+        def count() -> None:
+            nonlocal turns
+            turns += 1
+
+        asyncio.get_running_loop().call_soon(count)
+        await scheduler.yield_to_writes()
+        assert turns == 0  # returned without giving up its turn
+        scheduler.close()
+
+    asyncio.run(run())

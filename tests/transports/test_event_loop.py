@@ -7,7 +7,7 @@ import gc
 import pytest
 
 from harness.transports import run_event_loop
-from harness.transports.base import FULL_COLLECTION_EVERY, steady_collector
+from harness.limits import FULL_COLLECTION_EVERY, steady_collector
 
 
 def test_full_collections_wait_while_a_load_runs_and_come_back_after() -> None:
