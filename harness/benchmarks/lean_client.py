@@ -21,6 +21,8 @@ from harness.limits import raise_open_files_limit
 
 __all__ = ["main"]
 
+#: The longest the window waits for every stream's response headers.
+_HEADERS_WAIT_S = 30.0
 _REQUEST_ID = re.compile(rb"\r\nx-mock-request-id: *([^\r\n]+)", re.IGNORECASE)
 
 
@@ -82,7 +84,14 @@ async def _run(
             opened.append(stream)
         except OSError:
             failures += 1
-    await asyncio.sleep(settle_s)  # let the server take in the last requests before measuring
+    # The window opens once every stream has its response headers (bounded), then after
+    # ``settle_s``: a server still taking in requests is not yet holding them all.
+    deadline = time.perf_counter() + _HEADERS_WAIT_S
+    while any(s.request_id is None and not s.closed.done() for s in opened):
+        if time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(settle_s)
     window_start_ns = time.perf_counter_ns()
     cpu_start = time.process_time()
     await asyncio.sleep(seconds)

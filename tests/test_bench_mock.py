@@ -1,0 +1,15 @@
+"""The mock's capacity benchmark holds its streams and reads lateness from the mock's truth."""
+
+from __future__ import annotations
+
+from harness.benchmarks.mock import run_mock_bench
+
+
+def test_a_small_level_holds_every_stream_and_measures_its_tokens() -> None:
+    (level,) = run_mock_bench([20], seconds=1.0, ramp_s=0.2, stop_after_failures=1)
+    assert level.streams == level.held == 20
+    assert level.ended_early == 0
+    # 20 streams at ITL 20 ms write about 1,000 tokens a second in the window
+    assert 600 < level.tokens_per_s < 1_400
+    assert level.lateness_p99_ms is not None and level.lateness_p50_ms <= level.lateness_p99_ms
+    assert level.mock_cpu_percent is not None and level.mock_cpu_percent > 0
