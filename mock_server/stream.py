@@ -1,7 +1,7 @@
 """The only writer: one tick scheduler per event loop sends every stream's frames on time.
 
-There is no task or sleep per stream. The scheduler keeps one heap of
-``(due_ns, seq, job)`` and ONE timer (``loop.call_later``) for the earliest due time.
+There is no task or sleep per stream. The scheduler keeps the jobs in buckets by due
+tick (``TICK_NS``) and ONE timer (``loop.call_later``) for the earliest bucket.
 When the timer fires it runs every job due before its horizon (now + ``slack_ns``),
 synchronously, and re-arms itself, never sooner than ``min_delay_ns`` ahead: uvloop's
 timers have millisecond resolution, so thousands of streams with scattered due times
@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 HOLD_NS = 1_000_000
 #: The longest a stream goes without checking whether its client is still there.
 PROBE_NS = 50_000_000
+#: The width of the scheduler's buckets (narrower than its slack).
+TICK_NS = 250_000
 #: The most turns of the loop a new request waits for due frames to go out.
 _MAX_YIELDS = 4
 
@@ -90,7 +92,14 @@ def chunk_frames(data: bytes, split: str | None = None, rng: random.Random | Non
 
 
 class TickScheduler:
-    """One heap and one timer for every job of an event loop.
+    """One timer for every job of an event loop; jobs wait in buckets by due tick.
+
+    A job due at ``due_ns`` waits in the bucket of ``due_ns // TICK_NS``; a heap holds
+    the bucket keys (plain ints), so adding a job costs a list append and, for a new
+    bucket, one push. A bucket runs once all of it is due within the slack (the tick
+    is narrower than the slack, so no job waits for a later one), its jobs in the order
+    they were added. Nothing is allocated per token but the job's own
+    record, which keeps the young garbage collections, and their pauses, rare.
 
     Args:
         loop: the event loop.
@@ -100,11 +109,12 @@ class TickScheduler:
     """
 
     __slots__ = (
+        "_buckets",
         "_clock",
+        "_count",
         "_handle",
-        "_heap",
+        "_keys",
         "_loop",
-        "_seq",
         "_timer_due",
         "min_delay_ns",
         "slack_ns",
@@ -118,23 +128,36 @@ class TickScheduler:
         slack_ns: int = 500_000,
         min_delay_ns: int = 1_000_000,
     ) -> None:
+        if slack_ns < TICK_NS:
+            raise ValueError(f"slack_ns must be at least one tick ({TICK_NS} ns)")
         self._loop = loop
         self._clock = clock
-        self._heap: list[tuple[int, int, Job]] = []
-        self._seq = itertools.count()
+        self._buckets: dict[int, list[Job]] = {}
+        self._keys: list[int] = []
+        self._count = 0
         self._handle: asyncio.Handle | None = None
         self._timer_due: int | None = None
         self.slack_ns = slack_ns
         self.min_delay_ns = min_delay_ns
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return self._count
 
     def add(self, job: Job, due_ns: int) -> None:
         """Run ``job`` at ``due_ns`` (then whenever it asks)."""
-        heapq.heappush(self._heap, (due_ns, next(self._seq), job))
+        self._put(job, due_ns)
         if self._timer_due is None or due_ns < self._timer_due:
             self._arm()
+
+    def _put(self, job: Job, due_ns: int) -> None:
+        key = due_ns // TICK_NS
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._buckets[key] = [job]
+            heapq.heappush(self._keys, key)
+        else:
+            bucket.append(job)
+        self._count += 1
 
     def wake_at(self, due_ns: int) -> asyncio.Future[str]:
         """A future the scheduler resolves (with ``"due"``) at ``due_ns``."""
@@ -150,8 +173,8 @@ class TickScheduler:
         and without this every stream's due frames would wait for all of them.
         """
         for _ in range(_MAX_YIELDS):
-            heap = self._heap
-            if not heap or heap[0][0] > self._clock():
+            keys = self._keys
+            if not keys or keys[0] * TICK_NS > self._clock():
                 return
             await asyncio.sleep(0)
 
@@ -160,18 +183,19 @@ class TickScheduler:
         if self._handle is not None:
             self._handle.cancel()
         self._handle = self._timer_due = None
-        heap, self._heap = self._heap, []
-        for _, _, job in heap:
-            if not job.finished:
-                job.abort("shutdown")
+        buckets, self._buckets, self._keys, self._count = self._buckets, {}, [], 0
+        for bucket in buckets.values():
+            for job in bucket:
+                if not job.finished:
+                    job.abort("shutdown")
 
     def _arm(self, min_delay_ns: int = 0) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = self._timer_due = None
-        if not self._heap:
+        if not self._keys:
             return
-        due = self._heap[0][0]
+        due = (self._keys[0] + 1) * TICK_NS - self.slack_ns  # the whole bucket is due
         delay_ns = max(due - self._clock(), min_delay_ns)
         self._timer_due = due
         if delay_ns <= self.slack_ns:
@@ -181,28 +205,32 @@ class TickScheduler:
 
     def _fire(self) -> None:
         self._handle = self._timer_due = None
-        heap = self._heap
+        keys = self._keys
+        buckets = self._buckets
         clock = self._clock
         slack = self.slack_ns
         now = clock()
-        budget = len(heap) + 64  # every job runs at most about once per tick
-        while heap and budget > 0:
-            due, _, job = heap[0]
-            if due > now + slack:
+        budget = self._count + 64  # every job runs at most about once per tick
+        while keys and budget > 0:
+            key = keys[0]
+            if (key + 1) * TICK_NS > now + slack:  # not every job of the bucket is due yet
                 break
-            heapq.heappop(heap)
-            budget -= 1
-            if job.finished:
-                continue
-            try:
-                next_due = job.run(now, now + slack)
-            except Exception:  # the boundary: one broken job must not stop the others
-                logger.exception("a stream job failed; aborting it")
-                job.abort("error")
-                next_due = None
-            if next_due is not None:
-                heapq.heappush(heap, (next_due, next(self._seq), job))
-            now = clock()
+            heapq.heappop(keys)
+            bucket = buckets.pop(key)
+            self._count -= len(bucket)
+            budget -= len(bucket)
+            for job in bucket:
+                if job.finished:
+                    continue
+                try:
+                    next_due = job.run(now, now + slack)
+                except Exception:  # the boundary: one broken job must not stop the others
+                    logger.exception("a stream job failed; aborting it")
+                    job.abort("error")
+                    next_due = None
+                if next_due is not None:
+                    self._put(job, next_due)
+                now = clock()
         self._arm(self.min_delay_ns)
 
 
