@@ -53,14 +53,32 @@ class Level:
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU seconds of a process and its children (Linux)."""
+    """User plus system CPU seconds of a process and its live child processes (Linux).
+
+    The workers of ``--workers N`` are children that run until the mock stops, so
+    their time is read from their own records, not from the parent's.
+    """
     try:
         with open(f"/proc/{pid}/stat") as file:
             fields = file.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
     ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+    total = sum(int(v) for v in fields[11:13]) / ticks  # utime stime
+    for child in _children(pid):
+        total += _cpu_seconds(child) or 0.0
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as file:
+                out.extend(int(child) for child in file.read().split())
+    except OSError:
+        pass
+    return out
 
 
 def _pin(cpus: set[int]) -> Callable[[], None] | None:
