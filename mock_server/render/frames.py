@@ -5,7 +5,9 @@ the start and end of the reasoning and answer phases, one token event, the finis
 terminator, an error); ``build_frames`` says *when*, applying the plan's schedule and its
 stream faults (disconnect, mid-stream error, malformed JSON, missing terminator, line
 ends, keep-alive comments, Anthropic pings). Every SSE byte goes through
-``harness.sse.encode``.
+``harness.sse.encode``, except the token blocks of a dialect that offers
+``token_bytes(phase, text)`` (OpenAI chat): those are built from encoded prefixes, at
+admission once per token, and a test holds them equal to what ``encode`` writes.
 """
 
 from __future__ import annotations
