@@ -27,7 +27,7 @@ from harness.recording import (
     fail,
     redact,
 )
-from harness.transports.base import Clock, HttpRequest, Timeouts, Transport
+from harness.transports.base import Clock, HttpRequest, Timeouts, Transport, deliver
 
 __all__ = ["Abandon", "StreamBounds", "run_exchange"]
 
@@ -131,23 +131,27 @@ async def _read_stream(
     # a transport that stamps in the kernel also offers the user-space stamp of each read
     clock_source = getattr(response, "clock_source", "user")
     stamped = clock_source != "user"
+
+    def on_first_token() -> None:  # the TTFT timer goes
+        del deadlines[ErrorKind.TIMEOUT_TTFT]
+        timer.reschedule(min(deadlines.values()))
+        if stamped:  # the stamp may have fallen back to user space since the start
+            record.clock_source = response.clock_source
+
     recorder = StreamRecorder(
         record,
         reader,
         abandon_after_tokens=abandon.after_tokens if abandon is not None else None,
         max_events=bounds.max_events,
         clock_source=clock_source,
+        on_first_token=on_first_token,
     )
-    async for arrival_ns, data in response.chunks():
-        stop = recorder.feed(arrival_ns, data, response.user_ns if stamped else 0)
-        if ErrorKind.TIMEOUT_TTFT in deadlines and record.t_first_token_ns is not None:
-            del deadlines[ErrorKind.TIMEOUT_TTFT]  # the first token came: the TTFT timer goes
-            timer.reschedule(min(deadlines.values()))
-            if stamped:  # the stamp may have fallen back to user space since the start
-                record.clock_source = response.clock_source
-        if stop:
-            return
-    recorder.close(clock())
+    if stamped:
+        await deliver(response, lambda at_ns, data: recorder.feed(at_ns, data, response.user_ns))
+    else:
+        await deliver(response, recorder.feed)  # the sink runs in the transport's callback
+    if not recorder.stopped:
+        recorder.close(clock())
 
 
 async def _read_error_body(response: Any, record: RequestRecord, secrets: Iterable[str]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from harness.dialects import DeltaKind, Read, StreamReader, StreamResult
+from harness.dialects import Delta, DeltaKind, StreamReader, StreamResult
 from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
 
 __all__ = [
@@ -59,9 +59,22 @@ class StreamRecorder:
         clock_source: where the arrival stamps come from (``kernel`` or ``user``); with
             ``kernel``, each token's user-space stamp is kept beside it.
         on_token: called at every token-bearing event (live statistics).
+        on_first_token: called once, at the first token-bearing event (a TTFT timer).
+
+    Attributes:
+        stopped: True once ``feed`` returned True.
     """
 
-    __slots__ = ("_abandon", "_max_events", "_on_token", "_user_times", "reader", "record")
+    __slots__ = (
+        "_abandon",
+        "_max_events",
+        "_on_first_token",
+        "_on_token",
+        "_user_times",
+        "reader",
+        "record",
+        "stopped",
+    )
 
     def __init__(
         self,
@@ -72,12 +85,15 @@ class StreamRecorder:
         max_events: int | None = None,
         clock_source: str = "user",
         on_token: OnToken | None = None,
+        on_first_token: Callable[[], None] | None = None,
     ) -> None:
         self.record = record
         self.reader = reader
         self._abandon = abandon_after_tokens
         self._max_events = max_events
         self._on_token = on_token
+        self._on_first_token = on_first_token
+        self.stopped = False
         record.clock_source = clock_source
         self._user_times: list[int] | None = None
         if clock_source != "user":
@@ -94,24 +110,39 @@ class StreamRecorder:
         if record.t_first_byte_ns is None:
             record.t_first_byte_ns = arrival_ns
         record.bytes_received += len(data)
+        text = self.reader.read_plain(data)
+        if text is not None:  # one event of answer text, read without building it
+            self.stopped = self._stamp(arrival_ns, user_ns, bool(text), None, False)
+            return self.stopped
         for read in self.reader.feed(data):
-            if self._take(read, arrival_ns, user_ns):
+            if self._stamp(arrival_ns, user_ns, read.token, read.deltas, read.terminator):
+                self.stopped = True
                 return True
-        return self.reader.fatal is not None
+        if self.reader.fatal is not None:
+            self.stopped = True
+        return self.stopped
 
     def close(self, end_ns: int) -> None:
         """The body ended at ``end_ns``: what its end completes is stamped then."""
         for read in self.reader.close():  # plain text: the end completes its last text
-            self._take(read, end_ns, end_ns)
+            self._stamp(end_ns, end_ns, read.token, read.deltas, read.terminator)
         if self.record.t_end_ns is None:
             self.record.t_end_ns = end_ns
 
-    def _take(self, read: Read, arrival_ns: int, user_ns: int) -> bool:
+    def _stamp(
+        self,
+        arrival_ns: int,
+        user_ns: int,
+        token: bool,
+        deltas: tuple[Delta, ...] | None,
+        terminator: bool,
+    ) -> bool:
+        """Stamp one event; ``deltas`` None: the event's token is answer text."""
         record = self.record
         record.events += 1
         if record.t_first_event_ns is None:
             record.t_first_event_ns = arrival_ns
-        if read.token:
+        if token:
             tokens = record.token_times_ns
             previous = tokens[-1] if tokens else None
             tokens.append(arrival_ns)
@@ -121,7 +152,9 @@ class StreamRecorder:
                 record.t_first_token_ns = arrival_ns
                 if self._user_times is not None:
                     record.t_first_token_user_ns = user_ns
-            if record.t_first_answer_ns is None and _has_answer(read.deltas):
+                if self._on_first_token is not None:
+                    self._on_first_token()
+            if record.t_first_answer_ns is None and (deltas is None or _has_answer(deltas)):
                 record.t_first_answer_ns = arrival_ns
             if self._on_token is not None:
                 self._on_token(arrival_ns, previous)
@@ -130,7 +163,7 @@ class StreamRecorder:
                 record.abandoned_after_tokens = len(tokens)
                 record.t_end_ns = arrival_ns
                 return True
-        if record.t_end_ns is None and any(d.kind is DeltaKind.DONE for d in read.deltas):
+        if terminator and record.t_end_ns is None:
             record.t_end_ns = arrival_ns
         if self._max_events is not None and record.events >= self._max_events:
             record.outcome = Outcome.CUT

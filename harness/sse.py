@@ -18,6 +18,9 @@ How the decoder reads bytes, and why it is exact whatever the chunking:
 * The unterminated-line buffer is re-joined with each feed (``tail + data``), which is
   O(n) per feed in the length of the pending line. Lines are short in practice, and the
   buffer is bounded by ``max_event_bytes``, so this stays linear in the stream's size.
+* A feed that is exactly one ``data: ...`` line and its blank line, with nothing
+  pending (what an LLM stream sends, one event per write), is read without splitting it
+  into lines: the same event, in about half the time (``Decoder.single_data``).
 """
 
 from __future__ import annotations
@@ -129,6 +132,9 @@ class Decoder:
             data = self._prelude(data)
             if not data:
                 return []
+        single = self.single_data(data)
+        if single is not None:  # one "data:" event alone: no line machinery
+            return [_event("message", single, self._last_id, None)]
         has_cr = _CR in data  # the tail never holds a line end, so look at new bytes only
         buf = self._tail + data if self._tail else data
         end = buf.rfind(b"\n")
@@ -162,6 +168,33 @@ class Decoder:
         if len(self._tail) > self._limit:
             self._fail("line", len(self._tail), events)
         return events
+
+    def single_data(self, data: bytes) -> str | None:
+        """The data of the one event ``data`` is, when it is exactly one ``data: ...``
+        line and its blank line and nothing is pending before it.
+
+        Such a feed dispatches that event (type ``message``, the current last event ID,
+        no retry) and leaves the decoder as it was, so reading the data here is the same
+        as feeding it: a reader may take the data and not feed the bytes. It is what an
+        LLM stream sends in each write.
+
+        Returns:
+            The event's data, or None when ``data`` is anything else (feed it then).
+        """
+        if (
+            self._unusual  # closed, failed, a BOM still possible, or a CR just read
+            or not data.startswith(b"data: ")
+            or data.find(b"\n") != len(data) - 2  # its first line end is the last but one
+            or not data.endswith(b"\n")
+            or _CR in data
+            or len(data) > self._limit
+            or self._tail
+            or self._data
+            or self._type
+            or self._retry is not None
+        ):
+            return None
+        return data[6:-2].decode("utf-8", "replace")
 
     def _prelude(self, data: bytes) -> bytes:
         """Handle the rare states before a feed: closed, failed, BOM, split CRLF."""

@@ -76,3 +76,47 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
     """``data`` cut at ``points`` (empty chunks included: a transport may hand them over)."""
     edges = [0, *points, len(data)]
     return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+# -- OpenAI chat chunks, well and badly typed (the openai-chat fast path's inputs) ------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=1),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
+chat_deltas = st.dictionaries(
+    st.sampled_from(["content", "role", "refusal", "reasoning_content", "reasoning",
+                     "tool_calls", "function_call", "other"]),
+    st.one_of(st.text(max_size=4), json_scalars),
+    max_size=4,
+)  # fmt: skip
+chat_choices = st.fixed_dictionaries(
+    {"delta": st.one_of(chat_deltas, json_scalars)},
+    optional={"index": json_scalars, "finish_reason": st.one_of(st.text(max_size=4), json_scalars),
+              "logprobs": json_scalars},
+)  # fmt: skip
+_likely_choices = st.fixed_dictionaries(
+    {"index": st.sampled_from([0, 0, 1, None]),
+     "delta": st.dictionaries(
+         st.sampled_from(["content", "role", "refusal", "reasoning_content", "tool_calls"]),
+         st.one_of(st.none(), st.text(max_size=4)),
+         max_size=3,
+     )},
+    optional={"finish_reason": st.sampled_from([None, "stop"]), "logprobs": st.none()},
+)  # fmt: skip
+#: Chat chunks: half of them as servers send them, half with anything in any field.
+chat_chunks = st.one_of(
+    st.fixed_dictionaries(
+        {"choices": st.lists(_likely_choices, min_size=1, max_size=1)},
+        optional={"usage": st.none(), "error": st.none(), "id": st.text(max_size=3)},
+    ),
+    st.fixed_dictionaries(
+        {"choices": st.one_of(st.lists(chat_choices, max_size=2), json_scalars)},
+        optional={"usage": json_scalars, "error": json_scalars, "id": st.text(max_size=3)},
+    ),
+)

@@ -71,3 +71,10 @@ def test_any_bytes_decode_the_same_however_chunked(stream: bytes, data: st.DataO
 def test_random_binary_decodes_the_same_however_chunked(stream: bytes, data: st.DataObject) -> None:
     points = data.draw(split_points(stream), label="split points")
     assert decode(cut(stream, points)) == decode([stream])
+
+
+@given(st.lists(blocks, max_size=8), newlines)
+def test_one_block_per_feed_reads_the_same(written: list[Block], newline: str) -> None:
+    # one "data: ..." block per feed is what the decoder's fast path takes
+    chunks = [block.encode(newline) for block in written]
+    assert decode(chunks) == (expected_events(written), False)

@@ -226,3 +226,21 @@ def test_events_before_an_overflow_travel_with_the_error() -> None:
         with pytest.raises(EventTooLarge) as caught:
             Decoder(max_event_bytes=100).feed(stream[:18] + (stream_tail or stream[18:]))
         assert caught.value.events == (E("a"), E("b"))
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "expected"),
+    [
+        (b"event: delta\n", b"data: x\n\n", [E("x", type="delta")]),
+        (b"data: a\n", b"data: x\n\n", [E("a\nx")]),
+        (b"retry: 5\n", b"data: x\n\n", [E("x", retry=5)]),
+        (b"id: 7\n\n", b"data: x\n\n", [E("x", id="7")]),
+        (b"data: a\n\nda", b"ta: x\n\n", [E("a"), E("x")]),
+        (b"data: a\r", b"\ndata: x\n\n", [E("a\nx")]),
+    ],
+)
+def test_a_one_event_feed_after_a_pending_field_keeps_it(
+    first: bytes, then: bytes, expected: list[Event]
+) -> None:
+    # "data: x\n\n" alone is read by a fast path: it must see what is pending before it
+    assert decode([first, then]) == (expected, False)

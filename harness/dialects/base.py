@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from harness.errors import DialectError
@@ -25,6 +25,7 @@ __all__ = [
     "StreamResult",
     "ToolCall",
     "load_json",
+    "text_delta",
 ]
 
 
@@ -79,6 +80,43 @@ class Delta:
     full_text: str | None = None
 
 
+def _text_delta_factory() -> Callable[[DeltaKind, str, int], Delta]:
+    """A constructor for text deltas that skips the frozen dataclass's ``__init__``.
+
+    A frozen dataclass sets each of its ten fields through ``object.__setattr__``;
+    writing the slots through their descriptors makes the same immutable instance in
+    under half the time, and nearly every event of a stream makes one.
+    """
+    new = object.__new__
+    setters = {f.name: getattr(Delta, f.name).__set__ for f in fields(Delta)}
+    set_kind, set_text, set_choice = setters.pop("kind"), setters.pop("text"), setters.pop("choice")
+    set_index = setters.pop("index")
+    defaults = {f.name: f.default for f in fields(Delta) if f.name in setters}
+    if set(defaults.values()) != {None}:  # every other field must default to None
+        raise TypeError(f"text_delta cannot build a Delta with these defaults: {defaults}")
+    set_tool_id, set_tool_name, set_usage, set_finish, set_error, set_full = setters.values()
+
+    def text_delta(kind: DeltaKind, text: str, choice: int) -> Delta:
+        delta = new(Delta)
+        set_kind(delta, kind)
+        set_text(delta, text)
+        set_choice(delta, choice)
+        set_index(delta, 0)
+        set_tool_id(delta, None)
+        set_tool_name(delta, None)
+        set_usage(delta, None)
+        set_finish(delta, None)
+        set_error(delta, None)
+        set_full(delta, None)
+        return delta
+
+    return text_delta
+
+
+#: ``text_delta(kind, text, choice)`` equals ``Delta(kind=kind, text=text, choice=choice)``.
+text_delta = _text_delta_factory()
+
+
 class Dialect(Protocol):
     """An API's streaming format, read event by event.
 
@@ -86,6 +124,10 @@ class Dialect(Protocol):
         name: the dialect's name on the command line (``openai-chat``, ...).
         framing: ``"sse"`` when the body is an event stream; ``"text"`` when every body
             chunk is text (``text/plain`` streams), wrapped in an ``Event`` per chunk.
+
+    A dialect may also have ``plain_content(data) -> (text, choice) | None`` (openai-chat
+    does): what an event adds when it adds only answer text, read from its data alone.
+    ``StreamReader.read_plain`` then reads such events without building them.
     """
 
     name: str
@@ -181,7 +223,7 @@ class Accumulator:
             if kind is DeltaKind.CONTENT or kind is DeltaKind.REASONING:
                 if delta.text:
                     token = True
-                    choice = self._choice(delta.choice)
+                    choice = self._choices.get(delta.choice) or self._choice(delta.choice)
                     (choice.text if kind is DeltaKind.CONTENT else choice.reasoning).append(
                         delta.text
                     )
@@ -211,6 +253,11 @@ class Accumulator:
             elif kind is DeltaKind.DONE:
                 self.done = True
         return token
+
+    def add_text(self, text: str, choice: int = 0) -> None:
+        """Fold in answer text: what ``add((Delta(kind=CONTENT, text=text, choice=choice),))``
+        does, for a reader that did not build the delta (``text`` is not empty)."""
+        (self._choices.get(choice) or self._choice(choice)).text.append(text)
 
     def _choice(self, index: int) -> _Choice:
         choice = self._choices.get(index)

@@ -15,11 +15,12 @@ stream is a chunk ``{"error": {...}}``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.dialects.base import Delta, DeltaKind
+import msgspec
+
+from harness.dialects.base import Delta, DeltaKind, text_delta
 from harness.dialects.fields import Fields
 from harness.sse import Event
 
@@ -66,6 +67,60 @@ def usage_delta(fields: Fields, payload: dict[str, Any]) -> list[Delta]:
     return [] if usage is None else [Delta(kind=DeltaKind.USAGE, usage=usage)]
 
 
+class _PlainDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A delta with content (or none) and nothing else the full reading would read."""
+
+    content: str | None = None
+    role: str | None = None
+    refusal: None = None
+    reasoning_content: None = None
+    reasoning: None = None
+    tool_calls: None = None
+    function_call: None = None
+
+
+class _PlainChoice(msgspec.Struct, gc=False):
+    delta: _PlainDelta
+    index: int | None = None
+    finish_reason: None = None
+
+
+class _PlainChunk(msgspec.Struct, gc=False):
+    choices: list[_PlainChoice]
+    usage: None = None
+    error: None = None
+
+
+_read_plain_chunk = msgspec.json.Decoder(_PlainChunk).decode
+
+
+def _plain_content(data: str) -> tuple[str, int] | None:
+    """Read the chunk nearly every event is: one choice whose delta has only ``content``
+    (and perhaps ``role``, and null reasoning, refusal or tool calls), no finish reason,
+    no usage, no error.
+
+    The chunk is parsed whole by msgspec into the types above, which admit exactly such a
+    chunk (any other field of the chunk or the choice is allowed, as the full reading
+    ignores it); everything else fails to parse here. msgspec is a strict JSON parser:
+    what it reads, ``json.loads`` reads the same; what it refuses (NaN, a lone surrogate
+    escape, as well as malformed JSON) takes the full reading.
+
+    Returns:
+        ``(content, choice)`` for such a chunk (content ``""`` when it has none, as the
+        role-only first chunk), or None for any other chunk.
+    """
+    if data[:1] != "{":
+        return None
+    try:
+        chunk = _read_plain_chunk(data)
+    except (msgspec.MsgspecError, ValueError):  # ValueError: a lone surrogate in the str
+        return None
+    if len(chunk.choices) != 1:
+        return None
+    choice = chunk.choices[0]
+    return choice.delta.content or "", choice.index or 0
+
+
 @dataclass(frozen=True, slots=True)
 class OpenAIChat:
     """The ``openai-chat`` dialect: ``/v1/chat/completions`` with ``stream: true``."""
@@ -100,49 +155,24 @@ class OpenAIChat:
         deltas.extend(usage_delta(fields, payload))
         return tuple(deltas) or _IGNORABLE
 
-
-_SIMPLE_DELTA_KEYS = frozenset({"content", "role"})
+    #: ``plain_content(data)``: ``(content, choice)`` when an event's data is a chunk that
+    #: adds only answer text (or nothing), as ``interpret`` would read it; else None. A
+    #: reader may take it in place of ``interpret`` for such a chunk: what the chunk adds
+    #: is ``Delta(kind=CONTENT, text=content, choice=choice)``, or nothing for ``""``.
+    plain_content = staticmethod(_plain_content)
 
 
 def _common_chunk(data: str) -> tuple[Delta, ...] | None:
-    """The fast path for the chunk nearly every event is: one choice, a delta with only
-    ``content`` (and perhaps ``role``), no finish reason, no usage.
-
-    Returns:
-        Exactly what the full reading returns for such a chunk, or None for any other
-        chunk (the full reading then checks every field and names any that is wrong).
-    """
-    if data[:1] != "{":
+    """The fast path of ``interpret``: what the full reading returns for a chunk that
+    ``_plain_content`` reads, or None for any other chunk (the full reading then checks
+    every field and names any that is wrong)."""
+    plain = _plain_content(data)
+    if plain is None:
         return None
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        return None
-    if type(payload) is not dict or payload.get("usage") is not None or "error" in payload:
-        return None
-    choices = payload.get("choices")
-    if type(choices) is not list or len(choices) != 1:
-        return None
-    choice = choices[0]
-    if type(choice) is not dict or choice.get("finish_reason") is not None:
-        return None
-    delta = choice.get("delta")
-    index = choice.get("index", 0)
-    if (
-        type(delta) is not dict
-        or not _SIMPLE_DELTA_KEYS.issuperset(delta)
-        or type(index) is not int
-    ):
-        return None
-    content = delta.get("content")
-    role = delta.get("role")
-    if (content is not None and type(content) is not str) or (
-        role is not None and type(role) is not str
-    ):
-        return None
+    content, choice = plain
     if not content:
         return _IGNORABLE
-    return (Delta(kind=DeltaKind.CONTENT, text=content, choice=index),)
+    return (text_delta(DeltaKind.CONTENT, content, choice),)
 
 
 def _choice_deltas(fields: Fields, value: Any, path: str, position: int) -> list[Delta]:

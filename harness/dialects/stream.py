@@ -11,6 +11,7 @@ ignored. Either way nothing already read is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.dialects.base import Accumulator, Delta, Dialect, StreamResult
@@ -24,11 +25,34 @@ __all__ = ["Read", "StreamReader"]
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """One event as read: the event, what it added, and whether it bore a token."""
+    """One event as read: the event, what it added, whether it bore a token, and whether
+    it was the stream's terminator (the first event with a DONE delta)."""
 
     event: Event
     deltas: tuple[Delta, ...]
     token: bool
+    terminator: bool = False
+
+
+def _read_factory() -> Callable[[Event, tuple[Delta, ...], bool, bool], Read]:
+    """A constructor for ``Read`` that skips the frozen dataclass's ``__init__`` (the same
+    instance in half the time; see ``harness.sse``'s ``Event`` for the same)."""
+    new = object.__new__
+    set_event, set_deltas = Read.event.__set__, Read.deltas.__set__  # type: ignore[attr-defined]
+    set_token, set_end = Read.token.__set__, Read.terminator.__set__  # type: ignore[attr-defined]
+
+    def read(event: Event, deltas: tuple[Delta, ...], token: bool, terminator: bool) -> Read:
+        instance = new(Read)
+        set_event(instance, event)
+        set_deltas(instance, deltas)
+        set_token(instance, token)
+        set_end(instance, terminator)
+        return instance
+
+    return read
+
+
+_new_read = _read_factory()
 
 
 def is_plain_text(content_type: str | None) -> bool:
@@ -49,6 +73,7 @@ class StreamReader:
     __slots__ = (
         "_accumulator",
         "_framer",
+        "_plain",
         "content_events",
         "dialect",
         "errors",
@@ -72,6 +97,7 @@ class StreamReader:
             else Decoder(max_event_bytes)
         )
         self._accumulator = Accumulator()
+        self._plain = _plain_reader(dialect, self._framer)
         #: Events dispatched so far (for plain text: chunks that decoded to text).
         self.events = 0
         #: Events that carried content or reasoning text.
@@ -102,6 +128,36 @@ class StreamReader:
             events = list(exc.events)
         return self._read(events)
 
+    def read_plain(self, data: bytes) -> str | None:
+        """Read ``data`` when it is one event of plain answer text, without building the
+        event, its delta and its ``Read``: the fast path of the common event.
+
+        It applies when ``data`` is exactly one ``data:`` event with nothing pending
+        (``Decoder.single_data``) and the dialect reads its payload as answer text or as
+        nothing (``plain_content``, which openai-chat has). Reading it so changes the
+        reader exactly as ``feed(data)`` would, which would return one ``Read`` with
+        ``token`` true when the text is not empty, and no terminator.
+
+        Returns:
+            The event's answer text (``""`` for none), or None, having read nothing, when
+            ``data`` is anything else: ``feed`` it then.
+        """
+        plain = self._plain
+        if plain is None or self.fatal is not None:
+            return None
+        payload = self._framer.single_data(data)  # type: ignore[union-attr]
+        if payload is None:
+            return None
+        found = plain(payload)
+        if found is None:
+            return None
+        text, choice = found
+        self.events += 1
+        if text:
+            self._accumulator.add_text(text, choice)
+            self.content_events += 1
+        return text
+
     def close(self) -> list[Read]:
         """End the body; returns what its end completes (plain text's last bytes)."""
         return self._read(self._framer.close())
@@ -114,17 +170,30 @@ class StreamReader:
         if not events:
             return []
         reads = []
+        dialect = self.dialect
+        accumulator = self._accumulator
         for event in events:
-            if self.dialect is None:
-                self.dialect = detect(event)
+            if dialect is None:
+                dialect = self.dialect = detect(event)
+                self._plain = _plain_reader(dialect, self._framer)
             try:
-                deltas = self.dialect.interpret(event)
+                deltas = dialect.interpret(event)
             except DialectError as exc:
                 self.errors.append(exc)
                 deltas = ()
-            token = self._accumulator.add(deltas)
+            done = accumulator.done
+            token = accumulator.add(deltas)
             self.events += 1
             if token:
                 self.content_events += 1
-            reads.append(Read(event, deltas, token))
+            reads.append(_new_read(event, deltas, token, accumulator.done and not done))
         return reads
+
+
+def _plain_reader(
+    dialect: Dialect | None, framer: Decoder | TextFramer
+) -> Callable[[str], tuple[str, int] | None] | None:
+    """The dialect's reader of plain answer text, when it has one and the body is SSE."""
+    if dialect is None or not isinstance(framer, Decoder):
+        return None
+    return getattr(dialect, "plain_content", None)

@@ -4,32 +4,35 @@ clock for arrivals.
 A transport sends one ``HttpRequest`` and hands back a ``StreamingResponse`` whose
 ``chunks()`` yields ``(arrival_ns, bytes)`` pairs, stamped as soon as the library hands
 the bytes over. Library exceptions are mapped onto ``harness.errors.TransportError``
-subclasses at this boundary.
+subclasses at this boundary. ``deliver`` reads a body into a sink instead, without a
+task switch per chunk where the transport can call the sink from its read callback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from harness.limits import steady_collector
+
 __all__ = [
+    "ChunkSink",
     "Clock",
     "HttpRequest",
     "StreamingResponse",
     "Timeouts",
     "Transport",
+    "deliver",
     "run_event_loop",
-    "steady_collector",
 ]
 
 Clock = Callable[[], int]
+#: Takes one chunk of a body, ``(arrival_ns, data)``; returns True to read no further.
+ChunkSink = Callable[[int, bytes], bool]
 T = TypeVar("T")
-#: While a load runs, a full garbage collection waits for this many young ones.
-FULL_COLLECTION_EVERY = 1000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +76,28 @@ class StreamingResponse(Protocol):
         ...
 
 
+async def deliver(response: StreamingResponse, sink: ChunkSink) -> None:
+    """Give every chunk of ``response``'s body to ``sink`` until the body ends or the sink
+    returns True.
+
+    A response with a ``deliver(sink)`` method of its own (aiohttp's) calls the sink from
+    the connection's read callback, which spares a task switch per chunk; any other is
+    read through ``chunks()``. The sink runs in the event loop either way: it must not
+    block, and what it raises is raised here.
+
+    Raises:
+        ReadTimedOut: no bytes within the idle timeout.
+        ReadFailed: the connection broke.
+    """
+    own = getattr(response, "deliver", None)
+    if own is not None:
+        await own(sink)
+        return
+    async for arrival_ns, data in response.chunks():
+        if sink(arrival_ns, data):
+            return
+
+
 class Transport(Protocol):
     """An HTTP client that streams responses. Use it as an async context manager."""
 
@@ -105,26 +130,3 @@ def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         except ImportError:
             return asyncio.run(coroutine)
         return uvloop.run(coroutine)
-
-
-@contextmanager
-def steady_collector() -> Iterator[None]:
-    """Keep full garbage collections from stalling a load.
-
-    A full collection walks every tracked object and stops the event loop meanwhile:
-    with 1,000 streams on this kind of machine, 60 ms in which no socket is read, so
-    every arrival in that time is stamped late (and the kernel's stamps of segments
-    queued meanwhile merge into one). Inside the block, the objects alive before it
-    (modules, pandas) are moved out of the collector's reach (``gc.freeze``), and a
-    full collection waits for ``FULL_COLLECTION_EVERY`` young ones instead of ten;
-    young collections go on as before. A load creates next to no cyclic garbage, so
-    memory does not grow for it. The previous settings come back on exit.
-    """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(threshold[0], threshold[1], max(threshold[2], FULL_COLLECTION_EVERY))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given
 
 import harness.dialects.openai_chat as openai_chat_module
 from harness.dialects import Accumulator, Delta, DeltaKind, OpenAIChat
 from harness.errors import DialectError
 from harness.sse import Event
+from tests.strategies import chat_chunks
 
 CHAT = OpenAIChat()
 
@@ -201,6 +204,20 @@ def test_a_field_of_the_wrong_type_is_a_dialect_error_naming_it(
         '{"choices":[{"index":0,"delta":{"content":"x"}}],"usage":{"completion_tokens":1}}',
         '{"error":{"message":"boom"}}',
         "[DONE]",
+        # null fields the full reading skips: the fast path takes them too
+        '{"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null}}]}',
+        '{"choices":[{"index":null,"delta":{"content":"x","reasoning_content":null,'
+        '"reasoning":null,"tool_calls":null,"function_call":null}}],"error":null}',
+        # and what it leaves to the full reading
+        '{"choices":[{"index":0,"delta":{"content":"x","refusal":"no"}}]}',
+        '{"choices":[{"index":0,"delta":{"content":"x","extra":1}}]}',
+        '{"choices":[{"index":0,"delta":null}]}',
+        '{"choices":[{"index":1.0,"delta":{"content":"x"}}]}',
+        '{"choices":[{"index":0,"delta":{"content":"\\ud800"}}]}',
+        '{"choices":[{"index":0,"delta":{"content":"x"}}],"n":NaN}',
+        '{"choices":[{"index":0,"delta":{"content":"x"}}],"choices":[]}',
+        '{"choices":[{"index":0,"delta":{"content":"x"}}]} trailing',
+        '{"choices":[{"index":0,"delta":{"content":"x"}}],"error":{"message":"boom"}}',
     ],
 )
 def test_fast_path_reads_exactly_as_the_full_reading(
@@ -217,3 +234,23 @@ def test_fast_path_reads_exactly_as_the_full_reading(
     fast = read()
     monkeypatch.setattr(openai_chat_module, "_common_chunk", lambda data: None)
     assert fast == read()
+
+
+def _read_fully(data: str) -> object:
+    with mock.patch.object(openai_chat_module, "_common_chunk", return_value=None):
+        return _reading(data)
+
+
+def _reading(data: str) -> object:
+    try:
+        return OpenAIChat().interpret(Event("message", data))
+    except DialectError as exc:
+        return ("error", str(exc))
+
+
+@given(chat_chunks)
+def test_fast_path_reads_any_chunk_exactly_as_the_full_reading(payload: dict[str, Any]) -> None:
+    data = json.dumps(payload)
+    assert _reading(data) == _read_fully(data)
+    if openai_chat_module._common_chunk(data) is not None:  # what it took, it took whole
+        assert _read_fully(data) == openai_chat_module._common_chunk(data)

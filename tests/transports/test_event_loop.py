@@ -6,8 +6,8 @@ import gc
 
 import pytest
 
-from harness.transports import run_event_loop
 from harness.limits import FULL_COLLECTION_EVERY, steady_collector
+from harness.transports import run_event_loop
 
 
 def test_full_collections_wait_while_a_load_runs_and_come_back_after() -> None:
