@@ -31,7 +31,7 @@ from harness.payloads import RequestSpec
 from harness.record import RequestRecord
 from harness.runner import Runner
 from harness.target import embedded_mock, fetch_truths, mock_arguments
-from harness.transports import Timeouts, run_event_loop
+from harness.transports import Timeouts, make_transport, run_event_loop
 
 __all__ = [
     "LevelResult",
@@ -121,6 +121,8 @@ def run_calibration(
         tokens=10,
         extra=("--truth-capacity", capacity, "--log-level", "warning"),
     )
+    for transport in transports:  # import each library now: its import is no CPU per event
+        make_transport(transport, timeouts=Timeouts(), connections=1)
     with embedded_mock(arguments, cpu=cores[0] if len(cores) > 1 else None) as mock:
         if len(cores) > 1:
             os.sched_setaffinity(0, set(cores[1:]))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.cli.check_command import add_check_parser
+from harness.cli.client_bench_command import add_client_bench_parser
 from harness.cli.compare_command import add_compare_parser
 from harness.cli.gate_command import add_gate_parser
 from harness.cli.locust_command import add_locust_bench_parser, add_locust_parser
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     mock_bench.add_argument("--json", action="store_true", help="print JSON lines instead")
     mock_bench.set_defaults(handler=_bench_mock)
     add_locust_bench_parser(targets)
+    add_client_bench_parser(targets)
     add_report_parser(commands)
     add_gate_parser(commands)
     add_compare_parser(commands)
