@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
+import msgspec
+
 from harness.errors import DialectError
 from harness.sse import Event
 
@@ -25,6 +27,7 @@ __all__ = [
     "StreamResult",
     "ToolCall",
     "load_json",
+    "parse_json",
     "text_delta",
 ]
 
@@ -126,7 +129,8 @@ class Dialect(Protocol):
             chunk is text (``text/plain`` streams), wrapped in an ``Event`` per chunk.
 
     A dialect may also have ``plain_content(data) -> (text, choice) | None`` (openai-chat
-    does): what an event adds when it adds only answer text, read from its data alone.
+    does): what an event adds when it adds only answer text, read from its data alone
+    (a ``str``, or the data's UTF-8 bytes).
     ``StreamReader.read_plain`` then reads such events without building them.
     """
 
@@ -143,10 +147,27 @@ class Dialect(Protocol):
         ...
 
 
+_decode_json = msgspec.json.decode
+
+
+def parse_json(data: str) -> Any:
+    """``json.loads(data)``, read by msgspec where it can: about five times as fast.
+
+    msgspec is the stricter parser: what it reads, ``json.loads`` reads the same; what it
+    refuses (NaN, Infinity, a number out of a float's range, a lone surrogate escape,
+    nesting too deep, as well as malformed JSON) goes to ``json.loads``, which reads it
+    or raises as it would have.
+    """
+    try:
+        return _decode_json(data)
+    except (msgspec.MsgspecError, ValueError):
+        return json.loads(data)
+
+
 def load_json(dialect: str, data: str) -> Any:
     """Parse an event's data as JSON, mapping a failure to ``DialectError``."""
     try:
-        return json.loads(data)
+        return parse_json(data)
     except ValueError as exc:
         raise DialectError(dialect, f"data is not valid JSON ({exc})", data) from exc
 

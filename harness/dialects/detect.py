@@ -9,11 +9,10 @@ is read as ``GenericJSON``, which copes with most home-made formats.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from harness.dialects.anthropic import Anthropic
-from harness.dialects.base import Dialect
+from harness.dialects.base import Dialect, parse_json
 from harness.dialects.generic_json import GenericJSON
 from harness.dialects.openai_chat import OpenAIChat
 from harness.dialects.openai_completions import OpenAICompletions
@@ -68,7 +67,7 @@ def detect(event: Event) -> Dialect:
 
 def _load(data: str) -> Any:
     try:
-        return json.loads(data)
+        return parse_json(data)
     except (ValueError, RecursionError):
         return None
 

@@ -18,12 +18,11 @@ text field; without one the first of ``content``, ``text``, ``delta`` and ``toke
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.dialects.base import Delta, DeltaKind
+from harness.dialects.base import Delta, DeltaKind, parse_json
 from harness.errors import ConfigError, DialectError
 from harness.sse import Event
 
@@ -130,7 +129,7 @@ class GenericJSON:
 
     def _parse(self, data: str) -> tuple[Any, bool]:
         try:
-            return json.loads(data), True
+            return parse_json(data), True
         except ValueError as exc:
             if data.lstrip().startswith("{"):
                 raise DialectError(self.name, f"data is not valid JSON ({exc})", data) from exc
