@@ -70,6 +70,7 @@ class StreamRecorder:
         "_max_events",
         "_on_first_token",
         "_on_token",
+        "_plain_only",
         "_user_times",
         "reader",
         "record",
@@ -98,6 +99,8 @@ class StreamRecorder:
         self._user_times: list[int] | None = None
         if clock_source != "user":
             self._user_times = record.token_times_user_ns = []
+        #: Set once a plain text event needs only its count and stamp (see ``feed``).
+        self._plain_only = False
 
     def feed(self, arrival_ns: int, data: bytes, user_ns: int = 0) -> bool:
         """One chunk of the body, arrived at ``arrival_ns`` (``user_ns`` in user space).
@@ -112,6 +115,10 @@ class StreamRecorder:
         record.bytes_received += len(data)
         text = self.reader.read_plain(data)
         if text is not None:  # one event of answer text, read without building it
+            if text and self._plain_only:  # the common event, in the common stream
+                record.events += 1
+                record.token_times_ns.append(arrival_ns)
+                return False
             self.stopped = self._stamp(arrival_ns, user_ns, bool(text), None, False)
             return self.stopped
         for read in self.reader.feed(data):
@@ -163,6 +170,15 @@ class StreamRecorder:
                 record.abandoned_after_tokens = len(tokens)
                 record.t_end_ns = arrival_ns
                 return True
+            if record.t_first_answer_ns is not None:
+                # from here on, an answer text event changes nothing but the count of
+                # events and the token times, unless there is more to do for it
+                self._plain_only = (
+                    self._abandon is None
+                    and self._max_events is None
+                    and self._on_token is None
+                    and self._user_times is None
+                )
         if terminator and record.t_end_ns is None:
             record.t_end_ns = arrival_ns
         if self._max_events is not None and record.events >= self._max_events:

@@ -134,7 +134,7 @@ class Decoder:
                 return []
         single = self.single_data(data)
         if single is not None:  # one "data:" event alone: no line machinery
-            return [_event("message", single, self._last_id, None)]
+            return [_event("message", single.decode("utf-8", "replace"), self._last_id, None)]
         has_cr = _CR in data  # the tail never holds a line end, so look at new bytes only
         buf = self._tail + data if self._tail else data
         end = buf.rfind(b"\n")
@@ -169,7 +169,7 @@ class Decoder:
             self._fail("line", len(self._tail), events)
         return events
 
-    def single_data(self, data: bytes) -> str | None:
+    def single_data(self, data: bytes) -> bytes | None:
         """The data of the one event ``data`` is, when it is exactly one ``data: ...``
         line and its blank line and nothing is pending before it.
 
@@ -179,7 +179,8 @@ class Decoder:
         LLM stream sends in each write.
 
         Returns:
-            The event's data, or None when ``data`` is anything else (feed it then).
+            The event's data, as bytes (UTF-8, decoded with errors replaced, is the
+            event's data), or None when ``data`` is anything else (feed it then).
         """
         if (
             self._unusual  # closed, failed, a BOM still possible, or a CR just read
@@ -194,7 +195,7 @@ class Decoder:
             or self._retry is not None
         ):
             return None
-        return data[6:-2].decode("utf-8", "replace")
+        return data[6:-2]
 
     def _prelude(self, data: bytes) -> bytes:
         """Handle the rare states before a feed: closed, failed, BOM, split CRLF."""

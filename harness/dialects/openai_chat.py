@@ -94,7 +94,7 @@ class _PlainChunk(msgspec.Struct, gc=False):
 _read_plain_chunk = msgspec.json.Decoder(_PlainChunk).decode
 
 
-def _plain_content(data: str) -> tuple[str, int] | None:
+def _plain_content(data: str | bytes) -> tuple[str, int] | None:
     """Read the chunk nearly every event is: one choice whose delta has only ``content``
     (and perhaps ``role``, and null reasoning, refusal or tool calls), no finish reason,
     no usage, no error.
@@ -103,13 +103,16 @@ def _plain_content(data: str) -> tuple[str, int] | None:
     chunk (any other field of the chunk or the choice is allowed, as the full reading
     ignores it); everything else fails to parse here. msgspec is a strict JSON parser:
     what it reads, ``json.loads`` reads the same; what it refuses (NaN, a lone surrogate
-    escape, as well as malformed JSON) takes the full reading.
+    escape, as well as malformed JSON) takes the full reading. ``data`` may be the
+    event's UTF-8 bytes, read without decoding them first; bytes that are not valid
+    UTF-8 take the full reading, which decodes them with errors replaced.
 
     Returns:
         ``(content, choice)`` for such a chunk (content ``""`` when it has none, as the
         role-only first chunk), or None for any other chunk.
     """
-    if data[:1] != "{":
+    first = data[:1]
+    if first != b"{" and first != "{":
         return None
     try:
         chunk = _read_plain_chunk(data)

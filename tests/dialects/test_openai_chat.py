@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import harness.dialects.openai_chat as openai_chat_module
 from harness.dialects import Accumulator, Delta, DeltaKind, OpenAIChat
@@ -254,3 +255,18 @@ def test_fast_path_reads_any_chunk_exactly_as_the_full_reading(payload: dict[str
     assert _reading(data) == _read_fully(data)
     if openai_chat_module._common_chunk(data) is not None:  # what it took, it took whole
         assert _read_fully(data) == openai_chat_module._common_chunk(data)
+
+
+@given(chat_chunks, st.booleans())
+def test_plain_content_reads_the_utf8_bytes_of_a_chunk_as_its_text(
+    payload: dict[str, Any], ascii_only: bool
+) -> None:
+    data = json.dumps(payload, ensure_ascii=ascii_only)
+    assert openai_chat_module._plain_content(data.encode()) == openai_chat_module._plain_content(
+        data
+    )
+
+
+def test_plain_content_leaves_bytes_that_are_not_utf8_to_the_full_reading() -> None:
+    data = '{"choices":[{"index":0,"delta":{"content":"caf\u00e9"}}]}'.encode("latin-1")
+    assert openai_chat_module._plain_content(data) is None
