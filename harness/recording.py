@@ -163,6 +163,15 @@ class StreamRecorder:
                     self._on_first_token()
             if record.t_first_answer_ns is None and (deltas is None or _has_answer(deltas)):
                 record.t_first_answer_ns = arrival_ns
+                # every first stamp is taken: from here on, an answer text event changes
+                # nothing but the count of events and the token times, unless there is
+                # more to do for each token
+                self._plain_only = (
+                    self._abandon is None
+                    and self._max_events is None
+                    and self._on_token is None
+                    and self._user_times is None
+                )
             if self._on_token is not None:
                 self._on_token(arrival_ns, previous)
             if self._abandon is not None and len(tokens) >= self._abandon:
@@ -170,15 +179,6 @@ class StreamRecorder:
                 record.abandoned_after_tokens = len(tokens)
                 record.t_end_ns = arrival_ns
                 return True
-            if record.t_first_answer_ns is not None:
-                # from here on, an answer text event changes nothing but the count of
-                # events and the token times, unless there is more to do for it
-                self._plain_only = (
-                    self._abandon is None
-                    and self._max_events is None
-                    and self._on_token is None
-                    and self._user_times is None
-                )
         if terminator and record.t_end_ns is None:
             record.t_end_ns = arrival_ns
         if self._max_events is not None and record.events >= self._max_events:
