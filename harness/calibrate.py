@@ -11,6 +11,11 @@ this machine, and every later run report quotes it as its measurement error.
 Where the kernel stamped the arrivals (the kernel transport), the records also carry the
 user-space stamps of the same reads; their lag (``user_lag_*``) is reported beside the
 kernel's, so the gain of kernel stamps is measured in the same run.
+
+With ``baseline``, every level first runs the leanest client this Python can be (see
+``harness.baseline``) on the same mock, core and event loop, and each transport's CPU per
+event is also given as a multiple of the baseline's: the harness's own cost, apart from
+how fast the machine is at the time.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.accuracy import arrival_lags
+from harness.baseline import read_streams
 from harness.config import RunConfig
 from harness.load import Bounds, ClosedLoop
 from harness.payloads import RequestSpec
@@ -43,6 +50,8 @@ __all__ = [
 
 DEFAULT_LEVELS = (1, 10, 100, 500, 1000, 2000)
 LAG_BOUND_MS = 2.0
+#: The ``transport`` of the baseline's levels.
+BASELINE = "baseline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,8 @@ class LevelResult:
     user_lag_p99_ms: float | None = None
     user_lag_max_ms: float | None = None
     user_first_token_lag_p99_ms: float | None = None
+    #: CPU per event as a multiple of the baseline's at the same level, where it ran
+    cpu_vs_baseline: float | None = None
 
 
 def _clock_source(records: Sequence[RequestRecord]) -> str:
@@ -72,23 +83,63 @@ def _clock_source(records: Sequence[RequestRecord]) -> str:
     return sources.pop() if len(sources) == 1 else "mixed" if sources else "user"
 
 
+def _ramp_s(concurrency: int) -> float:
+    return min(2.0, concurrency / 500)
+
+
+def _tokens(seconds: float, itl_ms: float) -> int:
+    return max(int(seconds * 1000 / itl_ms), 2)
+
+
+def _total_s(seconds: float) -> float:
+    return seconds * 3 + 30
+
+
 def measure(
     base_url: str, transport: str, concurrency: int, *, seconds: float, itl_ms: float
 ) -> LevelResult:
     """One level: ``concurrency`` users stream for about ``seconds`` from the mock."""
-    tokens = max(int(seconds * 1000 / itl_ms), 2)
-    spec = RequestSpec(url=base_url, headers=(("X-Mock-Tokens", str(tokens)),))
+    spec = RequestSpec(url=base_url, headers=(("X-Mock-Tokens", str(_tokens(seconds, itl_ms))),))
     config = RunConfig(
         spec=spec,
-        profile=ClosedLoop(concurrency=concurrency, ramp_up_s=min(2.0, concurrency / 500)),
+        profile=ClosedLoop(concurrency=concurrency, ramp_up_s=_ramp_s(concurrency)),
         bounds=Bounds(requests=concurrency, grace_s=10),
         transport=transport,
-        timeouts=Timeouts(connect_s=10, ttft_s=30, idle_s=30, total_s=seconds * 3 + 30),
+        timeouts=Timeouts(connect_s=10, ttft_s=30, idle_s=30, total_s=_total_s(seconds)),
     )
     records: list[RequestRecord] = []
     cpu_start = time.process_time()
     run_event_loop(Runner(config, records.append).run())
     cpu_s = time.process_time() - cpu_start
+    return _level(base_url, transport, concurrency, records, cpu_s)
+
+
+def measure_baseline(
+    base_url: str, concurrency: int, *, seconds: float, itl_ms: float
+) -> LevelResult:
+    """One level of the baseline client, loaded as ``measure`` loads a transport."""
+    port = urlsplit(base_url).port
+    assert port is not None, "the embedded mock's URL names its port"
+    reading = read_streams(
+        port,
+        concurrency,
+        tokens=_tokens(seconds, itl_ms),
+        ramp_s=_ramp_s(concurrency),
+        timeout_s=_total_s(seconds),
+    )
+    cpu_start = time.process_time()
+    records = run_event_loop(reading)
+    cpu_s = time.process_time() - cpu_start
+    return _level(base_url, BASELINE, concurrency, records, cpu_s)
+
+
+def _level(
+    base_url: str,
+    transport: str,
+    concurrency: int,
+    records: Sequence[RequestRecord],
+    cpu_s: float,
+) -> LevelResult:
     ids = [r.mock_request_id for r in records if r.mock_request_id]
     truths = fetch_truths(base_url, ids)
     events = sum(r.events for r in records)
@@ -110,9 +161,12 @@ def run_calibration(
     *,
     seconds: float = 4.0,
     itl_ms: float = 20.0,
+    baseline: bool = False,
     on_level: Callable[[LevelResult], None] | None = None,
 ) -> Iterator[LevelResult]:
-    """Measure every level of every transport, stopping a transport once errors appear."""
+    """Measure every level of every transport (level by level, so that the transports of a
+    level run close together), each level opened by the baseline when asked for; a
+    transport stops once it has errors."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     capacity = str(max(max(levels) * 2, 1000))
     arguments = mock_arguments(
@@ -123,23 +177,41 @@ def run_calibration(
     )
     for transport in transports:  # import each library now: its import is no CPU per event
         make_transport(transport, timeouts=Timeouts(), connections=1)
+    active = [BASELINE, *transports] if baseline else list(transports)
     with embedded_mock(arguments, cpu=cores[0] if len(cores) > 1 else None) as mock:
         if len(cores) > 1:
             os.sched_setaffinity(0, set(cores[1:]))
         try:
-            for transport in transports:
-                for level in levels:
-                    result = measure(
-                        mock.base_url, transport, level, seconds=seconds, itl_ms=itl_ms
-                    )
+            for level in levels:
+                floor: LevelResult | None = None
+                for transport in list(active):
+                    if transport == BASELINE:
+                        result = floor = measure_baseline(
+                            mock.base_url, level, seconds=seconds, itl_ms=itl_ms
+                        )
+                    else:
+                        result = measure(
+                            mock.base_url, transport, level, seconds=seconds, itl_ms=itl_ms
+                        )
+                        result = replace(result, cpu_vs_baseline=_ratio(result, floor))
                     if on_level is not None:
                         on_level(result)
                     yield result
                     if result.errors:
-                        break
+                        active.remove(transport)
+                if not any(t != BASELINE for t in active):
+                    break
         finally:
             if len(cores) > 1:
                 os.sched_setaffinity(0, set(cores))
+
+
+def _ratio(result: LevelResult, floor: LevelResult | None) -> float | None:
+    if floor is None or floor.errors or not floor.cpu_us_per_event:
+        return None
+    if result.cpu_us_per_event is None:
+        return None
+    return result.cpu_us_per_event / floor.cpu_us_per_event
 
 
 def best_levels(

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from harness.baseline import mock_chat_request
 from harness.limits import raise_open_files_limit
 
 __all__ = ["main"]
@@ -54,22 +55,11 @@ class _Stream(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-def _request(port: int, tokens: int) -> bytes:
-    body = json.dumps({"model": "bench", "stream": True,
-                       "messages": [{"role": "user", "content": "bench"}]}).encode()  # fmt: skip
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nX-Mock-Tokens: {tokens}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 async def _run(
     port: int, streams: int, seconds: float, ramp_s: float, tokens: int, settle_s: float
 ) -> dict:
     loop = asyncio.get_running_loop()
-    request = _request(port, tokens)
+    request = mock_chat_request(port, tokens)
     opened: list[_Stream] = []
     start_ns = time.perf_counter_ns()
     failures = 0

@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
             "every token (p50, p99, max; first tokens apart), the error of measured ITL, "
             "and client CPU per event; then name the highest concurrency per transport "
             "whose p99 lag stays within 2 ms. The result is saved for this machine and "
-            "quoted in later run reports."
+            "quoted in later run reports. With --baseline, each level first runs the "
+            "leanest client Python allows (raw sockets, a byte scan per read) and each "
+            "transport's CPU per event is also given as a multiple of it."
         ),
     )
     calibrate.add_argument(
@@ -78,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--seconds", type=float, default=4.0, help="length of each stream")
     calibrate.add_argument("--json", type=Path, help="also write the levels as JSON lines here")
+    calibrate.add_argument(
+        "--baseline",
+        action="store_true",
+        help="run the leanest client at every level too, as this machine's floor",
+    )
     calibrate.set_defaults(handler=_calibrate)
 
     commands.add_parser(
@@ -233,14 +240,16 @@ def _calibrate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.calibrate import best_levels, run_calibration, save_calibration
+    from harness.calibrate import BASELINE, best_levels, run_calibration, save_calibration
 
     levels = _levels(args.levels)
     if levels is None or args.seconds <= 0:
         return _usage_error("--levels takes positive whole numbers and --seconds a positive time")
     console = Console(stderr=True)
     results = []
-    for result in run_calibration(args.transport or list(TRANSPORTS), levels, seconds=args.seconds):
+    transports = args.transport or list(TRANSPORTS)
+    calibration = run_calibration(transports, levels, seconds=args.seconds, baseline=args.baseline)
+    for result in calibration:
         results.append(result)
         user = result.user_lag_p99_ms
         console.print(
@@ -262,10 +271,12 @@ def _calibrate(args: argparse.Namespace) -> int:
         "user p99",
         "ITL err p99",
         "CPU us/event",
+        "x baseline",
         "errors",
     ):
         table.add_column(column, justify="right")
-    for r in results:
+    order = [BASELINE, *transports]
+    for r in sorted(results, key=lambda r: (order.index(r.transport), r.concurrency)):
         table.add_row(
             r.transport,
             str(r.concurrency),
@@ -277,6 +288,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             _fmt(r.user_lag_p99_ms),
             _fmt(r.itl_error_p99_ms),
             _fmt(r.cpu_us_per_event),
+            _fmt(r.cpu_vs_baseline),
             str(r.errors),
         )
     out = Console(width=None if sys.stdout.isatty() else 132)  # a log keeps every column
