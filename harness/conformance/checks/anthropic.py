@@ -8,18 +8,20 @@ delta for a block that never started, loses content or raises. Those are FAILs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from harness.conformance.checks.evidence import (
     Streams,
+    Typed,
     at_event,
     grouped,
     of_request,
     over,
     tool_calls_not_json,
+    typed,
+    typed_event_problems,
 )
 from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip
-from harness.conformance.reading import ReadEvent, Reading, Suite
+from harness.conformance.reading import ReadEvent, Suite
 
 __all__ = ["CHECKS"]
 
@@ -46,56 +48,20 @@ def _streams(suite: Suite) -> Streams | Skip:
     return streams or Skip("no Anthropic stream was received")
 
 
-def _typed(reading: Reading) -> list[tuple[ReadEvent, str, dict[str, Any]]]:
-    typed = []
-    for event in reading.events:
-        payload = event.payload()
-        if isinstance(payload, dict) and isinstance(payload.get("type"), str):
-            typed.append((event, payload["type"], payload))
-    return typed
-
-
 @over(_streams)
 def _json(streams: Streams) -> Sequence[Finding] | Skip:
-    items = []
-    for reading in streams:
-        for event in reading.events:
-            payload = event.payload()
-            if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-                items.append(
-                    ("an event's data is not a JSON object with a 'type'", at_event(reading, event))
-                )
-    return grouped(JSON, items)
+    return grouped(JSON, typed_event_problems(streams, "")[0])
 
 
 @over(_streams)
 def _event_name(streams: Streams) -> Sequence[Finding] | Skip:
-    items = []
-    for reading in streams:
-        for event, kind, _ in _typed(reading):
-            name = event.event.type
-            if name == "message":
-                items.append(
-                    (
-                        f"a {kind!r} event has no 'event:' line: the SDK skips it",
-                        at_event(reading, event),
-                    )
-                )
-            elif name != kind:
-                items.append(
-                    (
-                        f"event name {name!r} differs from the data's type {kind!r}",
-                        at_event(reading, event),
-                    )
-                )
-    return grouped(EVENT_NAME, items)
+    unnamed = "a {kind!r} event has no 'event:' line: the SDK skips it"
+    return grouped(EVENT_NAME, typed_event_problems(streams, unnamed)[1])
 
 
-def _order_problem(
-    typed: list[tuple[ReadEvent, str, dict[str, Any]]],
-) -> tuple[str, ReadEvent] | None:
+def _order_problem(events: list[Typed]) -> tuple[str, ReadEvent] | None:
     state, next_index, open_index = "start", 0, None
-    for event, kind, payload in typed:
+    for event, kind, payload in events:
         if kind == "ping" or kind not in _KNOWN:
             continue
         if kind == "error":
@@ -135,7 +101,7 @@ def _order_problem(
 def _order(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in streams:
-        problem = _order_problem(_typed(reading))
+        problem = _order_problem(typed(reading))
         if problem is not None:
             items.append((problem[0], at_event(reading, problem[1])))
     return grouped(ORDER, items)
@@ -146,10 +112,10 @@ def _stop_reason(streams: Streams) -> Sequence[Finding] | Skip:
     fails: list[tuple[str, Evidence]] = []
     warns: list[tuple[str, Evidence]] = []
     for reading in (r for r in streams if r.complete):
-        deltas = [(e, p) for e, kind, p in _typed(reading) if kind == "message_delta"]
+        deltas = [(e, p) for e, kind, p in typed(reading) if kind == "message_delta"]
         reasons = [(e, (p.get("delta") or {}).get("stop_reason")) for e, p in deltas]
         reasons = [(e, r) for e, r in reasons if r is not None]
-        if any(kind == "error" for _, kind, _ in _typed(reading)):
+        if any(kind == "error" for _, kind, _ in typed(reading)):
             continue
         if not reasons:
             fails.append(
@@ -170,28 +136,28 @@ def _stop_reason(streams: Streams) -> Sequence[Finding] | Skip:
 def _usage(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in (r for r in streams if r.complete):
-        typed = _typed(reading)
-        if any(kind == "error" for _, kind, _ in typed):
+        events = typed(reading)
+        if any(kind == "error" for _, kind, _ in events):
             continue
-        start = next(((e, p) for e, k, p in typed if k == "message_start"), None)
+        start = next(((e, p) for e, k, p in events if k == "message_start"), None)
         if start is not None:
             usage = (start[1].get("message") or {}).get("usage")
             if not isinstance(usage, dict) or not isinstance(usage.get("input_tokens"), int):
                 items.append(
                     ("message_start carries no usage.input_tokens", at_event(reading, start[0]))
                 )
-        final = [(e, p) for e, k, p in typed if k == "message_delta"]
+        final = [(e, p) for e, k, p in events if k == "message_delta"]
         output = final[-1][1].get("usage", {}) if final else {}
         tokens = output.get("output_tokens") if isinstance(output, dict) else None
         if final and not isinstance(tokens, int):
             items.append(
                 ("message_delta carries no usage.output_tokens", at_event(reading, final[-1][0]))
             )
-        events = sum(1 for e in reading.events if e.token)
-        if isinstance(tokens, int) and tokens < events:
+        token_events = sum(1 for e in reading.events if e.token)
+        if isinstance(tokens, int) and tokens < token_events:
             items.append(
                 (
-                    f"usage says {tokens} output tokens, but {events} events carried text",
+                    f"usage says {tokens} output tokens, but {token_events} events carried text",
                     of_request(reading),
                 )
             )

@@ -14,6 +14,7 @@ from harness.conformance.reading import ReadEvent, Reading, Suite
 __all__ = [
     "MAX_EVIDENCE",
     "Streams",
+    "Typed",
     "at_event",
     "at_offset",
     "grouped",
@@ -21,6 +22,8 @@ __all__ = [
     "of_request",
     "over",
     "tool_calls_not_json",
+    "typed",
+    "typed_event_problems",
 ]
 
 #: At most this many pieces of evidence per finding.
@@ -116,3 +119,51 @@ def tool_calls_not_json(
             said = message.format(index=call.index, name=call.name)
             items.append((said, of_request(reading, call.arguments[:120])))
     return grouped(check, items)
+
+
+#: An event whose data is a JSON object with a string ``type``: the event, that type and
+#: the object.
+Typed = tuple[ReadEvent, str, dict[str, Any]]
+
+
+def typed(reading: Reading) -> list[Typed]:
+    """The events of a stream whose data is a JSON object naming its ``type`` (the
+    Anthropic and Responses APIs' events), in order."""
+    found = []
+    for event in reading.events:
+        payload = event.payload()
+        if isinstance(payload, dict) and isinstance(payload.get("type"), str):
+            found.append((event, payload["type"], payload))
+    return found
+
+
+def typed_event_problems(
+    streams: Streams, unnamed: str
+) -> tuple[list[tuple[str, Evidence]], list[tuple[str, Evidence]]]:
+    """What is wrong with the events of APIs that name each event twice, in the SSE
+    ``event`` field and in the data's ``type``.
+
+    Args:
+        streams: the streams to look in.
+        unnamed: what to say of an event with no ``event:`` line, with ``{kind}`` for
+            its type.
+
+    Returns:
+        ``(untyped, misnamed)``: events whose data is not a JSON object with a ``type``;
+        events whose name is missing or differs from that type.
+    """
+    untyped: list[tuple[str, Evidence]] = []
+    misnamed: list[tuple[str, Evidence]] = []
+    for reading in streams:
+        for event in reading.events:
+            payload = event.payload()
+            kind = payload.get("type") if isinstance(payload, dict) else None
+            if not isinstance(kind, str):
+                message = "an event's data is not a JSON object with a 'type'"
+                untyped.append((message, at_event(reading, event)))
+            elif event.event.type == "message":
+                misnamed.append((unnamed.format(kind=kind), at_event(reading, event)))
+            elif event.event.type != kind:
+                message = f"event name {event.event.type!r} differs from the data's type {kind!r}"
+                misnamed.append((message, at_event(reading, event)))
+    return untyped, misnamed
