@@ -17,6 +17,7 @@ from harness.conformance.checks import (
     http,
     openai,
     openai_usage,
+    responses,
     streaming,
 )
 from harness.conformance.model import Check, CheckResult, Evidence, Finding, Report
@@ -32,6 +33,7 @@ CATALOGUE: tuple[Check, ...] = (
     *openai.CHECKS,
     *openai_usage.CHECKS,
     *anthropic.CHECKS,
+    *responses.CHECKS,
     *generic.CHECKS,
     *streaming.CHECKS,
     *concurrency.CHECKS,

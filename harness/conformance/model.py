@@ -36,6 +36,7 @@ AREAS = (
     "framing",
     "openai",
     "anthropic",
+    "responses",
     "generic",
     "streaming",
     "concurrency",

@@ -17,6 +17,7 @@ ONE_STREAM = SuiteSettings(
 CHAT = ("openai-chat", "", None)
 COMPLETIONS = ("openai-completions", "", None)
 ANTHROPIC = ("anthropic", "", None)
+RESPONSES = ("openai-responses", "", None)
 TUTORIAL = ("json", "/tutorial/content", TUTORIAL_BODY)
 
 #: fault, target, {the check meant for it (and any it implies): the status it gives}
@@ -27,12 +28,15 @@ MATRIX = [
     ("disconnect_after=3", CHAT, {"http.complete-body": "FAIL", "openai.done": "FAIL"}),
     ("disconnect_after=3", COMPLETIONS, {"openai.finish-reason-once": "FAIL"}),
     ("disconnect_after=3", ANTHROPIC, {"anthropic.message-stop": "FAIL"}),
+    ("disconnect_after=3", RESPONSES, {"responses.final-event": "FAIL"}),
     ("malformed_json@2", CHAT, {"openai.json": "FAIL", "sdk.openai": "FAIL"}),
     ("malformed_json@2", ANTHROPIC, {"anthropic.json": "FAIL", "sdk.anthropic": "FAIL"}),
     ("malformed_json@2", TUTORIAL, {"generic.json-text": "FAIL"}),
+    ("malformed_json@2", RESPONSES, {"responses.json": "FAIL"}),
     ("no_terminator", CHAT, {"openai.done": "WARN"}),
     ("no_terminator", ANTHROPIC, {"anthropic.message-stop": "FAIL"}),
     ("no_terminator", TUTORIAL, {"generic.terminator": "WARN"}),
+    ("no_terminator", RESPONSES, {"responses.final-event": "FAIL"}),
     ("crlf", CHAT, {"framing.line-endings": "INFO"}),
     ("cr", CHAT, {"framing.bare-cr": "WARN"}),
     ("keepalive=5", CHAT, {"framing.comments": "INFO"}),
@@ -41,6 +45,7 @@ MATRIX = [
     ("error_event@2", CHAT, {"errors.in-stream": "FAIL", "errors.in-stream-shape": "pass"}),
     ("error_event@2", ANTHROPIC, {"errors.in-stream": "FAIL", "errors.in-stream-shape": "pass"}),
     ("error_event@2", TUTORIAL, {"errors.in-stream": "FAIL"}),
+    ("error_event@2", RESPONSES, {"errors.in-stream": "FAIL", "responses.event-order": "pass"}),
     ("stall=1.3@9", CHAT, {"streaming.stall": "WARN", "streaming.keepalive": "INFO"}),
 ]
 
@@ -98,7 +103,7 @@ CLEAN = [
     CHAT,
     COMPLETIONS,
     ANTHROPIC,
-    ("openai-responses", "", None),
+    RESPONSES,
     TUTORIAL,
     ("json", "/tutorial/events", TUTORIAL_BODY),
 ]
@@ -118,6 +123,7 @@ def test_the_clean_mock_passes_every_check(mock: EmbeddedMock, target: tuple) ->
     assert set(skipped) <= {
         "openai.tool-call-json",
         "anthropic.tool-input-json",
+        "responses.tool-arguments-json",
         "errors.in-stream-shape",
     }, skipped
 
