@@ -13,8 +13,10 @@ from harness.conformance.checks.evidence import (
     Streams,
     Typed,
     at_event,
+    cut_streams,
     grouped,
     of_request,
+    order_findings,
     over,
     tool_calls_not_json,
     typed,
@@ -99,12 +101,7 @@ def _order_problem(events: list[Typed]) -> tuple[str, ReadEvent] | None:
 
 @over(_streams)
 def _order(streams: Streams) -> Sequence[Finding] | Skip:
-    items = []
-    for reading in streams:
-        problem = _order_problem(typed(reading))
-        if problem is not None:
-            items.append((problem[0], at_event(reading, problem[1])))
-    return grouped(ORDER, items)
+    return order_findings(ORDER, streams, _order_problem)
 
 
 @over(_streams)
@@ -166,15 +163,8 @@ def _usage(streams: Streams) -> Sequence[Finding] | Skip:
 
 @over(_streams)
 def _message_stop(streams: Streams) -> Sequence[Finding] | Skip:
-    items = [
-        (
-            "the stream ended without message_stop: it was cut and the client cannot tell",
-            of_request(r),
-        )
-        for r in streams
-        if r.complete and r.result is not None and not r.result.done and r.result.error is None
-    ]
-    return grouped(MESSAGE_STOP, items)
+    message = "the stream ended without message_stop: it was cut and the client cannot tell"
+    return grouped(MESSAGE_STOP, [(message, of_request(r)) for r in cut_streams(streams)])
 
 
 @over(_streams)

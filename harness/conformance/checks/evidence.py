@@ -17,9 +17,11 @@ __all__ = [
     "Typed",
     "at_event",
     "at_offset",
+    "cut_streams",
     "grouped",
     "ms",
     "of_request",
+    "order_findings",
     "over",
     "tool_calls_not_json",
     "typed",
@@ -167,3 +169,28 @@ def typed_event_problems(
                 message = f"event name {event.event.type!r} differs from the data's type {kind!r}"
                 misnamed.append((message, at_event(reading, event)))
     return untyped, misnamed
+
+
+def order_findings(
+    check: Check,
+    streams: Streams,
+    first_problem: Callable[[list[Typed]], tuple[str, ReadEvent] | None],
+) -> list[Finding]:
+    """The streams whose typed events break the order ``first_problem`` knows: what it
+    says of the first event out of place in each, at that event."""
+    items = []
+    for reading in streams:
+        problem = first_problem(typed(reading))
+        if problem is not None:
+            items.append((problem[0], at_event(reading, problem[1])))
+    return grouped(check, items)
+
+
+def cut_streams(streams: Streams) -> list[Reading]:
+    """The streams read to their end that lack the event that ends a response, and did
+    not end with an error: cut, and the client cannot tell."""
+    return [
+        r
+        for r in streams
+        if r.complete and r.result is not None and not r.result.done and r.result.error is None
+    ]

@@ -19,8 +19,10 @@ from harness.conformance.checks.evidence import (
     Streams,
     Typed,
     at_event,
+    cut_streams,
     grouped,
     of_request,
+    order_findings,
     over,
     tool_calls_not_json,
     typed,
@@ -104,12 +106,7 @@ def _order_problem(events: list[Typed]) -> tuple[str, ReadEvent] | None:
 
 @over(_streams)
 def _order(streams: Streams) -> Sequence[Finding] | Skip:
-    items = []
-    for reading in streams:
-        problem = _order_problem(typed(reading))
-        if problem is not None:
-            items.append((problem[0], at_event(reading, problem[1])))
-    return grouped(ORDER, items)
+    return order_findings(ORDER, streams, _order_problem)
 
 
 @over(_streams)
@@ -137,15 +134,10 @@ def _final_event(streams: Streams) -> Sequence[Finding] | Skip:
         "the stream ended without response.completed, response.incomplete or "
         "response.failed: it was cut and the client cannot tell"
     )
-    items = [
-        (message, of_request(r))
-        for r in streams
-        if r.complete and r.result is not None and not r.result.done and r.result.error is None
-    ]
-    return grouped(FINAL, items)
+    return grouped(FINAL, [(message, of_request(r)) for r in cut_streams(streams)])
 
 
-def _final(events: list[Typed]) -> tuple[ReadEvent, str, dict[str, Any]] | None:
+def _final(events: list[Typed]) -> Typed | None:
     return next(((e, k, p) for e, k, p in reversed(events) if k in _FINAL), None)
 
 
