@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -45,12 +46,20 @@ GENERATION_ROUTES: dict[str, tuple[Endpoint, tuple[str, ...]]] = {
 }
 _MAX_WAIT_MS = 30_000
 _EXPOSED = f"{REQUEST_ID_HEADER}, Retry-After"
+_DEFAULT_ALLOWED_HEADERS = "Content-Type, Authorization"
+#: A comma-separated list of HTTP header names (RFC 9110 tokens).
+_HEADER_NAMES = re.compile(
+    r"[-!#$%&'*+.^_`|~0-9A-Za-z]+(?:[ \t]*,[ \t]*[-!#$%&'*+.^_`|~0-9A-Za-z]+)*"
+)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
 async def _count_requests(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Count every answered request by route and status (unknown paths as ``other``)."""
+    """Count every answered request by route and status (unknown paths as ``other``).
+
+    A handler's unexpected exception, which aiohttp answers with 500, is counted as 500.
+    """
     resource = request.match_info.route.resource
     path = resource.canonical if resource is not None else "other"
     counter = request.app[RUNTIME].metrics.requests
@@ -58,6 +67,9 @@ async def _count_requests(request: web.Request, handler: _Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPException as exc:
         counter[(path, exc.status)] += 1
+        raise
+    except Exception:  # the boundary: aiohttp answers 500; count it before it does
+        counter[(path, 500)] += 1
         raise
     counter[(path, response.status)] += 1
     return response
@@ -72,13 +84,18 @@ async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
 
 
 async def _preflight(request: web.Request) -> web.Response:
-    """Answer a CORS preflight for any of the generation endpoints."""
-    asked = request.headers.get("Access-Control-Request-Headers")
+    """Answer a CORS preflight for any of the generation endpoints.
+
+    The headers the browser asks for are allowed as asked when they are a list of header
+    names (what a browser sends); anything else gets the default list, never an echo.
+    """
+    asked = request.headers.get("Access-Control-Request-Headers", "").strip()
+    allowed = asked if _HEADER_NAMES.fullmatch(asked) else _DEFAULT_ALLOWED_HEADERS
     return web.Response(
         status=204,
         headers={
             "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": asked or "Content-Type, Authorization",
+            "Access-Control-Allow-Headers": allowed,
             "Access-Control-Max-Age": "600",
         },
     )

@@ -19,7 +19,13 @@ from aiohttp import web
 
 from harness.errors import ConfigError
 from mock_server.overrides import parse_overrides
-from mock_server.parsing import PARSERS, RequestError, parse_counter, parse_tutorial
+from mock_server.parsing import (
+    PARSERS,
+    RequestError,
+    parse_counter,
+    parse_tutorial,
+    reject_lone_surrogates,
+)
 from mock_server.plan import Ask, Endpoint, Plan, make_plan
 from mock_server.render import Identity, error_body, render_body, render_stream
 from mock_server.render.anthropic import stop_reason
@@ -84,9 +90,18 @@ async def _read_json(request: web.Request, runtime: Runtime) -> Any:
     if len(raw) > limit:
         raise RequestError(too_large, status=413)
     try:
-        return json.loads(raw)
+        text = raw.decode("utf-8-sig")  # JSON between systems is UTF-8 (RFC 8259); a BOM is let be
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            f"the request body is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    try:
+        body = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise RequestError(f"the request body is not valid JSON ({exc})") from exc
+    if "\\u" in text:  # in UTF-8 text only a \u escape can spell a lone surrogate
+        reject_lone_surrogates(body)
+    return body
 
 
 def _query_body(endpoint: Endpoint, query: Any) -> dict[str, Any]:

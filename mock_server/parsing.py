@@ -13,9 +13,16 @@ from typing import Any
 from harness.errors import HarnessError
 from mock_server.plan import Ask, Endpoint
 
-__all__ = ["PARSERS", "RequestError", "parse_counter", "parse_tutorial"]
+__all__ = [
+    "PARSERS",
+    "RequestError",
+    "parse_counter",
+    "parse_tutorial",
+    "reject_lone_surrogates",
+]
 
 _MAX_LIMIT = 10_000_000
+_SURROGATE = "holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair)"
 
 
 class RequestError(HarnessError):
@@ -32,6 +39,55 @@ class RequestError(HarnessError):
         self.message = message
         self.param = param
         self.status = status
+
+
+def reject_lone_surrogates(body: Any) -> None:
+    """Refuse a decoded JSON body with a lone UTF-16 surrogate in any string or key.
+
+    JSON can spell one (``"\\ud800"``), but no UTF-8 text can hold it: the text seed, an
+    echoed model name and every rendered byte would fail to encode. A pair of escapes
+    (``"\\ud83d\\ude00"``) decodes to one character and passes.
+
+    Args:
+        body: the decoded body.
+
+    Raises:
+        RequestError: naming the first offending field as ``messages[0].content``.
+    """
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                where = _path_text(path)
+                raise RequestError(f"{where} {_SURROGATE}", param=where or None)
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                if _has_lone_surrogate(key):
+                    where = _path_text(path)
+                    owner = f"a key of {where}" if where else "a key of the body"
+                    raise RequestError(f"{owner} {_SURROGATE}", param=where or None)
+                stack.append((child, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(value))
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    """``("messages", 0, "content")`` as ``messages[0].content``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
 
 
 def _type_name(value: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 
@@ -164,3 +166,92 @@ def test_health_and_models_answer(mock: RunningMock) -> None:
     models = httpx.get(mock.base_url + "/v1/models").json()
     assert models["object"] == "list"
     assert [m["id"] for m in models["data"]] == ["mock-model"]
+
+
+def requests_counted(mock: RunningMock, path: str, status: int) -> int:
+    counted = mock.metrics_snapshot()["requests"]
+    return sum(n for p, s, n in counted if (p, s) == (path, status))
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "param"),
+    [
+        (CHAT, rb'{"messages": [{"role": "user", "content": "hi \ud800"}]}', "messages[0].content"),
+        (CHAT, rb'{"model": "\udc00", "messages": [{"role": "user", "content": "x"}]}', "model"),
+        (CHAT, rb'{"messages": [{"role": "user", "content": "x"}], "\ud800": 1}', None),
+        (CHAT, rb'{"messages": [{"role": "user", "content": "x"}], "user": ["\udfff"]}', "user[0]"),
+        ("/v1/completions", rb'{"prompt": "a \ud83d b"}', "prompt"),
+        ("/v1/responses", rb'{"input": "x", "instructions": "\ud800"}', "instructions"),
+    ],
+)
+def test_a_lone_surrogate_gets_400_and_is_counted(make_mock, path, content, param) -> None:
+    mock = make_mock()
+    reply = post(mock, path, content=content, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert "surrogate" in error["message"]
+    assert requests_counted(mock, path, 400) == 1
+    assert requests_counted(mock, path, 500) == 0
+
+
+def test_a_lone_surrogate_in_an_anthropic_or_tutorial_body_gets_400_in_their_shapes(
+    mock: RunningMock,
+) -> None:
+    content = (
+        rb'{"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "\ud800"}]}'
+    )
+    anthropic = post(mock, "/v1/messages", content=content)
+    assert anthropic.status_code == 400
+    assert anthropic.json()["error"]["type"] == "invalid_request_error"
+    assert "messages[0].content" in anthropic.json()["error"]["message"]
+    tutorial = post(mock, "/tutorial/content", content=rb'{"prompt": "\udc80"}')
+    assert tutorial.status_code == 400
+    assert "surrogate" in tutorial.json()["detail"]
+
+
+def test_paired_surrogate_escapes_and_utf8_text_are_fine(mock: RunningMock) -> None:
+    text = rb"\ud83d\ude00 \u00e9 \\ud800 " + "café".encode()
+    content = b'{"messages": [{"role": "user", "content": "' + text + b'"}]}'
+    reply = post(mock, CHAT, content=content)
+    assert reply.status_code == 200
+    assert reply.json()["choices"][0]["message"]["content"]
+
+
+def test_a_body_that_is_not_utf8_gets_400(mock: RunningMock) -> None:
+    encoded_surrogate = b'{"messages": [{"role": "user", "content": "\xed\xa0\x80"}]}'
+    for content in (encoded_surrogate, b'{"prompt": "\xff"}'):
+        reply = post(mock, "/v1/completions", content=content)
+        assert reply.status_code == 400
+        assert "UTF-8" in reply.json()["error"]["message"]
+
+
+def test_an_unhandled_error_is_counted_as_a_500(make_mock, monkeypatch) -> None:
+    mock = make_mock()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("mock_server.handlers.make_plan", broken)
+    reply = post(mock, CHAT, json=GOOD_CHAT)
+    assert reply.status_code == 500
+    assert requests_counted(mock, CHAT, 500) == 1
+
+
+def test_a_preflight_echoes_only_a_valid_list_of_header_names(mock: RunningMock) -> None:
+    def preflight(asked: bytes) -> bytes:
+        with socket.create_connection((mock.host, mock.port), timeout=10) as conn:
+            conn.sendall(
+                b"OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n"
+                b"Access-Control-Request-Headers: " + asked + b"\r\n\r\n"
+            )
+            return b"".join(iter(lambda: conn.recv(65536), b""))
+
+    good = preflight(b"content-type,x-mock-fault")
+    assert good.startswith(b"HTTP/1.1 204")
+    assert b"Access-Control-Allow-Headers: content-type,x-mock-fault\r\n" in good
+    for hostile in (b"\xed\xa0\x80", b"x-a\xff", b"a b", b"x;y"):
+        reply = preflight(hostile)
+        assert reply.startswith(b"HTTP/1.1 204"), reply
+        assert b"Access-Control-Allow-Headers: Content-Type, Authorization\r\n" in reply
