@@ -8,6 +8,9 @@ Routes: the generation endpoints (``/v1/chat/completions``, ``/v1/completions``,
 ``/v1/responses``, ``/v1/messages``, ``/tutorial/{content,events,text,counter}``), with a
 CORS preflight for each; ``/v1/models``, ``/healthz``, ``/metrics``, and
 ``/mock/requests/{id}`` (the ground truth; ``?wait_ms=`` waits for the request to end).
+Only the generation endpoints are open to pages of other origins (``cors_origin``, by
+default ``*``); the other routes send a CORS header only when ``control_cors_origin``
+names an origin.
 """
 
 from __future__ import annotations
@@ -76,9 +79,21 @@ async def _count_requests(request: web.Request, handler: _Handler) -> web.Stream
 
 
 async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
-    origin = request.app[RUNTIME].config.cors_origin
+    """Add CORS headers: open on the generation endpoints, narrow on every other route.
+
+    The generation endpoints and their preflights get ``cors_origin``; the ground truth,
+    metrics, health and models get ``control_cors_origin``, by default none.
+    """
+    config = request.app[RUNTIME].config
+    resource = request.match_info.route.resource
+    if resource is not None and resource.canonical in GENERATION_ROUTES:
+        origin: str | None = config.cors_origin
+        response.headers["Access-Control-Expose-Headers"] = _EXPOSED
+    else:
+        origin = config.control_cors_origin
+    if origin is None:
+        return
     response.headers["Access-Control-Allow-Origin"] = origin
-    response.headers["Access-Control-Expose-Headers"] = _EXPOSED
     if origin != "*":
         response.headers["Vary"] = "Origin"
 

@@ -43,6 +43,7 @@ _CONFIG_FLAGS = (
     "seed",
     "workers",
     "cors_origin",
+    "control_cors_origin",
     "max_concurrency",
     "ping_interval_ms",
     "truth_capacity",
@@ -63,7 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, help="processes sharing the port with SO_REUSEPORT (default 1)"
     )
     listen.add_argument(
-        "--cors-origin", help="Access-Control-Allow-Origin for browser clients (default *)"
+        "--cors-origin",
+        help="Access-Control-Allow-Origin of the generation endpoints (default *)",
+    )
+    listen.add_argument(
+        "--control-cors-origin",
+        metavar="ORIGIN",
+        help="Access-Control-Allow-Origin of /mock/requests, /metrics, /healthz and /v1/models "
+        "(default: none, so other origins cannot read them)",
     )
     listen.add_argument(
         "--max-concurrency",

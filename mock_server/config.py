@@ -84,6 +84,14 @@ def _integer(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
+def _origin(name: str, value: Any) -> None:
+    """Check that ``value`` can be an ``Access-Control-Allow-Origin`` value."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(name, "must be '*' or an origin such as http://a.test")
+    if any(c in value for c in "\r\n"):
+        raise ConfigError(name, "cannot hold a line end")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimingProfile:
     """When tokens are written, and how many.
@@ -178,7 +186,11 @@ class MockConfig:
         port: the TCP port; 0 picks a free one.
         seed: the seed of every response's text and every drawn time and fault.
         workers: processes sharing the port (SO_REUSEPORT).
-        cors_origin: the ``Access-Control-Allow-Origin`` value.
+        cors_origin: the ``Access-Control-Allow-Origin`` of the generation endpoints and
+            their preflights (what a page on another origin streams from).
+        control_cors_origin: the ``Access-Control-Allow-Origin`` of every other route
+            (ground truth, metrics, health, models); None sends none, so a page on another
+            origin cannot read them.
         max_concurrency: requests in progress above which new ones get 429; None: no cap.
         retry_after_s: the ``Retry-After`` of that 429.
         ping_interval_ms: Anthropic ``ping`` events after the first one; 0: only the first.
@@ -203,6 +215,7 @@ class MockConfig:
     seed: int = 0
     workers: int = 1
     cors_origin: str = "*"
+    control_cors_origin: str | None = None
     max_concurrency: int | None = None
     retry_after_s: int = 1
     ping_interval_ms: float = 1000.0
@@ -225,10 +238,9 @@ class MockConfig:
         _integer("port", self.port, 0, 65535)
         _integer("seed", self.seed, -(2**63), 2**63 - 1)
         _integer("workers", self.workers, 1, 256)
-        if not isinstance(self.cors_origin, str) or not self.cors_origin:
-            raise ConfigError("cors_origin", "must be '*' or an origin such as http://a.test")
-        if any(c in self.cors_origin for c in "\r\n"):
-            raise ConfigError("cors_origin", "cannot hold a line end")
+        _origin("cors_origin", self.cors_origin)
+        if self.control_cors_origin is not None:
+            _origin("control_cors_origin", self.control_cors_origin)
         if self.max_concurrency is not None:
             _integer("max_concurrency", self.max_concurrency, 1, 10_000_000)
         _integer("retry_after_s", self.retry_after_s, 0, 86_400)

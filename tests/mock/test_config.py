@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
         (MockConfig, {"truth_capacity": 0}, "truth_capacity"),
         (MockConfig, {"models": ()}, "models"),
         (MockConfig, {"cors_origin": "a\nb"}, "cors_origin"),
+        (MockConfig, {"control_cors_origin": ""}, "control_cors_origin"),
         (MockConfig, {"ping_interval_ms": 0.5}, "ping_interval_ms"),
     ],
 )
@@ -99,6 +100,12 @@ def test_flags_override_the_toml_file(tmp_path: Path) -> None:
     assert config.timing.itl_ms == 5  # the flag wins
     assert config.timing.tokens == 3
     assert config.faults.http_503 == 0.1
+
+
+def test_the_cors_flags_reach_the_config() -> None:
+    assert parse().control_cors_origin is None  # other origins cannot read the ground truth
+    config = parse("--cors-origin", "http://app.test", "--control-cors-origin", "http://d.test")
+    assert (config.cors_origin, config.control_cors_origin) == ("http://app.test", "http://d.test")
 
 
 def test_a_bad_fault_rate_flag_names_the_kind() -> None:

@@ -255,3 +255,31 @@ def test_a_preflight_echoes_only_a_valid_list_of_header_names(mock: RunningMock)
         reply = preflight(hostile)
         assert reply.startswith(b"HTTP/1.1 204"), reply
         assert b"Access-Control-Allow-Headers: Content-Type, Authorization\r\n" in reply
+
+
+CONTROL_PATHS = ["/metrics", "/healthz", "/v1/models", "/mock/requests/{id}", "/no/such/path"]
+
+
+def test_cors_stays_open_on_the_generation_routes_only(make_mock) -> None:
+    mock = make_mock()
+    stream = post(mock, CHAT, json=GOOD_CHAT)
+    assert stream.headers["access-control-allow-origin"] == "*"
+    tutorial = httpx.get(mock.base_url + "/tutorial/events", params={"prompt": "hi"})
+    assert tutorial.headers["access-control-allow-origin"] == "*"
+    request_id = stream.headers["x-mock-request-id"]
+    for path in CONTROL_PATHS:
+        reply = httpx.get(mock.base_url + path.format(id=request_id))
+        assert reply.status_code in (200, 404), path
+        assert "access-control-allow-origin" not in reply.headers, path
+        assert "access-control-expose-headers" not in reply.headers, path
+
+
+def test_a_control_origin_opens_the_other_routes_to_that_origin(make_mock) -> None:
+    mock = make_mock(control_cors_origin="http://dash.test")
+    request_id = post(mock, CHAT, json=GOOD_CHAT).headers["x-mock-request-id"]
+    for path in CONTROL_PATHS[:4]:
+        reply = httpx.get(mock.base_url + path.format(id=request_id))
+        assert reply.status_code == 200, path
+        assert reply.headers["access-control-allow-origin"] == "http://dash.test", path
+        assert reply.headers["vary"] == "Origin"
+    assert post(mock, CHAT, json=GOOD_CHAT).headers["access-control-allow-origin"] == "*"
