@@ -3,8 +3,10 @@
 The loop around the sans-IO reader is short on purpose: every chunk is stamped by the
 transport, fed to the ``StreamReader``, and the record takes the arrival times of the
 events it completed. Deadlines (first token, total, the client's own bounds, a planned
-abandonment) share one ``asyncio.timeout`` that is moved, not stacked, so a request
-costs one timer whatever its length.
+abandonment) share one ``asyncio.timeout_at`` that is moved, not stacked, so a request
+costs one timer whatever its length. Every deadline is an absolute time on the event
+loop's clock, counted from the request's start, and it holds from the first byte sent:
+headers that never finish and streams of comments alone end at their deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from harness.recording import (
     error_body_message,
     fail,
     redact,
+    redact_record,
 )
 from harness.transports.base import Clock, HttpRequest, Timeouts, Transport, deliver
 
@@ -72,6 +75,30 @@ async def run_exchange(
     Raises:
         asyncio.CancelledError: the run cancelled it; the record says ``cancelled``.
     """
+    secrets = tuple(secrets)
+    try:
+        return await _exchange(
+            transport, request, record, dialect, timeouts, bounds, abandon, secrets, clock
+        )
+    except Exception as exc:  # the boundary of one request: nothing it meets ends the run
+        message = f"unexpected error reading the response: {type(exc).__name__}: {exc}"
+        fail(record, ErrorKind.PROTOCOL, message, clock())
+        return None
+    finally:
+        redact_record(record, secrets)
+
+
+async def _exchange(
+    transport: Transport,
+    request: HttpRequest,
+    record: RequestRecord,
+    dialect: Dialect | None,
+    timeouts: Timeouts,
+    bounds: StreamBounds,
+    abandon: Abandon | None,
+    secrets: Iterable[str],
+    clock: Clock,
+) -> StreamResult | None:
     loop = asyncio.get_running_loop()
     sent_s = loop.time()
     record.t_sent_ns = clock()
@@ -83,7 +110,7 @@ async def run_exchange(
         deadlines[Outcome.ABANDONED] = sent_s + abandon.after_s
     reader: StreamReader | None = None
     try:
-        async with asyncio.timeout(min(deadlines.values())) as timer:
+        async with asyncio.timeout_at(min(deadlines.values())) as timer:
             try:
                 async with transport.stream(request) as response:
                     record.t_headers_ns = response.t_headers_ns
