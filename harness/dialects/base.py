@@ -24,6 +24,7 @@ __all__ = [
     "Delta",
     "DeltaKind",
     "Dialect",
+    "JSONTooDeep",
     "StreamResult",
     "ToolCall",
     "load_json",
@@ -150,18 +151,33 @@ class Dialect(Protocol):
 _decode_json = msgspec.json.decode
 
 
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than the parsers' recursion allows: refused like bad JSON."""
+
+    def __init__(self) -> None:
+        super().__init__("JSON nested too deeply to read")
+
+
 def parse_json(data: str) -> Any:
     """``json.loads(data)``, read by msgspec where it can: about five times as fast.
 
     msgspec is the stricter parser: what it reads, ``json.loads`` reads the same; what it
     refuses (NaN, Infinity, a number out of a float's range, a lone surrogate escape,
     nesting too deep, as well as malformed JSON) goes to ``json.loads``, which reads it
-    or raises as it would have.
+    or raises as it would have. Nesting too deep for ``json.loads`` (its recursion
+    runs out) is refused with a ``ValueError`` like any other JSON it cannot read, so
+    a hostile payload is a bad event, never an escaping ``RecursionError``.
     """
     try:
         return _decode_json(data)
     except (msgspec.MsgspecError, ValueError):
+        pass
+    except RecursionError:
+        raise JSONTooDeep from None
+    try:
         return json.loads(data)
+    except RecursionError:
+        raise JSONTooDeep from None
 
 
 def load_json(dialect: str, data: str) -> Any:

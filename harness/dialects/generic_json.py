@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.dialects.base import Delta, DeltaKind, parse_json
+from harness.dialects.base import Delta, DeltaKind, JSONTooDeep, parse_json
 from harness.errors import ConfigError, DialectError
 from harness.sse import Event
 
@@ -130,12 +130,12 @@ class GenericJSON:
     def _parse(self, data: str) -> tuple[Any, bool]:
         try:
             return parse_json(data), True
+        except JSONTooDeep as exc:
+            raise DialectError(self.name, "data nests too deeply to parse", data) from exc
         except ValueError as exc:
             if data.lstrip().startswith("{"):
                 raise DialectError(self.name, f"data is not valid JSON ({exc})", data) from exc
             return data, False  # not JSON: the data is the token itself
-        except RecursionError as exc:
-            raise DialectError(self.name, "data nests too deeply to parse", data) from exc
 
     def _text(self, value: Any, parsed: bool, data: str) -> str | None:
         if not parsed:

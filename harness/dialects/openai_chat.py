@@ -116,8 +116,8 @@ def _plain_content(data: str | bytes) -> tuple[str, int] | None:
         return None
     try:
         chunk = _read_plain_chunk(data)
-    except (msgspec.MsgspecError, ValueError):  # ValueError: a lone surrogate in the str
-        return None
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None  # ValueError: a lone surrogate; RecursionError: nesting too deep
     if len(chunk.choices) != 1:
         return None
     choice = chunk.choices[0]

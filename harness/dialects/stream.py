@@ -181,6 +181,11 @@ class StreamReader:
             except DialectError as exc:
                 self.errors.append(exc)
                 deltas = ()
+            except Exception as exc:  # a dialect is a boundary: its bug is a bad event here
+                name = getattr(dialect, "name", type(dialect).__name__)
+                reason = f"could not read the event ({type(exc).__name__}: {exc})"
+                self.errors.append(DialectError(name, reason, event.data))
+                deltas = ()
             done = accumulator.done
             token = accumulator.add(deltas)
             self.events += 1

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.dialects.base import parse_json
+from harness.dialects.base import JSONTooDeep, parse_json
 
 _SCALARS = (
     st.none()
@@ -74,9 +74,10 @@ def test_what_msgspec_refuses_or_reads_differently_still_reads_as_json_loads(tex
     assert _same(actual, expected) or (math.isnan(actual) and math.isnan(expected))
 
 
-def test_nesting_too_deep_fails_as_json_loads_does() -> None:
+def test_nesting_too_deep_is_refused_as_bad_json_where_json_loads_runs_out_of_stack() -> None:
     text = "[" * 100_000 + "]" * 100_000
     with pytest.raises(RecursionError):
         json.loads(text)
-    with pytest.raises(RecursionError):
+    with pytest.raises(JSONTooDeep) as caught:
         parse_json(text)
+    assert isinstance(caught.value, ValueError)
