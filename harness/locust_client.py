@@ -50,6 +50,7 @@ from harness.recording import (
     error_body_message,
     fail,
     redact,
+    redact_record,
 )
 from harness.transports.base import Clock, HttpRequest, Timeouts
 
@@ -138,6 +139,9 @@ class SSEClient:
             fail(record, ErrorKind.CANCELLED, "locust stopped the user", self._clock())
             self._finish(record)
             raise
+        except Exception as exc:  # the boundary of one request: nothing it meets ends the user
+            message = f"unexpected error reading the response: {type(exc).__name__}: {exc}"
+            fail(record, ErrorKind.PROTOCOL, message, self._clock())
         finally:
             self._timer.close()
         if reader is not None:
@@ -193,6 +197,7 @@ class SSEClient:
         record.t_end_ns = record.t_end_ns or record.t_headers_ns
 
     def _finish(self, record: RequestRecord) -> None:
+        redact_record(record, self._secrets)
         elapsed_ms = ((record.t_end_ns or self._clock()) - record.t_sent_ns) / 1e6
         if record.outcome is Outcome.OK:
             self._fire("E2E", elapsed_ms, record.bytes_received)

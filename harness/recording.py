@@ -25,6 +25,7 @@ __all__ = [
     "error_body_message",
     "fail",
     "redact",
+    "redact_record",
 ]
 
 #: Dialects whose streams end with a terminator; a body ending without one is truncated.
@@ -41,11 +42,58 @@ OnToken = Callable[[int, int | None], None]
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``[redacted]``."""
+    """``text`` with every secret replaced by ``[redacted]``.
+
+    An excerpt may cut a secret at its edge (``sk-abc12...``): a piece of a secret of
+    four characters or more that stands right before a trailing ``...`` or right after a
+    leading one is redacted too.
+    """
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
+        if not secret:
+            continue
+        text = text.replace(secret, "[redacted]")
+        if "..." in text:
+            text = _redact_cut(text, secret)
     return text
+
+
+def _redact_cut(text: str, secret: str) -> str:
+    for size in range(len(secret) - 1, 3, -1):
+        head, tail = secret[:size], secret[-size:]
+        if head + "..." in text:
+            text = text.replace(head + "...", "[redacted]...")
+        if "..." + tail in text:
+            text = text.replace("..." + tail, "...[redacted]")
+    return text
+
+
+def redact_record(record: RequestRecord, secrets: Iterable[str]) -> None:
+    """Redact ``secrets`` from every string of ``record`` that the server chose (error
+    messages, headers kept, finish reason, usage): a server that echoes a key back in
+    any of them does not get it written to a file or shown on a terminal."""
+    secrets = tuple(s for s in secrets if s)
+    if not secrets:
+        return
+    if record.error_message:
+        record.error_message = redact(record.error_message, secrets)
+    if record.content_type:
+        record.content_type = redact(record.content_type, secrets)
+    if record.mock_request_id:
+        record.mock_request_id = redact(record.mock_request_id, secrets)
+    if record.finish_reason:
+        record.finish_reason = redact(record.finish_reason, secrets)
+    if record.usage:
+        record.usage = _redact_value(record.usage, secrets)
+
+
+def _redact_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact(str(k), secrets): _redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, secrets) for v in value]
+    return value
 
 
 class StreamRecorder:
@@ -193,8 +241,11 @@ def _has_answer(deltas: Iterable[Any]) -> bool:
 
 
 def error_body_message(status: int | None, body: bytes, secrets: Iterable[str]) -> str:
-    """The error message of a non-2xx response: its status and the start of its body."""
-    excerpt = body[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+    """The error message of a non-2xx response: its status and the start of its body
+    (redacted before it is cut, so that no cut leaves a piece of a secret)."""
+    text = redact(body.decode("utf-8", "replace"), secrets).strip()
+    cut = len(body) >= ERROR_BODY_BYTES  # the read stops there: the body may go on
+    excerpt = text[:ERROR_BODY_BYTES] + ("..." if cut else "")
     return redact(f"HTTP {status}: {excerpt}", secrets)
 
 
@@ -235,6 +286,10 @@ def conclude(
     elif reader.errors:
         message = f"{len(reader.errors)} bad event(s); first: {reader.errors[0]}"
         fail(record, ErrorKind.PROTOCOL, message)
+    elif record.events == 0:  # an empty body, or bytes that hold no event at all
+        kind = record.content_type or "no content type"
+        message = f"the body held no event ({record.bytes_received} bytes, {kind})"
+        fail(record, ErrorKind.PROTOCOL, message, end_ns)
     elif result.error is not None:
         message = f"the server sent an error in the stream: {result.error}"
         fail(record, ErrorKind.STREAM_ERROR, message)
