@@ -1,0 +1,134 @@
+"""``sse-harness run`` against a hostile server (``tests/apps/hostile.py``), used as a new
+user would from the command line: deadlines hold before the first byte of the headers,
+payloads that break our readers are recorded errors, keys echoed back reach no file and
+no terminal, and an empty 200 is no success. Loopback only; every run is bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "harness.cli"]
+KEY = "sk-hostile-test-key-0123456789"
+HEADER_VALUE = "custom-header-value-4242"
+TRANSPORTS = ["httpx", "aiohttp", "kernel"]
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.apps.hostile"], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"serving hostile on (http://\S+)", line)
+        assert match, f"the hostile server did not start: {line!r}"
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def run(url: str, out: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], list]:
+    env = {**os.environ, "OPENAI_API_KEY": KEY}
+    command = [
+        *CLI,
+        "run",
+        "--url",
+        url,
+        "--out",
+        str(out),
+        "--header",
+        f"x-secret: {HEADER_VALUE}",
+    ]
+    done = subprocess.run(
+        [*command, *options], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return done, [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_headers_sent_one_byte_at_a_time_end_at_the_total_timeout(
+    hostile: str, tmp_path: Path, transport: str
+) -> None:
+    _, records = run(
+        f"{hostile}/slow-headers",
+        tmp_path,
+        *("--requests", "2", "--concurrency", "2", "--total-timeout", "1"),
+        *("--transport", transport, "--grace", "30"),
+    )
+    assert [r["error_kind"] for r in records] == ["timeout_total"] * 2
+    for record in records:  # the deadline, not the run's grace period, ended them
+        assert (record["t_end_ns"] - record["t_sent_ns"]) / 1e9 < 10
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_stream_of_comments_alone_ends_at_the_ttft_timeout(
+    hostile: str, tmp_path: Path, transport: str
+) -> None:
+    _, records = run(
+        f"{hostile}/comments",
+        tmp_path,
+        *("--requests", "2", "--concurrency", "2", "--ttft-timeout", "0.5"),
+        *("--transport", transport, "--grace", "30"),
+    )
+    assert [r["error_kind"] for r in records] == ["timeout_ttft"] * 2
+    for record in records:
+        assert (record["t_end_ns"] - record["t_sent_ns"]) / 1e9 < 10
+
+
+def test_deeply_nested_json_is_a_protocol_error_and_every_request_is_made(
+    hostile: str, tmp_path: Path
+) -> None:
+    _, records = run(f"{hostile}/deep-json", tmp_path, "--requests", "4", "--concurrency", "1")
+    assert len(records) == 4
+    assert {r["error_kind"] for r in records} == {"protocol"}
+    assert all("deep" in r["error_message"] for r in records)
+
+
+@pytest.mark.parametrize("route", ["empty", "garbage"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_200_without_events_is_an_error(
+    hostile: str, tmp_path: Path, route: str, transport: str
+) -> None:
+    _, records = run(f"{hostile}/{route}", tmp_path, "--requests", "2", "--transport", transport)
+    assert [r["error_kind"] for r in records] == ["protocol"] * 2
+    assert all("no event" in r["error_message"] for r in records)
+
+
+@pytest.mark.parametrize("route", ["echo", "echo-status"])
+def test_keys_echoed_back_reach_no_file_and_no_terminal(
+    hostile: str, tmp_path: Path, route: str
+) -> None:
+    done, records = run(f"{hostile}/{route}", tmp_path, "--requests", "2", "--concurrency", "1")
+    assert len(records) == 2
+    assert all(r["outcome"] == "error" for r in records)
+    outputs = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    outputs |= {"stdout": done.stdout, "stderr": done.stderr}
+    assert {"results.jsonl", "summary.json", "report.md", "report.html"} <= outputs.keys()
+    for name, text in outputs.items():
+        assert KEY not in text, name
+        assert HEADER_VALUE not in text, name
+    assert "[redacted]" in outputs["results.jsonl"]
+
+
+def test_an_echoed_key_is_redacted_from_every_field_a_server_fills(
+    hostile: str, tmp_path: Path
+) -> None:
+    _, records = run(f"{hostile}/echo", tmp_path, "--requests", "1", "--dialect", "openai-chat")
+    (record,) = records
+    assert "[redacted]" in record["content_type"]
+    assert "[redacted]" in record["finish_reason"]
+    assert "[redacted]" in record["usage"]["note"]
+    assert "[redacted]" in record["error_message"]
