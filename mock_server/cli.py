@@ -45,6 +45,8 @@ _CONFIG_FLAGS = (
     "cors_origin",
     "control_cors_origin",
     "max_concurrency",
+    "keepalive_timeout_s",
+    "body_timeout_s",
     "ping_interval_ms",
     "truth_capacity",
     "reasoning_tokens",
@@ -77,6 +79,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-concurrency",
         type=int,
         help="requests in progress above which new ones get 429 + Retry-After (default: no cap)",
+    )
+    listen.add_argument(
+        "--keepalive-timeout-s",
+        type=float,
+        help="close a connection idle or with an unfinished request head this long (default 30)",
+    )
+    listen.add_argument(
+        "--body-timeout-s",
+        type=float,
+        help="answer 408 and close when a request body takes longer than this (default 30)",
     )
     listen.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file")
 

@@ -199,6 +199,11 @@ class MockConfig:
         stall_s: the length of a drawn ``stall`` fault.
         slow_headers_s: the delay of a drawn ``slow_headers`` fault.
         max_body_bytes: the largest request body accepted (413 above).
+        keepalive_timeout_s: how long a connection may go without a whole request head,
+            after it opens or after its last response (idle, or a head left unfinished),
+            before the mock closes it (aiohttp's ``keepalive_timeout``).
+        body_timeout_s: how long a request body may take to arrive once its head has; a
+            body still incomplete then is answered with 408 and the connection closed.
         max_counter: the largest ``max`` of ``/tutorial/counter``.
         max_output_tokens: the most tokens (answer or reasoning) any request gets.
         truth_capacity: how many ground-truth records the ring buffer keeps.
@@ -223,6 +228,8 @@ class MockConfig:
     stall_s: float = 1.0
     slow_headers_s: float = 1.0
     max_body_bytes: int = 1024 * 1024
+    keepalive_timeout_s: float = 30.0
+    body_timeout_s: float = 30.0
     max_counter: int = 1000
     max_output_tokens: int = 8192
     truth_capacity: int = 10_000
@@ -251,6 +258,8 @@ class MockConfig:
         _number("stall_s", self.stall_s, 0, MAX_TIME_MS / 1000)
         _number("slow_headers_s", self.slow_headers_s, 0, MAX_TIME_MS / 1000)
         _integer("max_body_bytes", self.max_body_bytes, 64, 1024**3)
+        _number("keepalive_timeout_s", self.keepalive_timeout_s, 0.01, 86_400)
+        _number("body_timeout_s", self.body_timeout_s, 0.01, 86_400)
         _integer("max_counter", self.max_counter, 1, 1_000_000)
         _integer("max_output_tokens", self.max_output_tokens, 1, 1_000_000)
         _integer("truth_capacity", self.truth_capacity, 1, 10_000_000)

@@ -11,6 +11,7 @@ record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -83,10 +84,15 @@ async def _read_json(request: web.Request, runtime: Runtime) -> Any:
     too_large = f"the request body is larger than the limit of {limit} bytes"
     if request.content_length is not None and request.content_length > limit:
         raise RequestError(too_large, status=413)
+    timeout_s = runtime.config.body_timeout_s
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout_s):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise RequestError(too_large, status=413) from exc
+    except TimeoutError as exc:
+        message = f"the request body did not arrive within {timeout_s:g} s"
+        raise RequestError(message, status=408) from exc
     if len(raw) > limit:
         raise RequestError(too_large, status=413)
     try:
@@ -102,6 +108,20 @@ async def _read_json(request: web.Request, runtime: Runtime) -> Any:
     if "\\u" in text:  # in UTF-8 text only a \u escape can spell a lone surrogate
         reject_lone_surrogates(body)
     return body
+
+
+async def _answer_and_hang_up(request: web.Request, response: web.Response) -> None:
+    """Send ``response`` now and close the connection after it.
+
+    For a body that stalled: aiohttp would otherwise keep reading the rest of it for its
+    lingering time before it closed the connection.
+    """
+    response.force_close()
+    with contextlib.suppress(ConnectionError):  # the client left meanwhile
+        await response.prepare(request)
+        await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()  # after the buffered response is flushed
 
 
 def _query_body(endpoint: Endpoint, query: Any) -> dict[str, Any]:
@@ -152,7 +172,10 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
         overrides = parse_overrides(request.headers, ask.body.get("mock"), request.query)
     except RequestError as exc:
         truth.done = True
-        return _error(endpoint, exc.status, exc.message, truth, param=exc.param)
+        response = _error(endpoint, exc.status, exc.message, truth, param=exc.param)
+        if exc.status == 408:
+            await _answer_and_hang_up(request, response)
+        return response
     except ConfigError as exc:
         truth.done = True
         return _error(endpoint, 400, f"invalid override: {exc}", truth, param=exc.field)

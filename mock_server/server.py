@@ -10,7 +10,9 @@
   and the harness's embedded target.
 
 Every worker uses uvloop when it can be imported, a listen backlog of 4096, and raises
-its open-files limit to the hard maximum.
+its open-files limit to the hard maximum. A connection without a whole request head for
+``keepalive_timeout_s`` (idle, or a head left unfinished) is closed by aiohttp's
+keep-alive timer; a stalled body is the handler's to end (``body_timeout_s``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,12 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 async def _start(config: MockConfig, worker: WorkerInfo, port: int) -> tuple[web.AppRunner, int]:
     """Start one worker's app; SO_REUSEPORT only when workers share the port."""
-    runner = web.AppRunner(create_app(config, worker=worker), access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        create_app(config, worker=worker),
+        access_log=None,
+        shutdown_timeout=2.0,
+        keepalive_timeout=config.keepalive_timeout_s,
+    )
     await runner.setup()
     shared = worker.count > 1
     site = web.TCPSite(runner, config.host, port, backlog=BACKLOG, reuse_port=shared)

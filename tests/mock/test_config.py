@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[2]
         (MockConfig, {"models": ()}, "models"),
         (MockConfig, {"cors_origin": "a\nb"}, "cors_origin"),
         (MockConfig, {"control_cors_origin": ""}, "control_cors_origin"),
+        (MockConfig, {"keepalive_timeout_s": 0}, "keepalive_timeout_s"),
+        (MockConfig, {"body_timeout_s": float("inf")}, "body_timeout_s"),
         (MockConfig, {"ping_interval_ms": 0.5}, "ping_interval_ms"),
     ],
 )
@@ -106,6 +108,13 @@ def test_the_cors_flags_reach_the_config() -> None:
     assert parse().control_cors_origin is None  # other origins cannot read the ground truth
     config = parse("--cors-origin", "http://app.test", "--control-cors-origin", "http://d.test")
     assert (config.cors_origin, config.control_cors_origin) == ("http://app.test", "http://d.test")
+
+
+def test_the_connection_timeouts_are_bounded_by_default_and_set_by_flags() -> None:
+    default = parse()
+    assert (default.keepalive_timeout_s, default.body_timeout_s) == (30.0, 30.0)
+    config = parse("--keepalive-timeout-s", "5", "--body-timeout-s", "2.5")
+    assert (config.keepalive_timeout_s, config.body_timeout_s) == (5.0, 2.5)
 
 
 def test_a_bad_fault_rate_flag_names_the_kind() -> None:

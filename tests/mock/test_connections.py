@@ -1,0 +1,96 @@
+"""Hostile connections: idle ones, unfinished request heads and stalled bodies are ended.
+
+Each test configures a short timeout (0.2 s) and waits for the server to act with a
+generous deadline, so a busy machine only makes a test slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from mock_server.server import RunningMock
+
+SHORT_S = 0.2
+DEADLINE_S = 10.0
+CHAT_BODY = b'{"messages": [{"role": "user", "content": "hi"}]}'
+
+
+async def talk(mock: RunningMock, *writes: bytes) -> bytes:
+    """Connect, send ``writes``, and read until the server closes (or fail at the deadline)."""
+    reader, writer = await asyncio.open_connection(mock.host, mock.port)
+    try:
+        for data in writes:
+            writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), DEADLINE_S)  # b"" or more, then EOF
+    finally:
+        writer.close()
+
+
+def test_a_connection_that_sends_nothing_is_closed(make_mock) -> None:
+    mock = make_mock(keepalive_timeout_s=SHORT_S)
+    assert asyncio.run(talk(mock)) == b""
+
+
+def test_a_request_head_left_unfinished_is_closed(make_mock) -> None:
+    mock = make_mock(keepalive_timeout_s=SHORT_S)
+    half = b"POST /v1/chat/completions HTTP/1.1\r\nHost: mock\r\nContent-Le"
+    assert asyncio.run(talk(mock, half)) == b""
+    assert mock.metrics_snapshot()["requests"] == []  # no request ever reached a handler
+
+
+def test_a_kept_alive_connection_idle_after_its_answer_is_closed(make_mock) -> None:
+    mock = make_mock(keepalive_timeout_s=SHORT_S)
+    answer = asyncio.run(talk(mock, b"GET /healthz HTTP/1.1\r\nHost: mock\r\n\r\n"))
+    assert answer.startswith(b"HTTP/1.1 200 ")  # answered, kept alive, then closed when idle
+    assert b'"status": "ok"' in answer
+
+
+def test_a_body_that_stalls_gets_408_and_the_connection_closes(make_mock) -> None:
+    mock = make_mock(body_timeout_s=SHORT_S)
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: mock\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(CHAT_BODY)
+    )
+    answer = asyncio.run(talk(mock, head + CHAT_BODY[:10]))  # the rest never comes
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout"
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert b"Connection: close" in headers
+    error = json.loads(body)["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "did not arrive within 0.2 s" in error["message"]
+    assert mock.metrics_snapshot()["requests"] == [["/v1/chat/completions", 408, 1]]
+    request_id = next(
+        line.split(b": ")[1].decode()
+        for line in headers.split(b"\r\n")
+        if line.lower().startswith(b"x-mock-request-id")
+    )
+    truth = mock.truth(request_id)
+    assert truth is not None
+    assert (truth["status"], truth["outcome"], truth["done"]) == (408, "error", True)
+
+
+def test_a_chunked_body_that_stalls_gets_408_in_the_anthropic_shape(make_mock) -> None:
+    mock = make_mock(body_timeout_s=SHORT_S)
+    head = (
+        b"POST /v1/messages HTTP/1.1\r\nHost: mock\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    answer = asyncio.run(talk(mock, head + b'5\r\n{"mod\r\n'))
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+def test_a_complete_request_on_a_live_connection_is_answered(make_mock) -> None:
+    mock = make_mock(keepalive_timeout_s=SHORT_S, body_timeout_s=SHORT_S)
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: mock\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(CHAT_BODY)
+    ) + CHAT_BODY
+    answer = asyncio.run(talk(mock, request))
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert b'"finish_reason":"stop"' in answer
