@@ -205,7 +205,9 @@ class MockConfig:
         body_timeout_s: how long a request body may take to arrive once its head has; a
             body still incomplete then is answered with 408 and the connection closed.
         max_counter: the largest ``max`` of ``/tutorial/counter``.
-        max_output_tokens: the most tokens (answer or reasoning) any request gets.
+        max_output_tokens: the most tokens (answer or reasoning) any choice gets.
+        max_choices: the largest ``n`` (choices) an OpenAI chat or completions request
+            may ask for (400 above).
         truth_capacity: how many ground-truth records the ring buffer keeps.
         reasoning_tokens: reasoning tokens sent before the answer when a request does not
             say; 0: none.
@@ -232,6 +234,7 @@ class MockConfig:
     body_timeout_s: float = 30.0
     max_counter: int = 1000
     max_output_tokens: int = 8192
+    max_choices: int = 16
     truth_capacity: int = 10_000
     reasoning_tokens: int = 0
     models: tuple[str, ...] = ("mock-model",)
@@ -262,6 +265,7 @@ class MockConfig:
         _number("body_timeout_s", self.body_timeout_s, 0.01, 86_400)
         _integer("max_counter", self.max_counter, 1, 1_000_000)
         _integer("max_output_tokens", self.max_output_tokens, 1, 1_000_000)
+        _integer("max_choices", self.max_choices, 1, 128)
         _integer("truth_capacity", self.truth_capacity, 1, 10_000_000)
         _integer("reasoning_tokens", self.reasoning_tokens, 0, 1_000_000)
         _integer("high_water_bytes", self.high_water_bytes, 1024, 1024**3)

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.errors import ConfigError
+from mock_server.config import MockConfig
 from mock_server.overrides import parse_overrides
 from mock_server.parsing import (
     PARSERS,
@@ -138,12 +139,17 @@ def _query_body(endpoint: Endpoint, query: Any) -> dict[str, Any]:
     return body
 
 
-def _ask(endpoint: Endpoint, body: Any, model: str) -> Ask:
+def _ask(endpoint: Endpoint, body: Any, config: MockConfig) -> Ask:
+    model = config.models[0]
     if endpoint is Endpoint.TUTORIAL_COUNTER:
         return parse_counter(body, model)
     if endpoint in _TUTORIAL:
         return parse_tutorial(endpoint, body, model)
-    return PARSERS[endpoint](body, model)
+    ask = PARSERS[endpoint](body, model)
+    if ask.n > config.max_choices:
+        message = f"'n' must be at most {config.max_choices}, the mock's limit of choices"
+        raise RequestError(message, param="n")
+    return ask
 
 
 async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
@@ -168,7 +174,7 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
             body: Any = _query_body(endpoint, request.query)
         else:
             body = await _read_json(request, runtime)
-        ask = _ask(endpoint, body, config.models[0])
+        ask = _ask(endpoint, body, config)
         overrides = parse_overrides(request.headers, ask.body.get("mock"), request.query)
     except RequestError as exc:
         truth.done = True

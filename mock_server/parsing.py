@@ -140,6 +140,16 @@ def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
     return stream, bool(include)
 
 
+def _choices(body: Mapping[str, Any]) -> int:
+    """OpenAI's ``n``, how many choices: absent or null is 1 (the handler applies the cap)."""
+    n = _optional(body, "n", int, "an integer")
+    if n is None:
+        return 1
+    if n < 1:
+        raise RequestError(f"'n' must be at least 1, not {n}", param="n")
+    return n
+
+
 def _content_texts(content: Any, where: str) -> list[str]:
     """The texts of a message's content: a string, or a list of parts with ``text``."""
     if content is None:
@@ -193,6 +203,7 @@ def parse_chat(body: Any, default_model: str) -> Ask:
         include_usage=include_usage,
         limit=_limit(body, "max_completion_tokens", "max_tokens"),
         prompt_texts=tuple(texts),
+        n=_choices(body),
     )
 
 
@@ -217,6 +228,7 @@ def parse_completions(body: Any, default_model: str) -> Ask:
         include_usage=include_usage,
         limit=_limit(body, "max_tokens"),
         prompt_texts=tuple(texts),
+        n=_choices(body),
     )
 
 

@@ -6,8 +6,8 @@ that the renderer turns into bytes and the stream writer sends on time.
 
 Text. The answer and the reasoning are words of ``mock_server.vocabulary.WORDS`` chosen by
 ``random.Random`` seeded from the SHA-256 of the seed and the canonical JSON of the request
-body (sorted keys, no spaces) with ``stream``, ``stream_options`` and ``mock`` removed. So
-the same request gives the same text in every process, streamed or not. Answer and
+body (sorted keys, no spaces) with ``stream``, ``stream_options``, ``mock`` and ``n``
+removed. So the same request gives the same text in every process, streamed or not. Answer and
 reasoning come from two separate generators, so the reasoning length never changes the
 answer; a shorter response of the same body is a prefix of a longer one.
 
@@ -25,9 +25,16 @@ response finishes ``length``). Reasoning tokens (chat, Responses, Anthropic only
 ``reasoning_tokens`` override, else the configured default; they come before the answer,
 are not counted against M, and are part of the completion tokens.
 
+Choices. OpenAI chat and completions requests may ask for ``n`` choices. Each choice has
+the length above and its own text (choice 0's is the text the same body with ``n`` 1
+gets; choice c's comes from generators tagged with c). They are generated in step: token
+k of every choice is due at token k's time, and the token events go out interleaved,
+choice 0 first, as OpenAI sends them; a fault's ``@N`` counts these events.
+
 Prompt tokens: the number of whitespace-separated words in all the prompt's text (every
 message's text parts, the system prompt or instructions, the completion prompt), at
-least 1. Completion tokens: reasoning tokens plus answer tokens, exactly the tokens sent.
+least 1. Completion tokens: reasoning tokens plus answer tokens of every choice, exactly
+the tokens sent.
 
 Timing. Token k (0-based, reasoning first) is due ``ttft + gap_1 + ... + gap_k`` after
 the request was received; an event with several tokens is due with its last token. TTFT
@@ -50,18 +57,27 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mock_server.config import MAX_TIME_MS, MockConfig, TimingProfile
 from mock_server.faults import Faults, resolve_faults
 from mock_server.overrides import Overrides
 from mock_server.vocabulary import WORDS
 
-__all__ = ["Ask", "Endpoint", "Faults", "Plan", "canonical_body", "make_plan", "text_seed"]
+__all__ = [
+    "Ask",
+    "ChoiceText",
+    "Endpoint",
+    "Faults",
+    "Plan",
+    "canonical_body",
+    "make_plan",
+    "text_seed",
+]
 
 _NS_PER_MS = 1_000_000
 _SENTENCE_END = 0.08  # the chance that a word ends a sentence
-_IGNORED_KEYS = ("stream", "stream_options", "mock")
+_IGNORED_KEYS = ("stream", "stream_options", "mock", "n")
 
 
 class Endpoint(enum.StrEnum):
@@ -94,6 +110,7 @@ class Ask:
         limit: the request's output limit M, or None.
         prompt_texts: every text of the prompt, for the prompt token count.
         counter_max: for ``/tutorial/counter``, how far to count.
+        n: how many choices to send (OpenAI chat and completions ``n``).
     """
 
     endpoint: Endpoint
@@ -104,6 +121,24 @@ class Ask:
     limit: int | None = None
     prompt_texts: tuple[str, ...] = ()
     counter_max: int | None = None
+    n: int = 1
+
+
+class ChoiceText(NamedTuple):
+    """The texts of one choice: each reasoning event's, then each answer event's."""
+
+    reasoning: tuple[str, ...]
+    content: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The whole answer."""
+        return "".join(self.content)
+
+    @property
+    def reasoning_text(self) -> str:
+        """The whole reasoning."""
+        return "".join(self.reasoning)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,18 +150,20 @@ class Plan:
         model: the model name to echo.
         stream: whether it streams.
         include_usage: whether a streamed OpenAI response ends with a usage chunk.
-        reasoning: the text of each reasoning event.
-        content: the text of each answer event (for the counter: the counts).
-        reasoning_tokens: reasoning tokens in total.
-        content_tokens: answer tokens in total.
+        reasoning: the text of each reasoning event (of choice 0).
+        content: the text of each answer event (of choice 0; for the counter: the counts).
+        reasoning_tokens: reasoning tokens of one choice.
+        content_tokens: answer tokens of one choice.
         prompt_tokens: the prompt's token count (see the module's rule).
-        offsets_ns: when each token event is due, from the request's receipt, reasoning
-            events first.
+        offsets_ns: when each token event is due, from the request's receipt, in the order
+            sent: reasoning events first, the choices' events of one step side by side.
         headers_offset_ns: when the status line is due (slow headers), from receipt.
         finish: ``stop`` or ``length``, in OpenAI's words.
         tokens_per_event: tokens per event (the last event of a phase may carry fewer).
         faults: what goes wrong.
         split_seed: seeds the random split points of ``split_random``.
+        more_choices: the texts of choices 1 to n - 1 (none unless the request asks
+            for ``n`` above 1).
     """
 
     endpoint: Endpoint
@@ -144,11 +181,23 @@ class Plan:
     tokens_per_event: int
     faults: Faults
     split_seed: int
+    more_choices: tuple[ChoiceText, ...] = ()
+
+    @property
+    def n(self) -> int:
+        """How many choices the response carries."""
+        return 1 + len(self.more_choices)
+
+    def choice(self, index: int) -> ChoiceText:
+        """The texts of choice ``index`` (0-based)."""
+        if index == 0:
+            return ChoiceText(self.reasoning, self.content)
+        return self.more_choices[index - 1]
 
     @property
     def completion_tokens(self) -> int:
-        """Reasoning plus answer tokens."""
-        return self.reasoning_tokens + self.content_tokens
+        """Reasoning plus answer tokens of every choice."""
+        return (self.reasoning_tokens + self.content_tokens) * self.n
 
     @property
     def end_offset_ns(self) -> int:
@@ -161,16 +210,17 @@ class Plan:
         out: list[int] = []
         for total in (self.reasoning_tokens, self.content_tokens):
             out.extend(min(per_event, total - first) for first in range(0, total, per_event))
-        return tuple(out)
+        n = self.n
+        return tuple(out) if n == 1 else tuple(count for count in out for _ in range(n))
 
     @property
     def text(self) -> str:
-        """The whole answer."""
+        """The whole answer (of choice 0)."""
         return "".join(self.content)
 
     @property
     def reasoning_text(self) -> str:
-        """The whole reasoning."""
+        """The whole reasoning (of choice 0)."""
         return "".join(self.reasoning)
 
 
@@ -181,7 +231,8 @@ def canonical_body(body: Mapping[str, Any]) -> str:
 
 
 def text_seed(seed: int, body: Mapping[str, Any], tag: str) -> int:
-    """The seed of one text generator (``tag`` is ``content`` or ``reasoning``)."""
+    """The seed of one text generator (``tag``: ``content`` or ``reasoning``; ``.c`` added
+    for choice c above 0)."""
     digest = hashlib.sha256(f"{seed}\0{tag}\0{canonical_body(body)}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
@@ -209,6 +260,7 @@ def make_plan(
         content: tuple[str, ...] = tuple(str(n) for n in range(1, count + 1))
         reasoning_tokens, reasoning = 0, ()
         per_event = 1
+        more: tuple[ChoiceText, ...] = ()
     else:
         content_tokens, finish = _output_length(config.timing, ask.limit, overrides.tokens, cap)
         reasoning_tokens = 0
@@ -216,19 +268,23 @@ def make_plan(
             wanted = overrides.reasoning_tokens
             reasoning_tokens = min(config.reasoning_tokens if wanted is None else wanted, cap)
         per_event = config.timing.tokens_per_event
-        words = _words(text_seed(seed, ask.body, "content"), content_tokens)
-        content = _group(words, per_event)
-        reasoning = _group(
-            _words(text_seed(seed, ask.body, "reasoning"), reasoning_tokens), per_event
+        first, *others = (
+            _choice_text(seed, ask.body, choice, reasoning_tokens, content_tokens, per_event)
+            for choice in range(ask.n)
         )
+        reasoning, content = first
+        more = tuple(others)
 
+    choices = 1 + len(more)
     rng = random.Random(draw_seed)
-    events = len(reasoning) + len(content)
+    events = (len(reasoning) + len(content)) * choices
     faults = resolve_faults(config, overrides.faults, rng, events)
     token_offsets = _token_offsets(
         config.timing, overrides, rng, reasoning_tokens + content_tokens, active
     )
     offsets = _event_offsets(token_offsets, reasoning_tokens, content_tokens, per_event)
+    if choices > 1:  # every choice's event of a step is due with the step
+        offsets = [offset for offset in offsets for _ in range(choices)]
     slow_ns = round(faults.slow_headers_s * 1e9)
     stall_ns = round(faults.stall_s * 1e9)
     if slow_ns or stall_ns:
@@ -253,7 +309,23 @@ def make_plan(
         tokens_per_event=per_event,
         faults=faults,
         split_seed=rng.getrandbits(64),
+        more_choices=more,
     )
+
+
+def _choice_text(
+    seed: int,
+    body: Mapping[str, Any],
+    choice: int,
+    reasoning_tokens: int,
+    content_tokens: int,
+    per_event: int,
+) -> ChoiceText:
+    """One choice's reasoning and answer events, from its own two generators."""
+    suffix = f".{choice}" if choice else ""
+    reasoning = _words(text_seed(seed, body, "reasoning" + suffix), reasoning_tokens)
+    content = _words(text_seed(seed, body, "content" + suffix), content_tokens)
+    return ChoiceText(_group(reasoning, per_event), _group(content, per_event))
 
 
 def _output_length(

@@ -79,7 +79,7 @@ class AnthropicStream:
             pieces.append(_PING)
         return pieces
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
         middle = self._text_mid if phase == CONTENT else self._thinking_mid
         data = self._text_head + str(self._index) + middle + json_string(text) + "}}"
         return Piece(data, event="content_block_delta")

@@ -6,8 +6,9 @@ terminator, an error); ``build_frames`` says *when*, applying the plan's schedul
 stream faults (disconnect, mid-stream error, malformed JSON, missing terminator, line
 ends, keep-alive comments, Anthropic pings). Every SSE byte goes through
 ``harness.sse.encode``, except the token blocks of a dialect that offers
-``token_bytes(phase, text)`` (OpenAI chat): those are built from encoded prefixes, at
-admission once per token, and a test holds them equal to what ``encode`` writes.
+``token_bytes(phase, text, choice)`` (OpenAI chat): those are built from encoded
+prefixes, at admission once per token, and a test holds them equal to what ``encode``
+writes.
 """
 
 from __future__ import annotations
@@ -101,7 +102,12 @@ class Rendered:
 
 
 class StreamDialect(Protocol):
-    """How one API's stream looks; each method returns the pieces of one moment."""
+    """How one API's stream looks; each method returns the pieces of one moment.
+
+    ``token`` gets the event's 1-based position and its choice (always 0 but for OpenAI
+    chat and completions with ``n`` above 1); the preamble and the finish cover every
+    choice of the plan.
+    """
 
     content_type: str
     #: True when token pieces carry JSON (the malformed_json fault can break them).
@@ -109,7 +115,7 @@ class StreamDialect(Protocol):
 
     def preamble(self) -> list[Piece]: ...
     def start(self, phase: str) -> list[Piece]: ...
-    def token(self, phase: str, text: str, position: int) -> Piece: ...
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece: ...
     def end(self, phase: str) -> list[Piece]: ...
     def finish(self) -> list[Piece]: ...
     def terminator(self) -> list[Piece]: ...
@@ -153,8 +159,7 @@ def build_frames(plan: Plan, dialect: StreamDialect) -> Rendered:
     out = _Frames(faults.newline)
     start_ns = plan.headers_offset_ns
     out.add(start_ns, dialect.preamble())
-    phases = [REASONING] * len(plan.reasoning) + [CONTENT] * len(plan.content)
-    texts = plan.reasoning + plan.content
+    phases, texts, choices = _token_events(plan)
     tokens = plan.event_tokens()
     phase: str | None = None
     cut = ended = False
@@ -175,9 +180,9 @@ def build_frames(plan: Plan, dialect: StreamDialect) -> Rendered:
             out.add(start_ns if phase is None else at, pieces + dialect.start(kind))
             phase = kind
         if fast is not None and faults.malformed_at != index + 1:
-            out.frames.append(Frame(at, fast(kind, texts[index]), tokens[index]))
+            out.frames.append(Frame(at, fast(kind, texts[index], choices[index]), tokens[index]))
             continue
-        piece = dialect.token(kind, texts[index], index + 1)
+        piece = dialect.token(kind, texts[index], index + 1, choices[index])
         if faults.malformed_at == index + 1 and dialect.json_tokens and piece.data:
             piece = Piece(piece.data[:-1], piece.event, piece.id, piece.comment, piece.raw)
         out.add_token(at, piece, tokens[index])
@@ -197,6 +202,18 @@ def build_frames(plan: Plan, dialect: StreamDialect) -> Rendered:
     if periodic:
         frames = sorted(frames + periodic, key=_offset)
     return Rendered(tuple(frames), dialect.content_type, cut, ended)
+
+
+def _token_events(plan: Plan) -> tuple[list[str], list[str], list[int]]:
+    """Each token event's phase, text and choice, in ``plan.offsets_ns`` order."""
+    steps = [REASONING] * len(plan.reasoning) + [CONTENT] * len(plan.content)
+    n = plan.n
+    if n == 1:
+        return steps, [*plan.reasoning, *plan.content], [0] * len(steps)
+    per_choice = [choice.reasoning + choice.content for choice in map(plan.choice, range(n))]
+    phases = [phase for phase in steps for _ in range(n)]
+    texts = [text for step in zip(*per_choice, strict=True) for text in step]
+    return phases, texts, list(range(n)) * len(steps)
 
 
 def _offset(frame: Frame) -> int:

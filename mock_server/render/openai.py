@@ -7,6 +7,10 @@ it), a chunk with an empty delta and the ``finish_reason``, with
 ``"usage": null`` on every chunk before it), then ``data: [DONE]``. Every chunk repeats
 the same ``id``, ``created`` and ``model``. Chunks are built from a pre-serialised
 prefix, so a token costs one JSON string escape.
+
+With ``n`` choices every chunk still carries one choice, named by its ``index``: a role
+chunk per choice, the choices' token chunks interleaved, a finish chunk per choice, and
+one usage chunk counting them all (completions alike, without the role chunks).
 """
 
 from __future__ import annotations
@@ -56,13 +60,13 @@ def _error_piece(message: str) -> Piece:
 
 
 def chat_usage(plan: Plan) -> dict[str, Any]:
-    """The chat ``usage`` object: the counts of what was sent."""
+    """The chat ``usage`` object: the counts of what was sent (every choice)."""
     return {
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": plan.completion_tokens,
         "total_tokens": plan.prompt_tokens + plan.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
+        "completion_tokens_details": {"reasoning_tokens": plan.reasoning_tokens * plan.n},
     }
 
 
@@ -90,37 +94,44 @@ class ChatStream:
             "model": plan.model,
             "system_fingerprint": _FINGERPRINT,
         }
-        self._head = dumps(head)[:-1] + ',"choices":[{"index":0,"delta":'
+        self._choices_head = dumps(head)[:-1] + ',"choices":['
+        self._heads = [
+            self._choices_head + '{"index":' + str(choice) + ',"delta":' for choice in range(plan.n)
+        ]
         self._tail = ',"logprobs":null,"finish_reason":null}]'
         self._tail += ',"usage":null}' if plan.include_usage else "}"
-        line = "data: " + self._head
-        self._token_prefix = {
-            CONTENT: (line + '{"content":').encode(),
-            REASONING: (line + '{"content":null,"reasoning_content":').encode(),
-        }
+        self._token_prefixes = [
+            {
+                CONTENT: ("data: " + head + '{"content":').encode(),
+                REASONING: ("data: " + head + '{"content":null,"reasoning_content":').encode(),
+            }
+            for head in self._heads
+        ]
         self._token_suffix = ("}" + self._tail + "\n\n").encode()
 
-    def _chunk(self, delta: str) -> Piece:
-        return Piece(self._head + delta + self._tail)
+    def _chunk(self, delta: str, choice: int = 0) -> Piece:
+        return Piece(self._heads[choice] + delta + self._tail)
 
-    def token_bytes(self, phase: str, text: str) -> bytes:
-        """``encode(token(phase, text).data)`` with LF line ends, built faster.
+    def token_bytes(self, phase: str, text: str, choice: int = 0) -> bytes:
+        """``encode(token(phase, text, _, choice).data)`` with LF line ends, built faster.
 
-        A stream makes one of these per token when it is admitted, so the prefix and
+        A stream makes one of these per token when it is admitted, so the prefixes and
         suffix are encoded once per stream and each token's JSON string once per text.
         """
-        return self._token_prefix[phase] + json_bytes(text) + self._token_suffix
+        return self._token_prefixes[choice][phase] + json_bytes(text) + self._token_suffix
 
     def preamble(self) -> list[Piece]:
-        return [self._chunk('{"role":"assistant","content":"","refusal":null}')]
+        role = '{"role":"assistant","content":"","refusal":null}'
+        return [self._chunk(role, choice) for choice in range(self._plan.n)]
 
     def start(self, phase: str) -> list[Piece]:
         return []
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
         if phase == CONTENT:
-            return self._chunk('{"content":' + json_string(text) + "}")
-        return self._chunk('{"content":null,"reasoning_content":' + json_string(text) + "}")
+            return self._chunk('{"content":' + json_string(text) + "}", choice)
+        delta = '{"content":null,"reasoning_content":' + json_string(text) + "}"
+        return self._chunk(delta, choice)
 
     def end(self, phase: str) -> list[Piece]:
         return []
@@ -128,10 +139,10 @@ class ChatStream:
     def finish(self) -> list[Piece]:
         tail = ',"logprobs":null,"finish_reason":' + dumps(self._plan.finish) + "}]"
         tail += ',"usage":null}' if self._plan.include_usage else "}"
-        pieces = [Piece(self._head + "{}" + tail)]
+        pieces = [Piece(head + "{}" + tail) for head in self._heads]
         if self._plan.include_usage:
-            head = self._head[: -len('{"index":0,"delta":')]
-            pieces.append(Piece(head + '],"usage":' + dumps(chat_usage(self._plan)) + "}"))
+            usage = dumps(chat_usage(self._plan))
+            pieces.append(Piece(self._choices_head + '],"usage":' + usage + "}"))
         return pieces
 
     def terminator(self) -> list[Piece]:
@@ -161,9 +172,9 @@ class CompletionsStream:
         self._head = dumps(head)[:-1] + ',"choices":['
         self._null_usage = ',"usage":null}' if plan.include_usage else "}"
 
-    def _chunk(self, text: str, finish: str | None) -> Piece:
-        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
-        return Piece(self._head + dumps(choice) + "]" + self._null_usage)
+    def _chunk(self, text: str, finish: str | None, choice: int = 0) -> Piece:
+        fields = {"text": text, "index": choice, "logprobs": None, "finish_reason": finish}
+        return Piece(self._head + dumps(fields) + "]" + self._null_usage)
 
     def preamble(self) -> list[Piece]:
         return []
@@ -171,14 +182,14 @@ class CompletionsStream:
     def start(self, phase: str) -> list[Piece]:
         return []
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
-        return self._chunk(text, None)
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
+        return self._chunk(text, None, choice)
 
     def end(self, phase: str) -> list[Piece]:
         return []
 
     def finish(self) -> list[Piece]:
-        pieces = [self._chunk("", self._plan.finish)]
+        pieces = [self._chunk("", self._plan.finish, choice) for choice in range(self._plan.n)]
         if self._plan.include_usage:
             usage = dumps(completions_usage(self._plan))
             pieces.append(Piece(self._head + '],"usage":' + usage + "}"))
@@ -196,18 +207,22 @@ class CompletionsStream:
 
 def chat_body(plan: Plan, identity: Identity) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object."""
-    message: dict[str, Any] = {"role": "assistant", "content": plan.text, "refusal": None}
-    if plan.reasoning_tokens:
-        message["reasoning_content"] = plan.reasoning_text
+    choices = []
+    for index in range(plan.n):
+        texts = plan.choice(index)
+        message: dict[str, Any] = {"role": "assistant", "content": texts.text, "refusal": None}
+        if plan.reasoning_tokens:
+            message["reasoning_content"] = texts.reasoning_text
+        choices.append(
+            {"index": index, "message": message, "logprobs": None, "finish_reason": plan.finish}
+        )
     return {
         "id": f"chatcmpl-{identity.response_id}",
         "object": "chat.completion",
         "created": identity.created_s,
         "model": plan.model,
         "system_fingerprint": _FINGERPRINT,
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish}
-        ],
+        "choices": choices,
         "usage": chat_usage(plan),
     }
 
@@ -220,7 +235,13 @@ def completions_body(plan: Plan, identity: Identity) -> dict[str, Any]:
         "created": identity.created_s,
         "model": plan.model,
         "choices": [
-            {"text": plan.text, "index": 0, "logprobs": None, "finish_reason": plan.finish}
+            {
+                "text": plan.choice(index).text,
+                "index": index,
+                "logprobs": None,
+                "finish_reason": plan.finish,
+            }
+            for index in range(plan.n)
         ],
         "usage": completions_usage(plan),
     }

@@ -146,7 +146,7 @@ class ResponsesStream:
             self._event("response.content_part.added", {**where, "part": part}),
         ]
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
         sequence = self._sequence
         self._sequence += 1
         if phase == CONTENT:

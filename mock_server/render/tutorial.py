@@ -60,7 +60,7 @@ class _Base:
 class ContentStream(_Base):
     """``data: {"content": ...}`` events and ``data: [DONE]``."""
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
         return Piece('{"content":' + json_string(text) + "}")
 
     def terminator(self) -> list[Piece]:
@@ -74,7 +74,7 @@ class EventsStream(_Base):
         start = {"request_id": self._identity.request_id, "model": self._plan.model}
         return [Piece(dumps(start), event="start")]
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
         return Piece('{"content":' + json_string(text) + "}", event="content", id=str(position))
 
     def terminator(self) -> list[Piece]:
@@ -95,7 +95,7 @@ class TextStream(_Base):
     content_type = "text/plain; charset=utf-8"
     json_tokens = False
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
         return Piece(text, raw=True)
 
     def error(self) -> list[Piece]:
@@ -105,5 +105,5 @@ class TextStream(_Base):
 class CounterStream(_Base):
     """``data: {"count": n}`` events."""
 
-    def token(self, phase: str, text: str, position: int) -> Piece:
+    def token(self, phase: str, text: str, position: int, choice: int = 0) -> Piece:
         return Piece('{"count":' + text + "}")

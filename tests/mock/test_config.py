@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
         (MockConfig, {"cors_origin": "a\nb"}, "cors_origin"),
         (MockConfig, {"control_cors_origin": ""}, "control_cors_origin"),
         (MockConfig, {"keepalive_timeout_s": 0}, "keepalive_timeout_s"),
+        (MockConfig, {"max_choices": 0}, "max_choices"),
         (MockConfig, {"body_timeout_s": float("inf")}, "body_timeout_s"),
         (MockConfig, {"ping_interval_ms": 0.5}, "ping_interval_ms"),
     ],

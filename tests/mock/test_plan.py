@@ -135,6 +135,28 @@ def test_slow_headers_shift_the_headers_and_every_token() -> None:
     assert slow.offsets_ns[0] == 1_600_000_000
 
 
+def test_n_choices_have_their_own_texts_in_step_and_count_in_the_usage() -> None:
+    single = plan(Overrides(reasoning_tokens=2))
+    three = plan(Overrides(reasoning_tokens=2), n=3, body={**BODY, "n": 3})
+    assert (single.n, three.n) == (1, 3)
+    assert three.choice(0) == (single.reasoning, single.content)  # n changes no text
+    texts = {three.choice(c).text for c in range(3)}
+    assert len(texts) == 3
+    assert all(len(three.choice(c).content) == 6 for c in range(3))
+    assert all(len(three.choice(c).reasoning) == 2 for c in range(3))
+    assert three.completion_tokens == 3 * single.completion_tokens == 24
+    # every step's three events are due together, at the single choice's times
+    assert three.offsets_ns == tuple(o for o in single.offsets_ns for _ in range(3))
+    assert three.event_tokens() == (1,) * 24
+
+
+def test_a_fault_position_counts_the_events_of_every_choice() -> None:
+    stall = Overrides(faults=(FaultSpec(kind="stall", at=5, value=2.0),))
+    stalled = plan(stall, n=2)
+    shifts = [a - b for a, b in zip(stalled.offsets_ns, plan(n=2).offsets_ns, strict=True)]
+    assert shifts == [0] * 4 + [2_000_000_000] * 8  # from choice 0's third token on
+
+
 def test_fault_rates_draw_per_request_and_overrides_replace_the_draw() -> None:
     config = CONFIG.with_changes(faults=FaultRates(http_503=0.5))
     statuses = {

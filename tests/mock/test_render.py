@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -143,6 +144,73 @@ def test_non_streaming_bodies_carry_the_same_text_and_usage(endpoint) -> None:
 @pytest.mark.parametrize("text", [" word", "Word.", ' "quoted" ', " ünï €", "back\\slash", ""])
 @pytest.mark.parametrize("include_usage", [True, False])
 def test_the_chat_token_fast_path_writes_the_same_bytes_as_the_encoder(text, include_usage):
-    stream = ChatStream(make(Endpoint.CHAT, include_usage=include_usage), IDENTITY)
-    for phase in (CONTENT, REASONING):
-        assert stream.token_bytes(phase, text) == encode(stream.token(phase, text, 1).data)
+    stream = ChatStream(make(Endpoint.CHAT, include_usage=include_usage, n=3), IDENTITY)
+    for phase, choice in itertools.product((CONTENT, REASONING), range(3)):
+        expected = encode(stream.token(phase, text, 1, choice).data)
+        assert stream.token_bytes(phase, text, choice) == expected
+
+
+def choice_chunks(plan: Plan) -> list[dict]:
+    """The JSON chunks of a streamed OpenAI plan, checked to end with [DONE]."""
+    events = Decoder().feed(body_of(plan))
+    assert events[-1].data == "[DONE]"
+    return [json.loads(event.data) for event in events[:-1]]
+
+
+def test_chat_streams_n_choices_interleaved_each_with_its_finish() -> None:
+    plan = make(Endpoint.CHAT, n=3)
+    chunks = choice_chunks(plan)
+    usage = chunks.pop()
+    assert usage["choices"] == []
+    assert usage["usage"]["completion_tokens"] == 18
+    assert all(len(chunk["choices"]) == 1 for chunk in chunks)
+    choices = [chunk["choices"][0] for chunk in chunks]
+    assert [c["index"] for c in choices] == [0, 1, 2] * 8  # roles, 6 tokens, finishes
+    assert all(c["delta"]["role"] == "assistant" for c in choices[:3])
+    assert [c["finish_reason"] for c in choices[-3:]] == ["stop"] * 3
+    assert all(c["finish_reason"] is None for c in choices[:-3])
+    for index in range(3):
+        text = "".join(c["delta"].get("content") or "" for c in choices[index::3])
+        assert text == plan.choice(index).text
+    assert len({plan.choice(index).text for index in range(3)}) == 3
+
+
+def test_chat_streams_each_choice_its_own_reasoning_first() -> None:
+    plan = make_plan(
+        CONFIG.with_changes(reasoning_tokens=2),
+        Ask(endpoint=Endpoint.CHAT, body={"x": 1}, model="m", prompt_texts=("x",), n=2),
+        Overrides(),
+    )
+    choices = [chunk["choices"][0] for chunk in choice_chunks(plan)]
+    reasoning = [c for c in choices if c["delta"].get("reasoning_content")]
+    assert [c["index"] for c in reasoning] == [0, 1, 0, 1]
+    for index in range(2):
+        mine = "".join(c["delta"]["reasoning_content"] for c in reasoning if c["index"] == index)
+        assert mine == plan.choice(index).reasoning_text
+
+
+def test_completions_stream_n_choices_and_count_them_all() -> None:
+    plan = make(Endpoint.COMPLETIONS, n=2)
+    chunks = choice_chunks(plan)
+    assert chunks.pop()["usage"]["completion_tokens"] == 12
+    choices = [chunk["choices"][0] for chunk in chunks]
+    assert [c["index"] for c in choices] == [0, 1] * 7
+    assert [c["finish_reason"] for c in choices[-2:]] == ["stop", "stop"]
+    for index in range(2):
+        assert "".join(c["text"] for c in choices[index::2]) == plan.choice(index).text
+
+
+@pytest.mark.parametrize("endpoint", [Endpoint.CHAT, Endpoint.COMPLETIONS])
+def test_non_streaming_bodies_carry_every_choice(endpoint) -> None:
+    plan = make(endpoint, n=3)
+    body = render_body(plan, IDENTITY)
+    assert [c["index"] for c in body["choices"]] == [0, 1, 2]
+    texts = [c["message"]["content"] if "message" in c else c["text"] for c in body["choices"]]
+    assert texts == [plan.choice(index).text for index in range(3)]
+    assert body["usage"]["completion_tokens"] == 18
+
+
+def test_a_disconnect_with_n_choices_counts_every_choices_events() -> None:
+    rendered = render_stream(make(Endpoint.CHAT, "disconnect_after=5", n=2), IDENTITY)
+    assert rendered.cut
+    assert sum(f.tokens for f in rendered.frames) == 5

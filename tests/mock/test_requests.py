@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import httpx
@@ -283,3 +284,55 @@ def test_a_control_origin_opens_the_other_routes_to_that_origin(make_mock) -> No
         assert reply.headers["access-control-allow-origin"] == "http://dash.test", path
         assert reply.headers["vary"] == "Origin"
     assert post(mock, CHAT, json=GOOD_CHAT).headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize("path", [CHAT, "/v1/completions"])
+@pytest.mark.parametrize(
+    ("n", "words"),
+    [
+        (0, "at least 1"),
+        (-1, "at least 1"),
+        (17, "at most 16"),
+        (10**9, "at most 16"),
+        (2.0, "an integer"),
+        ("3", "an integer"),
+        (True, "an integer"),
+        ([2], "an integer"),
+    ],
+)
+def test_a_bad_n_gets_400_naming_it(mock: RunningMock, path, n, words) -> None:
+    body = {"prompt": "hi", "messages": [{"role": "user", "content": "hi"}], "n": n}
+    reply = post(mock, path, json=body)
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["param"] == "n"
+    assert words in error["message"]
+
+
+def test_the_limit_of_choices_is_configurable(make_mock) -> None:
+    mock = make_mock(max_choices=2)
+    reply = post(mock, CHAT, json={**GOOD_CHAT, "n": 3})
+    assert reply.status_code == 400
+    assert "at most 2" in reply.json()["error"]["message"]
+    assert post(mock, CHAT, json={**GOOD_CHAT, "n": 2}).status_code == 200
+
+
+def test_n_choices_stream_through_the_server_and_are_counted(make_mock) -> None:
+    mock = make_mock()
+    body = {**GOOD_CHAT, "n": 3, "stream_options": {"include_usage": True}}
+    reply = post(mock, CHAT, json=body, headers={"X-Mock-Tokens": "4"})
+    assert reply.status_code == 200
+    events = [line[6:] for line in reply.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(data) for data in events[:-1]]
+    assert chunks[-1]["usage"]["completion_tokens"] == 12
+    choices = [chunk["choices"][0] for chunk in chunks[:-1]]
+    assert [c["index"] for c in choices] == [0, 1, 2] * 6
+    assert [c["finish_reason"] for c in choices[-3:]] == ["stop"] * 3
+    truth = mock.truth(reply.headers["x-mock-request-id"], wait_s=5)
+    assert truth is not None
+    assert (truth["tokens_planned"], truth["tokens_sent"]) == (12, 12)
+    assert len(truth["token_write_ns"]) == 12
+    assert mock.metrics_snapshot()["counters"]["tokens_sent"] == 12
+    plain = post(mock, CHAT, json={**GOOD_CHAT, "stream": False, "n": None})
+    assert len(plain.json()["choices"]) == 1  # null is the default, one choice
