@@ -71,6 +71,8 @@ async def _count_requests(request: web.Request, handler: _Handler) -> web.Stream
     except web.HTTPException as exc:
         counter[(path, exc.status)] += 1
         raise
+    except ConnectionError:  # the client left: nothing is answered
+        raise
     except Exception:  # the boundary: aiohttp answers 500; count it before it does
         counter[(path, 500)] += 1
         raise

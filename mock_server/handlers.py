@@ -284,7 +284,13 @@ async def _answer_stream(
         },
     )
     response.enable_chunked_encoding()
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ConnectionError:  # the client left before its (slow) headers
+        truth.disconnect_detected_ns = runtime.clock()
+        truth.outcome = "disconnected"
+        runtime.metrics.counters["client_disconnects"] += 1
+        return response  # aiohttp's own attempt to finish it finds the client gone too
     truth.headers_ns = truth.last_write_ns = runtime.clock()
     truth.status = 200
     loop = asyncio.get_running_loop()

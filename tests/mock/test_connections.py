@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from mock_server.server import RunningMock
 
@@ -94,3 +95,33 @@ def test_a_complete_request_on_a_live_connection_is_answered(make_mock) -> None:
     answer = asyncio.run(talk(mock, request))
     assert answer.startswith(b"HTTP/1.1 200 OK")
     assert b'"finish_reason":"stop"' in answer
+
+
+def test_a_client_gone_before_slow_headers_is_a_disconnect_not_a_500(make_mock) -> None:
+    mock = make_mock()
+    body = b'{"stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: mock\r\nX-Mock-Fault: slow_headers=1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
+
+    async def send_and_leave() -> None:
+        _, writer = await asyncio.open_connection(mock.host, mock.port)
+        writer.write(request)
+        await writer.drain()
+        deadline = time.monotonic() + DEADLINE_S
+        while mock.metrics_snapshot()["active"] == 0:  # each look is a round trip to it
+            assert time.monotonic() < deadline, "the request was never admitted"
+        writer.close()  # admitted, waiting for its headers' time: leave now
+        await writer.wait_closed()
+
+    asyncio.run(send_and_leave())
+    truth = mock.truth("0-000001", wait_s=DEADLINE_S)  # the first request of a new server
+    assert truth is not None
+    assert truth["done"]
+    assert truth["outcome"] == "disconnected"
+    assert truth["disconnect_detected_ns"] is not None
+    assert truth["tokens_sent"] == 0
+    snapshot = mock.metrics_snapshot()
+    assert snapshot["counters"]["client_disconnects"] == 1
+    assert all(status != 500 for _, status, _ in snapshot["requests"])
