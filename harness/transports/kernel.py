@@ -123,6 +123,8 @@ class _Response:
                         yield self.arrival_ns, b"".join(pieces)
                     return
         except h11.ProtocolError as exc:
+            if pieces:  # what the read held before the break is delivered first
+                yield self.arrival_ns, b"".join(pieces)
             raise ReadFailed(f"the body broke off or broke HTTP/1.1: {exc}") from exc
         except OSError as exc:
             raise ReadFailed(f"the connection broke: {exc!r}") from exc

@@ -444,3 +444,48 @@ def test_unreachable_targets_fail_to_connect() -> None:
     assert "cannot reach" in refused
     assert "not an http" in scheme
     assert "not an http" in host
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("with_head", [True, False], ids=["with the head", "after the head"])
+def test_a_chunk_read_together_with_a_broken_size_line_comes_before_the_failure(
+    loop: str, with_head: bool
+) -> None:
+    # one read: a whole chunk, then a size line that is not hexadecimal
+    broken = chunked(FIRST)[:-5] + b"zz\r\n"
+
+    async def go() -> tuple[int, list[tuple[int, bytes]], BaseException | None, RequestRecord]:
+        head_read = asyncio.Event()
+
+        async def handler(conn: Conn) -> None:
+            await conn.request()
+            if with_head or server.connections > 1:  # the record's request: all at once
+                await conn.send(SSE_HEAD + broken)
+            else:
+                await conn.send(SSE_HEAD)
+                await head_read.wait()
+                await conn.send(broken)
+            await conn.reader.read()  # the connection stays open until the client's close
+
+        received: list[tuple[int, bytes]] = []
+        error = None
+        async with raw_server(handler) as server, KernelTransport(timeouts=TIMEOUTS) as t:
+            try:
+                async with t.stream(get(server.url())) as response:
+                    t_headers_ns = response.t_headers_ns
+                    head_read.set()
+                    async for arrival_ns, data in response.chunks():
+                        received.append((arrival_ns, data))
+            except ReadFailed as exc:
+                error = exc
+            record = await exchange(t, get(server.url()))
+        return t_headers_ns, received, error, record
+
+    t_headers_ns, received, error, record = run(go(), loop)
+    assert isinstance(error, ReadFailed)
+    assert [data for _, data in received] == [FIRST]
+    [(arrival_ns, _)] = received
+    assert (arrival_ns == t_headers_ns) if with_head else (arrival_ns > t_headers_ns)
+    assert record.error_kind is ErrorKind.TRUNCATED
+    assert len(record.token_times_ns) == 1
+    assert record.t_first_token_ns == record.token_times_ns[0] > 0
