@@ -90,6 +90,17 @@ def _origin(name: str, value: Any) -> None:
         raise ConfigError(name, "must be '*' or an origin such as http://a.test")
     if any(c in value for c in "\r\n"):
         raise ConfigError(name, "cannot hold a line end")
+    if not (value.isascii() and value.isprintable()):  # it goes out as a header value
+        raise ConfigError(name, f"must be printable ASCII (an origin's serialisation): {value!r}")
+
+
+def _is_text(value: str) -> bool:
+    """True when ``value`` can be written as UTF-8 (no lone surrogates, as from argv)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,7 +283,7 @@ class MockConfig:
         if (
             not isinstance(self.models, tuple)
             or not self.models
-            or not all(isinstance(m, str) and m for m in self.models)
+            or not all(isinstance(m, str) and m and _is_text(m) for m in self.models)
         ):
             raise ConfigError("models", "must be a non-empty list of model names")
         if not isinstance(self.timing, TimingProfile):

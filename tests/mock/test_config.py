@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[2]
         (MockConfig, {"models": ()}, "models"),
         (MockConfig, {"cors_origin": "a\nb"}, "cors_origin"),
         (MockConfig, {"control_cors_origin": ""}, "control_cors_origin"),
+        (MockConfig, {"cors_origin": "http://\udcff.test"}, "cors_origin"),
+        (MockConfig, {"models": ("m\ud800",)}, "models"),
         (MockConfig, {"keepalive_timeout_s": 0}, "keepalive_timeout_s"),
         (MockConfig, {"max_choices": 0}, "max_choices"),
         (MockConfig, {"body_timeout_s": float("inf")}, "body_timeout_s"),
