@@ -1,6 +1,7 @@
 """The generation endpoints: parse, validate, plan, then stream or answer.
 
-One flow serves every endpoint (``generate``): read the body (or a GET's query), check it
+One flow serves every endpoint (``generate``): read the body (or a GET's query; a body
+that takes longer than ``body_timeout_s`` gets 408 and a closed connection), check it
 (a bad request gets a 4xx in the dialect's error shape, never a stream), read the
 overrides, apply the concurrency cap (429 with ``Retry-After``), plan the response, and
 then answer: an HTTP error fault, a JSON body at its due time, or a stream whose frames
@@ -97,7 +98,7 @@ async def _read_json(request: web.Request, runtime: Runtime) -> Any:
     if len(raw) > limit:
         raise RequestError(too_large, status=413)
     try:
-        text = raw.decode("utf-8-sig")  # JSON between systems is UTF-8 (RFC 8259); a BOM is let be
+        text = raw.decode("utf-8-sig")  # JSON is UTF-8 (RFC 8259); a leading BOM is dropped
     except UnicodeDecodeError as exc:
         raise RequestError(
             f"the request body is not UTF-8 text ({exc.reason} at byte {exc.start})"
