@@ -27,9 +27,22 @@ TRANSPORTS = ("httpx", "aiohttp", "kernel")
 
 
 def make_transport(
-    name: str, *, timeouts: Timeouts, connections: int, http2: bool = False
+    name: str,
+    *,
+    timeouts: Timeouts,
+    connections: int,
+    http2: bool = False,
+    follow_redirects: bool = False,
 ) -> Transport:
     """The transport called ``name``, with a pool of ``connections``.
+
+    Args:
+        name: one of ``TRANSPORTS``.
+        timeouts: the connect and idle timeouts the transport applies itself.
+        connections: the pool's size; size it to the load's concurrency.
+        http2: speak HTTP/2 where the server offers it (httpx only).
+        follow_redirects: follow redirects within the request's origin, a few hops at
+            most (see ``harness.transports.redirects``); by default a 3xx is the response.
 
     Raises:
         ConfigError: an unknown name (field ``transport``).
@@ -37,15 +50,24 @@ def make_transport(
     if name == "httpx":
         from harness.transports.httpx_transport import HttpxTransport
 
-        return HttpxTransport(timeouts=timeouts, connections=connections, http2=http2)
+        return HttpxTransport(
+            timeouts=timeouts,
+            connections=connections,
+            http2=http2,
+            follow_redirects=follow_redirects,
+        )
     if name == "aiohttp":
         from harness.transports.aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(timeouts=timeouts, connections=connections)
+        return AiohttpTransport(
+            timeouts=timeouts, connections=connections, follow_redirects=follow_redirects
+        )
     if name == "kernel":
         from harness.transports.kernel import KernelTransport
 
-        return KernelTransport(timeouts=timeouts, connections=connections)
+        return KernelTransport(
+            timeouts=timeouts, connections=connections, follow_redirects=follow_redirects
+        )
     raise ConfigError(
         "transport", f"unknown transport {name!r}; choose one of {', '.join(TRANSPORTS)}"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -20,6 +20,7 @@ import aiohttp
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut, TransportError
 from harness.transports.aiohttp_tap import ResponseTap
 from harness.transports.base import ChunkSink, Clock, HttpRequest, Timeouts
+from harness.transports.redirects import following
 
 __all__ = ["AiohttpTransport"]
 
@@ -115,16 +116,24 @@ class AiohttpTransport:
     Args:
         timeouts: connect and idle (per read) timeouts are applied here.
         connections: the pool's size; size it to the load's concurrency.
+        follow_redirects: follow redirects within the request's origin (see
+            ``harness.transports.redirects``); by default a 3xx is the response.
         clock: the arrival clock.
     """
 
     name = "aiohttp"
 
     def __init__(
-        self, *, timeouts: Timeouts, connections: int = 100, clock: Clock = time.perf_counter_ns
+        self,
+        *,
+        timeouts: Timeouts,
+        connections: int = 100,
+        follow_redirects: bool = False,
+        clock: Clock = time.perf_counter_ns,
     ) -> None:
         self._timeouts = timeouts
         self._connections = connections
+        self._follow_redirects = follow_redirects
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
 
@@ -141,12 +150,21 @@ class AiohttpTransport:
             await self._session.close()
             self._session = None
 
+    def stream(self, request: HttpRequest) -> AbstractAsyncContextManager[_Response]:
+        if self._follow_redirects:
+            return following(self._stream_one, request)
+        return self._stream_one(request)
+
     @asynccontextmanager
-    async def stream(self, request: HttpRequest) -> AsyncIterator[_Response]:
+    async def _stream_one(self, request: HttpRequest) -> AsyncIterator[_Response]:
         assert self._session is not None, "use the transport as an async context manager"
         try:
             response = await self._session.request(
-                request.method, request.url, headers=dict(request.headers), data=request.body
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                data=request.body,
+                allow_redirects=False,  # following() decides, within the origin only
             )
         except TimeoutError as exc:
             raise ReadTimedOut("no response headers within the idle timeout") from exc

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
 from harness.transports.base import Clock, HttpRequest, Timeouts
+from harness.transports.redirects import following
 
 __all__ = ["HttpxTransport"]
 
@@ -42,6 +43,8 @@ class HttpxTransport:
         timeouts: connect and idle (per read) timeouts are applied here.
         connections: the pool's size; size it to the load's concurrency.
         http2: speak HTTP/2 where the server offers it (needs the ``h2`` package).
+        follow_redirects: follow redirects within the request's origin (see
+            ``harness.transports.redirects``); by default a 3xx is the response.
         clock: the arrival clock.
     """
 
@@ -53,11 +56,13 @@ class HttpxTransport:
         timeouts: Timeouts,
         connections: int = 100,
         http2: bool = False,
+        follow_redirects: bool = False,
         clock: Clock = time.perf_counter_ns,
     ) -> None:
         self._timeouts = timeouts
         self._connections = connections
         self._http2 = http2
+        self._follow_redirects = follow_redirects
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
 
@@ -71,7 +76,9 @@ class HttpxTransport:
         limits = httpx.Limits(
             max_connections=self._connections, max_keepalive_connections=self._connections
         )
-        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, http2=self._http2)
+        self._client = httpx.AsyncClient(
+            timeout=timeout, limits=limits, http2=self._http2, follow_redirects=False
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -79,8 +86,13 @@ class HttpxTransport:
             await self._client.aclose()
             self._client = None
 
+    def stream(self, request: HttpRequest) -> AbstractAsyncContextManager[_Response]:
+        if self._follow_redirects:
+            return following(self._stream_one, request)
+        return self._stream_one(request)
+
     @asynccontextmanager
-    async def stream(self, request: HttpRequest) -> AsyncIterator[_Response]:
+    async def _stream_one(self, request: HttpRequest) -> AsyncIterator[_Response]:
         assert self._client is not None, "use the transport as an async context manager"
         built = self._client.build_request(
             request.method, request.url, headers=dict(request.headers), content=request.body

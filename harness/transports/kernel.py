@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +32,7 @@ from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
 from harness.transports.base import Clock, HttpRequest, Timeouts
 from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kernel_stamps
 from harness.transports.kernel_socket import StampedSocket, open_socket
+from harness.transports.redirects import following
 
 __all__ = ["KernelTransport"]
 
@@ -144,6 +145,8 @@ class KernelTransport:
             size it to the load's concurrency.
         kernel_stamps: ask the kernel for receive stamps; False stamps in user space.
         ssl_context: for ``https`` URLs; default: the system's trusted certificates.
+        follow_redirects: follow redirects within the request's origin (see
+            ``harness.transports.redirects``); by default a 3xx is the response.
         clock: the arrival clock.
         realtime: the clock of the kernel's stamps.
     """
@@ -157,11 +160,13 @@ class KernelTransport:
         connections: int = 100,
         kernel_stamps: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        follow_redirects: bool = False,
         clock: Clock = time.perf_counter_ns,
         realtime: Clock = time.time_ns,
     ) -> None:
         self._timeouts = timeouts
         self._connections = connections
+        self._follow_redirects = follow_redirects
         self._want_kernel = kernel_stamps
         self._ssl_context = ssl_context
         self._clock = clock
@@ -280,8 +285,13 @@ class KernelTransport:
 
     # -- one exchange ----------------------------------------------------------------
 
+    def stream(self, request: HttpRequest) -> AbstractAsyncContextManager[_Response]:
+        if self._follow_redirects:
+            return following(self._stream_one, request)
+        return self._stream_one(request)
+
     @asynccontextmanager
-    async def stream(self, request: HttpRequest) -> AsyncIterator[_Response]:
+    async def _stream_one(self, request: HttpRequest) -> AsyncIterator[_Response]:
         assert self._limit is not None, "use the transport as an async context manager"
         key, head = _prepare(request)
         async with self._limit:
