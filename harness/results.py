@@ -35,6 +35,13 @@ class ResultsWriter:
         self._file: IO[str] = path.open("a", encoding="utf-8")
         self._fsync = fsync
         self.count = 0
+        #: where this writer's first line starts: what was in the file before is older
+        self.start_offset = self._file.tell()
+
+    @property
+    def offset(self) -> int:
+        """Where the next line will start (every line so far is flushed)."""
+        return self._file.tell()
 
     def write(self, record: RequestRecord) -> None:
         self._file.write(record.to_json() + "\n")
@@ -53,25 +60,31 @@ class ResultsWriter:
         self.close()
 
 
-def read_records(path: Path) -> Iterator[RequestRecord]:
-    """The records of a ``results.jsonl``, in file order.
+def read_records(path: Path, *, offset: int = 0) -> Iterator[RequestRecord]:
+    """The records of a ``results.jsonl``, in file order, read one line at a time.
 
     A last line that is not valid JSON (cut off by a kill mid-write) is skipped with a
     warning; a bad line anywhere else raises.
 
+    Args:
+        path: the file.
+        offset: where to start reading (a writer's ``offset`` before the records wanted).
+
     Raises:
         ValueError: a line other than the last is not a record.
     """
-    with path.open(encoding="utf-8") as file:
-        lines = file.readlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError as exc:
-            if number == len(lines) and not line.endswith("\n"):
-                log.warning("%s: skipped the last line, cut off mid-write", path)
-                return
-            raise ValueError(f"{path}:{number}: not a JSON record ({exc})") from exc
-        yield RequestRecord.from_mapping(data)
+    with path.open("rb") as file:
+        file.seek(offset)
+        number = 0
+        for raw in file:
+            number += 1
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                    log.warning("%s: skipped the last line, cut off mid-write", path)
+                    return
+                raise ValueError(f"{path}:{number}: not a JSON record ({exc})") from exc
+            yield RequestRecord.from_mapping(data)

@@ -29,7 +29,7 @@ from harness.processes import ProcessRunner
 from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
-from harness.results import ResultsWriter
+from harness.results import ResultsWriter, read_records
 from harness.runner import Runner, SegmentRunner
 from harness.target import fetch_truths
 
@@ -190,11 +190,11 @@ async def execute(
     baseline = None
     if metrics_gauge is not None:
         baseline = await asyncio.to_thread(read_gauge, *metrics_gauge)
-    with ResultsWriter(out_dir / "results.jsonl") as writer:
-
-        def sink(record: RequestRecord) -> None:
-            writer.write(record)
-            result.records.append(record)
+    results_path = out_dir / "results.jsonl"
+    # records go to the file as they complete and are not kept: memory stays flat however
+    # long the run; each segment's figures, and the run's, are read back from the file
+    with ResultsWriter(results_path) as writer:
+        sink = writer.write
 
         plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
         for label, segment_config in plan:
@@ -204,12 +204,12 @@ async def execute(
                 runner = Runner(segment_config, sink, segment=label)
             if on_runner is not None:
                 on_runner(runner)
-            first = len(result.records)
+            first = writer.offset
             await runner.run()
             if isinstance(runner, ProcessRunner) and runner.failed:
                 result.lost_processes.extend(runner.failed)
             if sweep is not None or search is not None:
-                records = result.records[first:]
+                records = list(read_records(results_path, offset=first))
                 window = Window.around(records, warmup_s=segment_config.bounds.warmup_s)
                 summary = summarize(records, window=window, slo=segment_config.slo)
                 result.segments.append({"segment": label, "summary": summary})
@@ -221,6 +221,7 @@ async def execute(
             if _saturated(result.segments, sweep):
                 result.segments[-1]["saturated"] = True
                 break
+        result.records = list(read_records(results_path, offset=writer.start_offset))
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     summary = summarize(result.records, window=window, slo=config.slo)
     truths = await _truths(result.records, truth_url)
