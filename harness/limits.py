@@ -9,15 +9,23 @@ from __future__ import annotations
 import gc
 import logging
 import resource
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["FULL_COLLECTION_EVERY", "raise_open_files_limit", "steady_collector"]
+__all__ = [
+    "FULL_COLLECTION_EVERY",
+    "FULL_COLLECTION_INTERVAL_S",
+    "raise_open_files_limit",
+    "steady_collector",
+]
 
 log = logging.getLogger(__name__)
 
-#: While a load runs, a full garbage collection waits for this many young ones.
+#: While a load runs, a full garbage collection waits for this many young ones...
 FULL_COLLECTION_EVERY = 1000
+#: ...or for this many seconds, where the oldest generation grew (see ``steady_collector``).
+FULL_COLLECTION_INTERVAL_S = 10.0
 
 
 def raise_open_files_limit() -> int:
@@ -38,8 +46,10 @@ def raise_open_files_limit() -> int:
 
 
 @contextmanager
-def steady_collector() -> Iterator[None]:
-    """Keep full garbage collections from stalling a load.
+def steady_collector(
+    interval_s: float = FULL_COLLECTION_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+) -> Iterator[None]:
+    """Keep full garbage collections from stalling a load, yet bound what they defer.
 
     A full collection walks every tracked object and stops the event loop meanwhile:
     with 1,000 streams on this kind of machine, 60 ms in which no socket is read or
@@ -47,14 +57,37 @@ def steady_collector() -> Iterator[None]:
     Inside the block, the objects alive before it (modules, pandas) are moved out of
     the collector's reach (``gc.freeze``), and a full collection waits for
     ``FULL_COLLECTION_EVERY`` young ones instead of ten; young collections go on as
-    before. Streaming creates next to no cyclic garbage, so memory does not grow for
-    it. The previous settings come back on exit.
+    before.
+
+    Some libraries leave cyclic garbage behind every request (httpx's connection pool
+    does, some 40 objects a request), which only a full collection frees: held back
+    for good, it grows the process for as long as the load runs. So once
+    ``interval_s`` has passed since the last full collection, the next young one may
+    become full, and does when the oldest generation grew by a quarter since (Python's
+    own rule): a load that leaves no such garbage still gets none, and one that does
+    gets one pause per interval at most. The previous settings come back on exit.
     """
     threshold = gc.get_threshold()
+    deferred = max(threshold[2], FULL_COLLECTION_EVERY)
+    last_full = clock()
+
+    def pace(phase: str, info: dict[str, int]) -> None:
+        nonlocal last_full
+        if phase != "stop":
+            return
+        young, middle, _ = gc.get_threshold()
+        if info["generation"] == 2:
+            last_full = clock()
+            gc.set_threshold(young, middle, deferred)
+        elif clock() - last_full >= interval_s:
+            gc.set_threshold(young, middle, 0)  # the next collection may be a full one
+
     gc.freeze()
-    gc.set_threshold(threshold[0], threshold[1], max(threshold[2], FULL_COLLECTION_EVERY))
+    gc.set_threshold(threshold[0], threshold[1], deferred)
+    gc.callbacks.append(pace)
     try:
         yield
     finally:
+        gc.callbacks.remove(pace)
         gc.set_threshold(*threshold)
         gc.unfreeze()

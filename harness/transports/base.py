@@ -11,6 +11,7 @@ task switch per chunk where the transport can call the sink from its read callba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -93,9 +94,12 @@ async def deliver(response: StreamingResponse, sink: ChunkSink) -> None:
     if own is not None:
         await own(sink)
         return
-    async for arrival_ns, data in response.chunks():
-        if sink(arrival_ns, data):
-            return
+    # closed here, not left to the event loop's finalizer: an async generator dropped
+    # mid-body stays alive, with its response, until the loop gets round to closing it
+    async with contextlib.aclosing(response.chunks()) as chunks:
+        async for arrival_ns, data in chunks:
+            if sink(arrival_ns, data):
+                return
 
 
 class Transport(Protocol):

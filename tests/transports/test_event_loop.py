@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 import pytest
 
@@ -32,3 +33,43 @@ def test_the_settings_come_back_when_the_load_fails() -> None:
         raise RuntimeError("the load broke")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen_before
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def full_collections_while(work: Callable[[], None]) -> int:
+    counted = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            counted.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        work()
+    finally:
+        gc.callbacks.remove(count)
+    return len(counted)
+
+
+def leave_cyclic_garbage(survivors: int = 20_000) -> None:
+    """Cycles that live long enough to reach the oldest generation, then die there."""
+    kept = [Cycle() for _ in range(survivors)]
+    for _ in range(30):  # allocations that drive young collections, promoting ``kept``
+        _ = [Cycle() for _ in range(2_000)]
+    del kept
+
+
+def test_cyclic_garbage_is_collected_once_the_interval_has_passed() -> None:
+    now = [0.0]
+    with steady_collector(interval_s=10.0, clock=lambda: now[0]):
+        before_interval = full_collections_while(leave_cyclic_garbage)
+        now[0] = 11.0
+        after_interval = full_collections_while(leave_cyclic_garbage)
+        threshold = gc.get_threshold()
+    assert before_interval == 0
+    assert after_interval >= 1
+    assert threshold[2] == FULL_COLLECTION_EVERY  # deferred again after the full one
