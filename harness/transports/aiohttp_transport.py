@@ -5,7 +5,9 @@ alive. The body of a chunked 2xx response is read beside it by a ``ResponseTap``
 ``harness.transports.aiohttp_tap``), which every connection gets from the connector
 before its request is sent: each read is stamped as the event loop hands it over and
 its data goes to the exchange's sink from the loop's read callback, with no task switch
-per event. Any other body is read through aiohttp's ``content.readany()``.
+per event. Any other body is read through aiohttp's ``content.readany()``, and decoded
+here when compressed (aiohttp's own decompression is off: see
+``harness.transports.encoding``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import aiohttp
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut, TransportError
 from harness.transports.aiohttp_tap import ResponseTap
 from harness.transports.base import ChunkSink, Clock, HttpRequest, Timeouts
+from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
 from harness.transports.redirects import following
 
 __all__ = ["AiohttpTransport"]
@@ -49,7 +52,8 @@ class _TapConnector(aiohttp.TCPConnector):
 
 
 class _Response:
-    __slots__ = ("_clock", "_idle_s", "_response", "_tap", "headers", "status", "t_headers_ns")
+    __slots__ = ("_clock", "_coding", "_idle_s", "_response", "_tap", "headers", "status",
+                 "t_headers_ns")  # fmt: skip
 
     def __init__(
         self, response: aiohttp.ClientResponse, t_headers_ns: int, clock: Clock, idle_s: float
@@ -65,8 +69,15 @@ class _Response:
         self._tap = protocol if isinstance(protocol, ResponseTap) else None
         # the tap stamped the head on arrival, before aiohttp and the task got to it
         self.t_headers_ns = self._tap.head_ns if self._tap and self._tap.head_ns else t_headers_ns
+        # the tap holds no compressed body: chunks() reads and decodes it
+        self._coding = content_coding(", ".join(response.headers.getall("content-encoding", ())))
 
-    async def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+        if self._coding is None:
+            return self._raw_chunks()
+        return decoded(self._raw_chunks(), self._coding)
+
+    async def _raw_chunks(self) -> AsyncIterator[tuple[int, bytes]]:
         if self._tap is not None and not self._tap.step_aside():  # aiohttp reads from here
             return  # deliver() left the body mid-way: there is nothing more to read
         content = self._response.content
@@ -142,7 +153,12 @@ class AiohttpTransport:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._timeouts.connect_s, sock_read=self._timeouts.idle_s
         )
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers={"Accept-Encoding": ACCEPT_ENCODING},  # unless the request says
+            auto_decompress=False,  # chunks() decodes, as every transport does
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -10,13 +10,14 @@ import httpx
 
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
 from harness.transports.base import Clock, HttpRequest, Timeouts
+from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
 from harness.transports.redirects import following
 
 __all__ = ["HttpxTransport"]
 
 
 class _Response:
-    __slots__ = ("_clock", "_response", "headers", "status", "t_headers_ns")
+    __slots__ = ("_clock", "_coding", "_response", "headers", "status", "t_headers_ns")
 
     def __init__(self, response: httpx.Response, t_headers_ns: int, clock: Clock):
         self._response = response
@@ -24,11 +25,17 @@ class _Response:
         self.status = response.status_code
         self.headers: Mapping[str, str] = response.headers
         self.t_headers_ns = t_headers_ns
+        self._coding = content_coding(response.headers.get("content-encoding"))  # lines joined
 
-    async def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+        if self._coding is None:
+            return self._raw_chunks()
+        return decoded(self._raw_chunks(), self._coding)
+
+    async def _raw_chunks(self) -> AsyncIterator[tuple[int, bytes]]:
         clock = self._clock
-        try:
-            async for data in self._response.aiter_bytes():
+        try:  # the bytes as sent: a compressed body is decoded by chunks()
+            async for data in self._response.aiter_raw():
                 yield clock(), data
         except httpx.TimeoutException as exc:
             raise ReadTimedOut("no bytes arrived within the idle timeout") from exc
@@ -77,7 +84,11 @@ class HttpxTransport:
             max_connections=self._connections, max_keepalive_connections=self._connections
         )
         self._client = httpx.AsyncClient(
-            timeout=timeout, limits=limits, http2=self._http2, follow_redirects=False
+            timeout=timeout,
+            limits=limits,
+            http2=self._http2,
+            follow_redirects=False,
+            headers={"Accept-Encoding": ACCEPT_ENCODING},  # unless the request says
         )
         return self
 

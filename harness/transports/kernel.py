@@ -30,6 +30,7 @@ import h11
 
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
 from harness.transports.base import Clock, HttpRequest, Timeouts
+from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
 from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kernel_stamps
 from harness.transports.kernel_socket import StampedSocket, open_socket
 from harness.transports.redirects import following
@@ -76,7 +77,8 @@ class _Connection:
 class _Response:
     """A response whose body is read as it arrives, chunk by chunk, stamped."""
 
-    __slots__ = ("_conn", "arrival_ns", "done", "headers", "status", "t_headers_ns", "user_ns")
+    __slots__ = ("_coding", "_conn", "arrival_ns", "done", "headers", "status", "t_headers_ns",
+                 "user_ns")  # fmt: skip
 
     def __init__(self, conn: _Connection, status: int, headers: Mapping[str, str]) -> None:
         self._conn = conn
@@ -85,19 +87,27 @@ class _Response:
         self.arrival_ns = self.t_headers_ns = 0
         self.user_ns = 0  # the user-space stamp of the last read
         self.done = False
+        self._coding = content_coding(headers.get("content-encoding"))  # lines joined
 
     @property
     def clock_source(self) -> str:
         """``kernel`` while every read carried the kernel's stamp, else ``user``."""
         return "kernel" if self._conn.sock.kernel_stamped else "user"
 
-    async def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
-        """The body's chunks with their arrival times, until the body ends.
+    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+        """The body's chunks with their arrival times, until the body ends; a gzip or
+        deflate body decoded read by read (see ``harness.transports.encoding``).
 
         Raises:
             ReadTimedOut: no bytes within the idle timeout.
-            ReadFailed: the connection broke, or the body broke HTTP/1.1's framing.
+            ReadFailed: the connection broke, the body broke HTTP/1.1's framing, or its
+                content coding is not decoded here or is broken.
         """
+        if self._coding is None:
+            return self._raw_chunks()
+        return decoded(self._raw_chunks(), self._coding)
+
+    async def _raw_chunks(self) -> AsyncIterator[tuple[int, bytes]]:
         h = self._conn.h11
         sock = self._conn.sock
         read = sock.read if sock.tls else sock.read_raw
@@ -383,7 +393,7 @@ def _prepare(request: HttpRequest) -> tuple[_Key, h11.Request]:
     if request.body and "content-length" not in names:
         headers.append(("Content-Length", str(len(request.body))))
     if "accept-encoding" not in names:
-        headers.append(("Accept-Encoding", "identity"))  # bodies are read as sent
+        headers.append(("Accept-Encoding", ACCEPT_ENCODING))
     try:
         head = h11.Request(method=request.method, target=target, headers=headers)
     except h11.LocalProtocolError as exc:
