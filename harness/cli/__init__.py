@@ -18,6 +18,7 @@ from harness.cli.client_bench_command import add_client_bench_parser
 from harness.cli.compare_command import add_compare_parser
 from harness.cli.gate_command import add_gate_parser
 from harness.cli.locust_command import add_locust_bench_parser, add_locust_parser
+from harness.cli.memory_bench_command import add_memory_bench_parser
 from harness.cli.report_command import add_report_parser
 from harness.cli.run_command import add_run_arguments, run_command
 from harness.dialects import DIALECT_NAMES
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     mock_bench.set_defaults(handler=_bench_mock)
     add_locust_bench_parser(targets)
     add_client_bench_parser(targets)
+    add_memory_bench_parser(targets)
     add_report_parser(commands)
     add_gate_parser(commands)
     add_compare_parser(commands)
@@ -168,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from harness.decode import decode_body
+    from harness.decode import decode_body, render_summary
 
     try:
         body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
@@ -177,7 +179,7 @@ def _decode(args: argparse.Namespace) -> int:
     result = decode_body(
         body, content_type=args.content_type, dialect=args.dialect, pointer=args.pointer
     )
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    print(render_summary(result))
     return EXIT_OK
 
 
