@@ -34,6 +34,8 @@ class RunConfig:
     pointer: str | None = None
     transport: str = "httpx"
     http2: bool = False
+    #: follow redirects within the request's origin (by default a 3xx is the answer)
+    follow_redirects: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
     stream_bounds: StreamBounds = field(default_factory=StreamBounds)
     disconnect_rate: float = 0.0
@@ -87,6 +89,7 @@ class RunConfig:
             "dialect": self.dialect,
             "transport": self.transport,
             "http2": self.http2,
+            "follow_redirects": self.follow_redirects,
             "profile": _describe(self.profile),
             "requests": self.bounds.requests,
             "duration_s": self.bounds.duration_s,

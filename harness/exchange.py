@@ -190,7 +190,9 @@ async def _read_error_body(response: Any, record: RequestRecord, secrets: Iterab
                 break
     except (ReadFailed, ReadTimedOut):
         pass
-    fail(record, ErrorKind.HTTP_STATUS, error_body_message(record.status, body, secrets))
+    location = response.headers.get("location")
+    message = error_body_message(record.status, body, secrets, location)
+    fail(record, ErrorKind.HTTP_STATUS, message)
     record.t_end_ns = record.t_end_ns or record.t_headers_ns
 
 

@@ -193,7 +193,9 @@ class SSEClient:
                     break
         except (ReadFailed, ReadTimedOut):
             pass
-        fail(record, ErrorKind.HTTP_STATUS, error_body_message(record.status, body, self._secrets))
+        location = response.headers.get("location")
+        message = error_body_message(record.status, body, self._secrets, location)
+        fail(record, ErrorKind.HTTP_STATUS, message)
         record.t_end_ns = record.t_end_ns or record.t_headers_ns
 
     def _finish(self, record: RequestRecord) -> None:

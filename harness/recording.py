@@ -240,13 +240,17 @@ def _has_answer(deltas: Iterable[Any]) -> bool:
     return any(d.kind is DeltaKind.CONTENT and d.text for d in deltas)
 
 
-def error_body_message(status: int | None, body: bytes, secrets: Iterable[str]) -> str:
-    """The error message of a non-2xx response: its status and the start of its body
-    (redacted before it is cut, so that no cut leaves a piece of a secret)."""
+def error_body_message(
+    status: int | None, body: bytes, secrets: Iterable[str], location: str | None = None
+) -> str:
+    """The error message of a non-2xx response: its status, where a redirect pointed
+    (``location``, not followed), and the start of its body (redacted before it is cut,
+    so that no cut leaves a piece of a secret)."""
     text = redact(body.decode("utf-8", "replace"), secrets).strip()
     cut = len(body) >= ERROR_BODY_BYTES  # the read stops there: the body may go on
     excerpt = text[:ERROR_BODY_BYTES] + ("..." if cut else "")
-    return redact(f"HTTP {status}: {excerpt}", secrets)
+    where = f" redirect to {location} (not followed)" if location else ""
+    return redact(f"HTTP {status}:{where} {excerpt}".rstrip(), secrets)
 
 
 def fail(record: RequestRecord, kind: ErrorKind, message: str, end_ns: int | None = None) -> None:

@@ -152,6 +152,7 @@ class Runner(SegmentRunner):
             timeouts=config.timeouts,
             connections=config.connections,
             http2=config.http2,
+            follow_redirects=config.follow_redirects,
         )
         async with transport:  # set up first: a TLS context can take 100 ms to build
             # a shared start keeps one schedule even for a shard that got ready late: its

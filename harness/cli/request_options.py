@@ -19,7 +19,7 @@ __all__ = ["add_request_arguments", "request_spec_from_args"]
 
 def add_request_arguments(target: argparse._ArgumentGroup) -> None:
     """Add --request, --dialect, --pointer, --method, --model, --header, --body-json,
-    --api-key-env, --transport and --http2 to ``target``."""
+    --api-key-env, --transport, --http2 and --follow-redirects to ``target``."""
     target.add_argument("--request", choices=REQUEST_KINDS, default="openai-chat",
                         help="the body to send (default openai-chat)")  # fmt: skip
     target.add_argument("--dialect", choices=("auto", *DIALECT_NAMES), default="auto",
@@ -36,6 +36,12 @@ def add_request_arguments(target: argparse._ArgumentGroup) -> None:
                         "(default OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)")  # fmt: skip
     target.add_argument("--transport", choices=TRANSPORTS, default="httpx")
     target.add_argument("--http2", action="store_true", help="HTTP/2 with httpx (needs h2)")
+    target.add_argument(
+        "--follow-redirects",
+        action="store_true",
+        help="follow redirects within the URL's origin (scheme, host, port), 5 hops at most; "
+        "by default a 3xx is recorded as the answer, and keys never go to another origin",
+    )
 
 
 def request_spec_from_args(args: argparse.Namespace, url: str) -> RequestSpec:

@@ -198,6 +198,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         pointer=args.pointer,
         transport=args.transport,
         http2=args.http2,
+        follow_redirects=args.follow_redirects,
         timeouts=Timeouts(
             connect_s=args.connect_timeout,
             ttft_s=args.ttft_timeout,

@@ -132,3 +132,16 @@ def test_an_echoed_key_is_redacted_from_every_field_a_server_fills(
     assert "[redacted]" in record["finish_reason"]
     assert "[redacted]" in record["usage"]["note"]
     assert "[redacted]" in record["error_message"]
+
+
+@pytest.mark.parametrize("follow", [False, True], ids=["default", "follow-redirects"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_redirect_to_another_origin_is_recorded_not_followed(
+    hostile: str, tmp_path: Path, transport: str, follow: bool
+) -> None:
+    options = ["--requests", "1", "--transport", transport]
+    _, records = run(f"{hostile}/redirect", tmp_path, *options, *(["--follow-redirects"] * follow))
+    (record,) = records
+    assert record["status"] == 301
+    assert record["error_kind"] == "http_status"
+    assert "redirect to http://127.0.0.2:9/ (not followed)" in record["error_message"]
