@@ -25,8 +25,8 @@ from harness.recording import (
     MOCK_REQUEST_ID,
     StreamRecorder,
     conclude,
-    error_body_message,
     fail,
+    fail_status,
     redact,
     redact_record,
 )
@@ -190,10 +190,7 @@ async def _read_error_body(response: Any, record: RequestRecord, secrets: Iterab
                 break
     except (ReadFailed, ReadTimedOut):
         pass
-    location = response.headers.get("location")
-    message = error_body_message(record.status, body, secrets, location)
-    fail(record, ErrorKind.HTTP_STATUS, message)
-    record.t_end_ns = record.t_end_ns or record.t_headers_ns
+    fail_status(record, body, response.headers, secrets, time.time())
 
 
 def _deadline_passed(record: RequestRecord, deadlines: Mapping[Any, float], clock: Clock) -> None:

@@ -47,8 +47,8 @@ from harness.recording import (
     MOCK_REQUEST_ID,
     StreamRecorder,
     conclude,
-    error_body_message,
     fail,
+    fail_status,
     redact,
     redact_record,
 )
@@ -193,10 +193,7 @@ class SSEClient:
                     break
         except (ReadFailed, ReadTimedOut):
             pass
-        location = response.headers.get("location")
-        message = error_body_message(record.status, body, self._secrets, location)
-        fail(record, ErrorKind.HTTP_STATUS, message)
-        record.t_end_ns = record.t_end_ns or record.t_headers_ns
+        fail_status(record, body, response.headers, self._secrets, time.time())
 
     def _finish(self, record: RequestRecord) -> None:
         redact_record(record, self._secrets)

@@ -44,8 +44,10 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT_TTFT = "timeout_ttft"  # no first token in time
     TIMEOUT_IDLE = "timeout_idle"  # too long a gap between events
     TIMEOUT_TOTAL = "timeout_total"  # the whole request took too long
+    RATE_LIMITED = "rate_limited"  # a 429 or 503: the server asked the client to wait
+    NOT_STREAMED = "not_streamed"  # a 2xx that is no event stream (JSON, HTML) and held none
     PROTOCOL = "protocol"  # bad SSE or a payload that does not fit the dialect
-    TRUNCATED = "truncated"  # the body ended without its terminator
+    TRUNCATED = "truncated"  # the body ended before the answer was complete
     STREAM_ERROR = "stream_error"  # the server reported an error inside the stream
     CANCELLED = "cancelled"  # the client chose to stop it (second Ctrl-C)
 
@@ -97,7 +99,16 @@ class RequestRecord:
     token_source: TokenSource = TokenSource.EVENTS
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
+    #: the stream's terminator came ([DONE], message_stop, response.completed); an answer
+    #: complete without it is still ok (a habit of some servers, counted in the summary)
     done_sentinel: bool = False
+    #: token-bearing events by what they bore: ``text``, ``reasoning``, ``tool_call``
+    token_kinds: dict[str, int] | None = None
+    #: seconds a 429 or 503 asked to wait (its Retry-After header), when it said
+    retry_after_s: float | None = None
+    #: earlier attempts of this request that were rate limited and retried (--retry-429):
+    #: each with its ``t_sent_ns``, ``status``, ``retry_after_s`` and ``error_message``
+    attempts: list[dict[str, Any]] | None = None
     outcome: Outcome = Outcome.OK
     error_kind: ErrorKind | None = None
     error_message: str | None = None

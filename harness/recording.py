@@ -11,10 +11,20 @@ point judges a stream by the same rules. The callers own the socket and the dead
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from harness.dialects import Delta, DeltaKind, StreamReader, StreamResult
+from harness.dialects import (
+    Delta,
+    DeltaKind,
+    StreamReader,
+    StreamResult,
+    answer_complete,
+    incomplete_why,
+    is_streamed,
+)
 from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
 
 __all__ = [
@@ -24,14 +34,12 @@ __all__ = [
     "conclude",
     "error_body_message",
     "fail",
+    "fail_status",
+    "parse_retry_after",
     "redact",
     "redact_record",
 ]
 
-#: Dialects whose streams end with a terminator; a body ending without one is truncated.
-TERMINATED_DIALECTS = frozenset(
-    {"openai-chat", "openai-completions", "openai-responses", "anthropic"}
-)
 #: How much of an error response's body is kept in the record.
 ERROR_BODY_BYTES = 2048
 #: The mock's response header naming its ground-truth record of the request.
@@ -253,6 +261,46 @@ def error_body_message(
     return redact(f"HTTP {status}:{where} {excerpt}".rstrip(), secrets)
 
 
+#: Statuses that ask the client to come back later: recorded as ``rate_limited``.
+RATE_LIMIT_STATUSES = frozenset({429, 503})
+
+
+def fail_status(
+    record: RequestRecord,
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Iterable[str],
+    now_epoch_s: float,
+) -> None:
+    """Record a non-2xx answer: ``rate_limited`` with its Retry-After for a 429 or 503,
+    else ``http_status``; the message holds the status, a redirect's target and the
+    start of the body."""
+    message = error_body_message(record.status, body, secrets, headers.get("location"))
+    if record.status in RATE_LIMIT_STATUSES:
+        record.retry_after_s = parse_retry_after(headers.get("retry-after"), now_epoch_s)
+        fail(record, ErrorKind.RATE_LIMITED, message)
+    else:
+        fail(record, ErrorKind.HTTP_STATUS, message)
+    record.t_end_ns = record.t_end_ns or record.t_headers_ns
+
+
+def parse_retry_after(value: str | None, now_epoch_s: float) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds, or an HTTP date (then
+    measured from ``now_epoch_s``); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is in GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(when.timestamp() - now_epoch_s, 0.0)
+
+
 def fail(record: RequestRecord, kind: ErrorKind, message: str, end_ns: int | None = None) -> None:
     """Record an error, unless a verdict was given already (the first one stands: an
     abandoned stream's close is not an error). ``end_ns`` ends the request if still open."""
@@ -274,6 +322,7 @@ def conclude(
     record.reasoning_chars = len(result.reasoning or "")
     record.finish_reason = result.finish_reason
     record.done_sentinel = result.done
+    record.token_kinds = dict(result.token_events)
     usage = dict(result.usage) if result.usage else None
     record.usage = usage
     completion = _usage_count(usage, "completion_tokens", "output_tokens")
@@ -291,14 +340,18 @@ def conclude(
         message = f"{len(reader.errors)} bad event(s); first: {reader.errors[0]}"
         fail(record, ErrorKind.PROTOCOL, message)
     elif record.events == 0:  # an empty body, or bytes that hold no event at all
-        kind = record.content_type or "no content type"
-        message = f"the body held no event ({record.bytes_received} bytes, {kind})"
-        fail(record, ErrorKind.PROTOCOL, message, end_ns)
+        content_type = record.content_type or "no content type"
+        size = f"{record.bytes_received} bytes, {content_type}"
+        if is_streamed(record.content_type):
+            fail(record, ErrorKind.PROTOCOL, f"the body held no event ({size})", end_ns)
+        else:
+            message = f"the answer is not an event stream and held no event ({size})"
+            fail(record, ErrorKind.NOT_STREAMED, message, end_ns)
     elif result.error is not None:
         message = f"the server sent an error in the stream: {result.error}"
         fail(record, ErrorKind.STREAM_ERROR, message)
-    elif not result.done and record.dialect in TERMINATED_DIALECTS:
-        fail(record, ErrorKind.TRUNCATED, "the body ended without the stream's terminator")
+    elif not answer_complete(record.dialect, result):
+        fail(record, ErrorKind.TRUNCATED, f"the body ended {incomplete_why(record.dialect)}")
 
 
 def _usage_count(usage: Mapping[str, Any] | None, *keys: str) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from harness.dialects.anthropic import Anthropic
 from harness.dialects.base import Accumulator, Delta, DeltaKind, Dialect, StreamResult
 from harness.dialects.detect import detect
+from harness.dialects.ending import answer_complete, incomplete_why, is_streamed
 from harness.dialects.generic_json import GenericJSON
 from harness.dialects.openai_chat import OpenAIChat
 from harness.dialects.openai_completions import OpenAICompletions
@@ -33,8 +34,11 @@ __all__ = [
     "Read",
     "StreamReader",
     "StreamResult",
+    "answer_complete",
     "detect",
     "get",
+    "incomplete_why",
+    "is_streamed",
 ]
 
 #: The dialects' names, as the command line spells them (``auto`` is not one of them).

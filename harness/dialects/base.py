@@ -228,6 +228,10 @@ class StreamResult:
     done: bool
     full_text: str | None
     choices: tuple[Mapping[str, Any], ...] = ()
+    #: token-bearing events by what they bore: ``text``, ``reasoning``, ``tool_call``
+    token_events: Mapping[str, int] = field(default_factory=dict)
+    #: every choice the stream opened has its finish reason (the answer is complete)
+    finished: bool = False
 
 
 class Accumulator:
@@ -238,7 +242,16 @@ class Accumulator:
     counts in ``message_delta``.
     """
 
-    __slots__ = ("_choices", "done", "error", "full_text", "usage")
+    __slots__ = (
+        "_choices",
+        "done",
+        "error",
+        "full_text",
+        "reasoning_events",
+        "text_events",
+        "tool_events",
+        "usage",
+    )
 
     def __init__(self) -> None:
         self._choices: dict[int, _Choice] = {}
@@ -246,24 +259,34 @@ class Accumulator:
         self.error: Any = None
         self.done = False
         self.full_text: str | None = None
+        #: token-bearing events by what they bore (an event counts once, for its first)
+        self.text_events = 0
+        self.reasoning_events = 0
+        self.tool_events = 0
 
     def add(self, deltas: Iterable[Delta]) -> bool:
         """Fold in the deltas of one event.
 
         Returns:
             True when the event was token-bearing: it carried non-empty content or
-            reasoning text.
+            reasoning text, or a piece of a tool call's arguments.
         """
         token = False
         for delta in deltas:
             kind = delta.kind
             if kind is DeltaKind.CONTENT or kind is DeltaKind.REASONING:
                 if delta.text:
-                    token = True
                     choice = self._choices.get(delta.choice) or self._choice(delta.choice)
-                    (choice.text if kind is DeltaKind.CONTENT else choice.reasoning).append(
-                        delta.text
-                    )
+                    if kind is DeltaKind.CONTENT:
+                        choice.text.append(delta.text)
+                    else:
+                        choice.reasoning.append(delta.text)
+                    if not token:
+                        token = True
+                        if kind is DeltaKind.CONTENT:
+                            self.text_events += 1
+                        else:
+                            self.reasoning_events += 1
             elif kind is DeltaKind.REFUSAL:
                 if delta.text:
                     self._choice(delta.choice).refusal.append(delta.text)
@@ -277,6 +300,9 @@ class Accumulator:
                 if delta.tool_name:
                     call.name = delta.tool_name
                 call.arguments += delta.text
+                if delta.text and not token:  # a piece of the arguments is output too
+                    token = True
+                    self.tool_events += 1
             elif kind is DeltaKind.USAGE:
                 if delta.usage is not None:
                     self.usage = {**(self.usage or {}), **delta.usage}
@@ -295,6 +321,7 @@ class Accumulator:
         """Fold in answer text: what ``add((Delta(kind=CONTENT, text=text, choice=choice),))``
         does, for a reader that did not build the delta (``text`` is not empty)."""
         (self._choices.get(choice) or self._choice(choice)).text.append(text)
+        self.text_events += 1
 
     def _choice(self, index: int) -> _Choice:
         choice = self._choices.get(index)
@@ -319,6 +346,13 @@ class Accumulator:
             done=self.done,
             full_text=self.full_text,
             choices=others,
+            token_events={
+                "text": self.text_events,
+                "reasoning": self.reasoning_events,
+                "tool_call": self.tool_events,
+            },
+            finished=bool(self._choices)
+            and all(c.finish_reason is not None for c in self._choices.values()),
         )
 
 

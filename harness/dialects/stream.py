@@ -100,7 +100,7 @@ class StreamReader:
         self._plain = _plain_reader(dialect, self._framer)
         #: Events dispatched so far (for plain text: chunks that decoded to text).
         self.events = 0
-        #: Events that carried content or reasoning text.
+        #: Token-bearing events: content or reasoning text, or tool-call arguments.
         self.content_events = 0
         #: Payloads that did not fit the dialect; each event's error is kept, in order.
         self.errors: list[DialectError] = []

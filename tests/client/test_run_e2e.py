@@ -101,8 +101,8 @@ def test_a_duration_bound_stops_the_run_by_itself(mock: EmbeddedMock) -> None:
 
 @pytest.mark.parametrize(
     ("fault", "kind"),
-    [("http_503", ErrorKind.HTTP_STATUS), ("malformed_json@3", ErrorKind.PROTOCOL),
-     ("no_terminator", ErrorKind.TRUNCATED), ("disconnect_after=3", ErrorKind.TRUNCATED),
+    [("http_500", ErrorKind.HTTP_STATUS), ("http_503", ErrorKind.RATE_LIMITED),
+     ("malformed_json@3", ErrorKind.PROTOCOL), ("disconnect_after=3", ErrorKind.TRUNCATED),
      ("error_event@3", ErrorKind.STREAM_ERROR), ("stall=3@2", ErrorKind.TIMEOUT_IDLE)],
 )  # fmt: skip
 def test_every_fault_becomes_its_error_kind_and_the_run_goes_on(
@@ -114,6 +114,14 @@ def test_every_fault_becomes_its_error_kind_and_the_run_goes_on(
     assert len(records) == 3
     assert {r.error_kind for r in records} == {kind}, [r.error_message for r in records]
     assert all(r.error_message for r in records)
+
+
+def test_a_complete_answer_without_its_terminator_is_ok_and_says_so(mock: EmbeddedMock) -> None:
+    spec = RequestSpec(url=mock.base_url, headers=(("X-Mock-Fault", "no_terminator"),))
+    records = run(config_for(mock, spec=spec, bounds=Bounds(requests=3)))
+    assert [r.outcome for r in records] == [Outcome.OK] * 3, [r.error_message for r in records]
+    assert not any(r.done_sentinel for r in records)
+    assert all(r.finish_reason == "stop" and r.ttft_s is not None for r in records)
 
 
 def test_cut_streams_are_not_errors(mock: EmbeddedMock) -> None:

@@ -135,5 +135,8 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "StreamResult",
         "detect",
         "get",
+        "answer_complete",
+        "incomplete_why",
+        "is_streamed",
     }
     assert all(hasattr(harness.dialects, name) for name in harness.dialects.__all__)
