@@ -47,6 +47,10 @@ class RunConfig:
     max_in_flight: int = 10_000
     #: client processes the load is spread over (each runs its own event loop)
     processes: int = 1
+    #: times a rate-limited request (429, 503) is sent again after its Retry-After
+    retry_429: int = 0
+    #: the longest wait before such a retry, whatever Retry-After asks
+    max_retry_wait_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -67,6 +71,8 @@ class RunConfig:
             raise ConfigError("prompt", "give at least one non-empty prompt")
         if self.processes < 1:
             raise ConfigError("processes", f"must be at least 1, not {self.processes}")
+        if self.retry_429 < 0:
+            raise ConfigError("retry-429", f"must be 0 or more, not {self.retry_429}")
         if self.max_in_flight < 1:
             raise ConfigError("max-in-flight", f"must be at least 1, not {self.max_in_flight}")
         for name, value in self.slo.items():
@@ -90,6 +96,7 @@ class RunConfig:
             "transport": self.transport,
             "http2": self.http2,
             "follow_redirects": self.follow_redirects,
+            "retry_429": self.retry_429,
             "profile": _describe(self.profile),
             "requests": self.bounds.requests,
             "duration_s": self.bounds.duration_s,

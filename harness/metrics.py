@@ -88,6 +88,8 @@ def requests_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
             "output_tokens": r.output_tokens, "event_tokens": n,
             "usage_output_tokens": r.usage_output_tokens,
             "token_source": r.token_source.value, "events": r.events,
+            "error_message": r.error_message, "done_sentinel": r.done_sentinel,
+            **_token_kinds(r.token_kinds), "attempts": 1 + len(r.attempts or ()),
         })  # fmt: skip
     frame = pd.DataFrame(rows, columns=_REQUEST_COLUMNS)
     return frame
@@ -98,8 +100,25 @@ _REQUEST_COLUMNS = [
     "t_scheduled_ns", "t_sent_ns", "t_first_token_ns", "t_end_ns", "ttft_s",
     "ttft_from_scheduled_s", "ttft_first_event_s", "ttft_first_byte_s", "ttft_answer_s",
     "e2e_s", "tpot_s", "itl_request_mean_s", "output_tokens", "event_tokens",
-    "usage_output_tokens", "token_source", "events",
+    "usage_output_tokens", "token_source", "events", "error_message", "done_sentinel",
+    "text_events", "reasoning_events", "tool_call_events", "attempts",
 ]  # fmt: skip
+
+
+def _token_kinds(kinds: dict[str, int] | None) -> dict[str, int | None]:
+    kinds = kinds or {}
+    return {
+        "text_events": kinds.get("text"),
+        "reasoning_events": kinds.get("reasoning"),
+        "tool_call_events": kinds.get("tool_call"),
+    }
+
+
+def _first_errors(errors: pd.DataFrame) -> dict[str, str]:
+    """The first message of each error kind, by when its request was sent."""
+    first = errors.sort_values("t_sent_ns").drop_duplicates("error_kind")
+    pairs = zip(first["error_kind"], first["error_message"], strict=True)
+    return {str(kind): str(message) for kind, message in pairs}
 
 
 def tokens_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
@@ -173,6 +192,7 @@ def summarize(
         "ok": len(ok),
         "errors": len(errors),
         "errors_by_kind": {str(k): int(v) for k, v in errors["error_kind"].value_counts().items()},
+        "first_error_by_kind": _first_errors(errors),
         "error_rate": float(len(errors) / len(ended)) if len(ended) else 0.0,
         "abandoned": int((measured["outcome"] == Outcome.ABANDONED.value).sum()),
         "cut": int((measured["outcome"] == Outcome.CUT.value).sum()),
@@ -184,6 +204,12 @@ def summarize(
         "requests_per_s": len(completed_ok) / window.seconds,
         "window_s": window.seconds,
         "variants": _variants(latency, ok),
+        # ok answers that ended without the stream's terminator: a habit, not an error
+        "no_terminator": int((~ok["done_sentinel"].astype(bool)).sum()),
+        "token_events_by_kind": {
+            kind: int(pd.to_numeric(ok[f"{kind}_events"]).fillna(0).sum())
+            for kind in ("text", "reasoning", "tool_call")
+        },
     }
     if latency["t_scheduled_ns"].notna().any():  # open loop: latency from when it was due
         summary["ttft_from_scheduled_s"] = distribution(latency["ttft_from_scheduled_s"])

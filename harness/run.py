@@ -90,6 +90,8 @@ class RunResult:
     segments: list[dict[str, Any]] = field(default_factory=list)
     records: list[RequestRecord] = field(default_factory=list)
     interrupted: bool = False
+    #: why the run stopped before its bounds by itself (the target cannot be reached)
+    gave_up: str | None = None
     #: client processes that ended without reporting back (``--processes``)
     lost_processes: list[str] = field(default_factory=list)
 
@@ -218,6 +220,9 @@ async def execute(
             if runner.interrupted:
                 result.interrupted = True
                 break
+            if runner.gave_up is not None:
+                result.gave_up = runner.gave_up
+                break
             if _saturated(result.segments, sweep):
                 result.segments[-1]["saturated"] = True
                 break
@@ -235,6 +240,8 @@ async def execute(
     summary["dialect"] = ", ".join(dialects) or None
     summary["config"] = config.redacted()
     summary["interrupted"] = result.interrupted
+    if result.gave_up is not None:
+        summary["gave_up"] = result.gave_up
     if result.lost_processes:
         summary["lost_processes"] = result.lost_processes
     summary["version"] = __version__

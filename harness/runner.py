@@ -24,12 +24,17 @@ from harness.dialects import get as get_dialect
 from harness.exchange import run_exchange
 from harness.load import ClosedLoop, OpenLoop, Trace
 from harness.payloads import Message, build_request
-from harness.record import Outcome, RequestRecord
+from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports import Clock, Transport, make_transport
 
 __all__ = ["Progress", "Runner", "SegmentRunner"]
 
 Sink = Callable[[RequestRecord], None]
+
+#: Connect failures, with no answer before them, after which a segment stops early.
+CONNECT_GIVE_UP = 3
+#: Seconds to wait before a retry when a 429 or 503 did not say (``--retry-429``).
+DEFAULT_RETRY_WAIT_S = 1.0
 
 
 @dataclass(slots=True)
@@ -63,11 +68,14 @@ class SegmentRunner(abc.ABC):
         progress: live counters, for a progress display.
         segment: the label of the segment (a sweep's level).
         interrupted: True once ``interrupt`` was called: the run was stopped by its user.
+        gave_up: why the segment stopped early by itself (the target cannot be reached).
     """
 
     progress: Progress
     segment: str
     interrupted: bool = False
+    #: why the segment stopped before its bounds, when the runner gave up by itself
+    gave_up: str | None = None
 
     def interrupt(self) -> None:
         """A user's stop (Ctrl-C): the first stops starting requests, the second cancels."""
@@ -133,6 +141,10 @@ class Runner(SegmentRunner):
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0_ns = 0
         self._end_ns: int | None = None
+        self._answered = False  # some request got an answer (or at least connected)
+        self._connect_failures = 0
+        #: why the segment stopped before its bounds (the target cannot be reached)
+        self.gave_up: str | None = None
         # the API key and every header value given are kept out of error messages
         secrets = [config.spec.api_key, *(value for _, value in config.spec.headers)]
         self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
@@ -275,8 +287,9 @@ class Runner(SegmentRunner):
     ) -> str | None:
         config = self.config
         self.progress.started += 1
+        request_id = f"{self._id_prefix}{next(self._ids)}"
         record = RequestRecord(
-            request_id=f"{self._id_prefix}{next(self._ids)}",
+            request_id=request_id,
             user=user,
             turn=turn,
             segment=self.segment,
@@ -285,20 +298,70 @@ class Runner(SegmentRunner):
         abandon = None
         if config.disconnect_rate and self._rng.random() < config.disconnect_rate:
             abandon = config.disconnect_after
+        attempts: list[dict[str, object]] = []
         try:
             request = build_request(config.spec, messages, max_tokens=max_tokens)
-            result = await run_exchange(
-                transport,
-                request,
-                record,
-                dialect=self._dialect,
-                timeouts=config.timeouts,
-                bounds=config.stream_bounds,
-                abandon=abandon,
-                secrets=self._secrets,
-                clock=self._clock,
-            )
+            while True:
+                result = await run_exchange(
+                    transport,
+                    request,
+                    record,
+                    dialect=self._dialect,
+                    timeouts=config.timeouts,
+                    bounds=config.stream_bounds,
+                    abandon=abandon,
+                    secrets=self._secrets,
+                    clock=self._clock,
+                )
+                if not await self._retry(record, attempts):
+                    break
+                # the next attempt is measured from when the first was due, too
+                due_ns = record.t_due_ns
+                record = RequestRecord(
+                    request_id=request_id,
+                    user=user,
+                    turn=turn,
+                    segment=self.segment,
+                    t_scheduled_ns=due_ns,
+                    attempts=attempts,
+                )
             return result.text if result is not None and record.ok else None
         finally:
+            self._watch_connects(record)
             self.progress.add(record)
             self._sink(record)
+
+    async def _retry(self, record: RequestRecord, attempts: list[dict[str, object]]) -> bool:
+        """After a rate-limited answer, wait what it asked (capped) and say whether to send
+        the request again (``--retry-429``); the attempt is kept in ``attempts``."""
+        if (
+            record.error_kind is not ErrorKind.RATE_LIMITED
+            or len(attempts) >= self.config.retry_429
+            or self._stopping.is_set()
+        ):
+            return False
+        attempts.append({
+            "t_sent_ns": record.t_sent_ns,
+            "status": record.status,
+            "retry_after_s": record.retry_after_s,
+            "error_message": record.error_message,
+        })  # fmt: skip
+        wait_s = min(
+            record.retry_after_s if record.retry_after_s is not None else DEFAULT_RETRY_WAIT_S,
+            self.config.max_retry_wait_s,
+        )
+        await self._sleep_until(self._clock() + int(wait_s * 1e9))
+        return not self._stopping.is_set()
+
+    def _watch_connects(self, record: RequestRecord) -> None:
+        """Stop early when the target cannot be reached at all: the first
+        ``CONNECT_GIVE_UP`` requests failed to connect and none got an answer."""
+        if self._answered:
+            return
+        if record.error_kind is not ErrorKind.CONNECT:
+            self._answered = record.outcome is not Outcome.ERROR or record.status is not None
+            return
+        self._connect_failures += 1
+        if self._connect_failures >= CONNECT_GIVE_UP:
+            self.gave_up = f"cannot connect: {record.error_message}"
+            self.stop()

@@ -5,8 +5,11 @@ commands that send requests (``run``, ``check``), and their translation into a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import sys
+import urllib.parse
 from typing import Any
 
 from harness.dialects import DIALECT_NAMES
@@ -51,6 +54,11 @@ def request_spec_from_args(args: argparse.Namespace, url: str) -> RequestSpec:
     Raises:
         ConfigError: a --header or --body-json is malformed, named as the user spells it.
     """
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https"):
+        raise ConfigError("url", f"must be an http:// or https:// URL, not {url!r}")
+    if getattr(args, "http2", False) and importlib.util.find_spec("h2") is None:
+        raise ConfigError("http2", "needs the h2 package: pip install 'sse-harness[http2]'")
     headers = []
     for header in args.header:
         name, sep, value = header.partition(":")
@@ -66,6 +74,9 @@ def request_spec_from_args(args: argparse.Namespace, url: str) -> RequestSpec:
         if not isinstance(body_json, dict):
             raise ConfigError("body-json", "must be a JSON object of extra fields")
     key_env = args.api_key_env or default_api_key_env(args.request)
+    if args.api_key_env and not os.environ.get(key_env):
+        warning = f"--api-key-env {key_env} is not set: requests go without an API key"
+        print(f"sse-harness: warning: {warning}", file=sys.stderr)
     return RequestSpec(
         request=args.request, url=url, method=args.method, model=args.model,
         max_tokens=getattr(args, "max_tokens", None), headers=tuple(headers),

@@ -17,6 +17,12 @@ route is the behaviour:
     /echo-status    a 401 whose body echoes the key
     /redirect       a 301 to another origin (a port that nobody serves)
     /ok             a well-formed OpenAI chat stream of three tokens
+    /no-done        a complete OpenAI chat stream (finish_reason, usage) without [DONE],
+                    as ``transformers serve`` streams
+    /json           a 200 with a JSON body (not a stream) to a streaming request
+    /tools          an OpenAI chat stream that carries tool-call arguments only
+    /limited        serves 2 streams at a time (0.3 s each); beyond that a 429 with
+                    ``Retry-After: 1``
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ def _chunk(payload: dict[str, object]) -> bytes:
 
 def _content(text: str, finish: str | None = None) -> bytes:
     choice = {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+    return _chunk({"id": "c1", "object": "chat.completion.chunk", "choices": [choice]})
+
+
+#: Streams open on /limited.
+LIMITED = [0]
+
+
+def _tool_delta(call: dict[str, object]) -> bytes:
+    choice = {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}
     return _chunk({"id": "c1", "object": "chat.completion.chunk", "choices": [choice]})
 
 
@@ -98,6 +113,40 @@ async def _answer(path: str, headers: dict[str, str], writer: asyncio.StreamWrit
         writer.write(
             _head("301 Moved Permanently", "text/plain", "location: http://127.0.0.2:9/\r\n")
         )
+    elif path == "/no-done":
+        writer.write(_head("200 OK"))
+        for text in ("a", "b", "c"):
+            writer.write(_content(text))
+        usage = {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}
+        writer.write(_content("", "stop") + _chunk({"choices": [], "usage": usage}))
+    elif path == "/json":
+        body = json.dumps({"choices": [{"message": {"content": "abc"}}]}).encode()
+        writer.write(_head("200 OK", "application/json") + body)
+    elif path == "/tools":
+        writer.write(_head("200 OK"))
+        start = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f"}}
+        writer.write(_tool_delta({**start, "function": {"name": "f", "arguments": ""}}))
+        for piece in ('{"city"', ': "Paris"', "}"):
+            writer.write(_tool_delta({"index": 0, "function": {"arguments": piece}}))
+        usage = {"prompt_tokens": 1, "completion_tokens": 12, "total_tokens": 13}
+        finish = {"index": 0, "delta": {}, "finish_reason": "tool_calls"}
+        writer.write(_chunk({"choices": [finish]}) + _chunk({"choices": [], "usage": usage}))
+        writer.write(DONE)
+    elif path == "/limited":
+        if LIMITED[0] >= 2:
+            writer.write(_head("429 Too Many Requests", "application/json", "retry-after: 1\r\n"))
+            writer.write(b'{"error": "rate limited"}')
+        else:
+            LIMITED[0] += 1
+            try:
+                writer.write(_head("200 OK"))
+                for text in ("a", "b", "c"):
+                    writer.write(_content(text))
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+                writer.write(_content("", "stop") + DONE)
+            finally:
+                LIMITED[0] -= 1
     else:
         writer.write(_head("200 OK"))
         for text in ("a", "b", "c"):

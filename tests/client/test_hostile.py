@@ -145,3 +145,96 @@ def test_a_redirect_to_another_origin_is_recorded_not_followed(
     assert record["status"] == 301
     assert record["error_kind"] == "http_status"
     assert "redirect to http://127.0.0.2:9/ (not followed)" in record["error_message"]
+
+
+def run_cli(url: str, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [*CLI, "run", "--url", url, "--out", str(out), "--quiet", *options]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_a_complete_stream_without_done_is_ok_and_the_habit_is_counted(
+    hostile: str, tmp_path: Path
+) -> None:
+    done = run_cli(f"{hostile}/no-done", tmp_path, "--requests", "4", "--concurrency", "2")
+    assert done.returncode == 0, done.stderr
+    summary = summary_of(tmp_path)
+    assert summary["ok"] == 4
+    assert summary["no_terminator"] == 4
+    assert summary["ttft_s"]["p50"] is not None
+    assert "without the stream's terminator" in done.stderr
+
+
+def test_a_json_200_is_not_streamed_and_the_run_exits_1(hostile: str, tmp_path: Path) -> None:
+    done = run_cli(f"{hostile}/json", tmp_path, "--requests", "3")
+    assert done.returncode == 1
+    assert summary_of(tmp_path)["errors_by_kind"] == {"not_streamed": 3}
+    assert "not_streamed: 3, first: the answer is not an event stream" in done.stderr
+    assert "no request succeeded" in done.stderr
+
+
+def test_a_refused_port_stops_early_and_exits_1_naming_connect(tmp_path: Path) -> None:
+    done = run_cli(
+        "http://127.0.0.1:9/v1/chat/completions",
+        tmp_path,
+        *("--concurrency", "2", "--duration", "60", "--requests", "100000"),
+    )
+    assert done.returncode == 1
+    summary = summary_of(tmp_path)
+    assert summary["gave_up"].startswith("cannot connect")
+    assert summary["requests"] < 10  # not thousands of requests to a dead port
+    assert "stopped early: cannot connect" in done.stderr
+
+
+def test_max_error_rate_fails_a_run_with_too_many_errors(hostile: str, tmp_path: Path) -> None:
+    done = run_cli(f"{hostile}/limited", tmp_path, "--requests", "12", "--concurrency", "6",
+                   "--max-error-rate", "0.01")  # fmt: skip
+    summary = summary_of(tmp_path)
+    assert summary["errors_by_kind"].get("rate_limited", 0) > 0
+    assert done.returncode == 1
+    assert "above --max-error-rate" in done.stderr
+
+
+def test_retry_429_gets_requests_through_a_server_that_limits_streams(
+    hostile: str, tmp_path: Path
+) -> None:
+    done = run_cli(f"{hostile}/limited", tmp_path, "--requests", "15", "--concurrency", "4",
+                   "--retry-429", "5")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sum(r["outcome"] == "ok" for r in records) >= 14
+    retried = [r for r in records if r["attempts"]]
+    assert retried
+    for record in retried:  # every attempt kept, measured from the first one's send
+        assert all(a["status"] == 429 and a["retry_after_s"] == 1.0 for a in record["attempts"])
+        assert record["t_scheduled_ns"] == record["attempts"][0]["t_sent_ns"]
+
+
+def test_tool_call_only_streams_have_ttft_and_tokens(hostile: str, tmp_path: Path) -> None:
+    done = run_cli(f"{hostile}/tools", tmp_path, "--requests", "3", "--concurrency", "1")
+    assert done.returncode == 0, done.stderr
+    summary = summary_of(tmp_path)
+    assert summary["ttft_s"]["p50"] is not None
+    assert summary["output_tokens_per_s"] > 0
+    assert summary["token_events_by_kind"] == {"text": 0, "reasoning": 0, "tool_call": 9}
+    assert "token events: 0 text, 0 reasoning, 9 tool-call arguments" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [(["--concurrency", "0"], "concurrency"), (["--warmup", "5", "--duration", "2"], "warmup"),
+     (["--requests", "-3"], "requests"), (["--total-timeout", "0"], "total-timeout"),
+     (["--url", "ftp://127.0.0.1/x"], "url"), (["--max-error-rate", "2"], "max-error-rate")],
+)  # fmt: skip
+def test_impossible_options_are_one_line_and_exit_2(options: list[str], named: str) -> None:
+    done = subprocess.run(
+        [*CLI, "run", *options], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"sse-harness: error: {named}")
