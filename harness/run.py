@@ -14,7 +14,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -170,6 +170,7 @@ async def execute(
     measurement_error: str | None = None,
     metrics_gauge: tuple[str, str] | None = None,
     on_runner: Callable[[SegmentRunner], None] | None = None,
+    command: Sequence[str] | None = None,
 ) -> RunResult:
     """Run ``config`` (each level of ``sweep``) and write the run's files to ``out_dir``.
 
@@ -181,17 +182,28 @@ async def execute(
         search: search for the highest rate that meets the SLO instead (``--find-max-rate``).
         truth_url: a mock's base URL, to check abandoned streams against its ground truth.
         measurement_error: a line on the machine's measurement error, for the report.
-        metrics_gauge: ``(url, name)`` of the server's Prometheus gauge of running
+        metrics_gauge: ``(url, selector)`` of the server's Prometheus gauge of running
             requests, to check that abandoned streams were stopped where there is no
-            ground truth.
+            ground truth: read before the run, then in a thread of its own through the
+            run and after it, until the abandoned streams stopped or would have ended.
         on_runner: called with each segment's ``Runner`` before it starts (progress
             display, signal handlers).
+        command: the command line that ran it, secrets redacted (kept in the summary, so
+            the run can be repeated from its own output).
+
+    Raises:
+        ConfigError: the gauge cannot be read before the run (naming ``metrics-url`` or
+            ``metrics-gauge``).
     """
+    baseline = 0.0
+    if metrics_gauge is not None:
+        baseline = await asyncio.to_thread(check_gauge, *metrics_gauge)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(out_dir=out_dir, summary={})
-    baseline = None
+    sampler = None
     if metrics_gauge is not None:
-        baseline = await asyncio.to_thread(read_gauge, *metrics_gauge)
+        sampler = GaugeSampler(*metrics_gauge)
+        sampler.start()
     results_path = out_dir / "results.jsonl"
     # records go to the file as they complete and are not kept: memory stays flat however
     # long the run; each segment's figures, and the run's, are read back from the file
@@ -249,6 +261,15 @@ async def execute(
         summary["measurement_error"] = measurement_error
     if result.segments:
         summary["segments"] = result.segments
+    if sweep is not None:
+        summary["sweep"] = {
+            "name": sweep.name,
+            "levels": list(sweep.levels),
+            "ran": [segment["segment"] for segment in result.segments],
+            "stopped": _stop_reason(result),
+        }
+    if command is not None:
+        summary["command"] = list(command)
     if search is not None:
         passed = [s for s in result.segments if s.get("passed")]
         best = max(passed, key=lambda s: s["rate"]) if passed else None
@@ -256,12 +277,69 @@ async def execute(
             "rate": best["rate"] if best else None,
             "requests_per_s": best["summary"]["requests_per_s"] if best else None,
             "probes": len(result.segments),
+            "start_rate": search.start_rate,
+            "rates": [segment["rate"] for segment in result.segments],
+            "stopped": _stop_reason(result),
             "rule": f">= {search.share:.0%} of requests meet every SLO, errors <= "
             f"{search.max_error_rate:.0%}",
         }
     result.summary = summary
     write_run_files(result)
     return result
+
+
+@contextlib.contextmanager
+def _stopped_on_error(sampler: GaugeSampler | None) -> Iterator[None]:
+    """Stop the gauge's sampler if the load fails; after the load it reads on."""
+    try:
+        yield
+    except BaseException:
+        if sampler is not None:
+            sampler.stop()
+        raise
+
+
+async def _watch_gauge(
+    sampler: GaugeSampler,
+    baseline: float,
+    records: list[RequestRecord],
+    config: RunConfig,
+    *,
+    interrupted: bool,
+) -> tuple[dict[str, Any], list[Sample]]:
+    """Read the gauge on after the load until it is back at ``baseline`` (after the last
+    close), or until the last abandoned stream would have ended by itself, at most
+    ``GAUGE_WATCH_MAX_S``; then stop the sampler. Returns what it did after the load,
+    and every sample."""
+    ends = [r.t_close_ns or r.t_end_ns or r.t_sent_ns for r in records]
+    load_end = max(ends, default=sampler.now_ns())
+    try:
+        if not interrupted:
+            closes = [r.t_close_ns for r in records if r.t_close_ns is not None]
+            horizon = watch_until_ns(records, max_tokens=config.spec.max_tokens)
+            if horizon is None:
+                until = load_end + int(GAUGE_WAIT_S * 1e9)
+            else:
+                until = horizon + 2 * sampler.interval_ns + GUARD_NS
+                until = min(until, load_end + int(GAUGE_WATCH_MAX_S * 1e9))
+            since = max(closes, default=load_end) + 2 * GUARD_NS
+            await asyncio.to_thread(
+                sampler.wait_settled, baseline=baseline, since_ns=since, until_ns=until
+            )
+    finally:
+        samples = await asyncio.to_thread(sampler.stop)
+    return settling(samples, baseline=baseline, since_ns=load_end), samples
+
+
+def _stop_reason(result: RunResult) -> str:
+    """Why a sweep or search ran the levels it did."""
+    if result.interrupted:
+        return "interrupted"
+    if result.gave_up is not None:
+        return result.gave_up
+    if result.segments and result.segments[-1].get("saturated"):
+        return "saturated: throughput gained under 5%, or errors passed 20%"
+    return "every level ran"
 
 
 async def _truths(records: list[RequestRecord], truth_url: str | None) -> dict[str, Any]:

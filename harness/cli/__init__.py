@@ -380,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return locust_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # the command line as given, for a run's record of itself
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

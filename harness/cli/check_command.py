@@ -25,6 +25,7 @@ from harness.conformance import (
     render_junit,
     render_markdown,
 )
+from harness.conformance.display import printable
 from harness.conformance.model import AREAS
 from harness.conformance.render import summary_line
 from harness.errors import ConfigError, ConnectFailed
@@ -145,8 +146,10 @@ def _settings(args: argparse.Namespace) -> SuiteSettings:
 
 
 def report_table(report: Report) -> Table:
-    """The checks as a table, grouped by area; each row says what was found."""
-    table = Table(title=f"sse-harness check {report.target}", title_justify="left")
+    """The checks as a table, grouped by area; each row says what was found. Every text
+    from the report is shown printable and as plain text (never as Rich markup)."""
+    title = Text(f"sse-harness check {printable(report.target)}")
+    table = Table(title=title, title_justify="left")
     table.add_column("area", style="bold")
     table.add_column("check")
     table.add_column("result")
@@ -157,16 +160,16 @@ def report_table(report: Report) -> Table:
         area = result.check.area
         if previous is not None and area != previous:
             table.add_section()
-        found = Text(result.note or "", style="dim")
+        found = Text(printable(result.note or ""), style="dim")
         if result.findings:
             first = result.findings[0]
             more = f" (+{len(result.findings) - 1} more)" if len(result.findings) > 1 else ""
-            found = Text(first.message + more)
+            found = Text(printable(first.message) + more)
         status = Text(result.status.value, style=_STYLES[result.status])
         table.add_row(area if area != previous else "", result.check.id, status, found)
         previous = area
     caption = f"request {report.request}, dialect {report.dialect or 'unknown'}"
-    table.caption = caption
+    table.caption = Text(printable(caption))
     return table
 
 
@@ -178,10 +181,11 @@ def _evidence(console: Console, report: Report) -> None:
             style = _STYLES[Status(finding.severity.value)]
             console.print(
                 Text(f"{finding.severity.value} {result.check.id}: ", style=style)
-                + Text(finding.message)
+                + Text(printable(finding.message))
             )
             for evidence in finding.evidence:
-                console.print(Text("    " + evidence.describe(), style="dim"), soft_wrap=True)
+                shown = printable(evidence.describe())
+                console.print(Text("    " + shown, style="dim"), soft_wrap=True)
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -198,7 +202,9 @@ def check_command(args: argparse.Namespace) -> int:
                     target, settings, progress=lambda step: status.update(f"sending {step}…")
                 )
     except ConnectFailed as exc:
-        print(f"sse-harness: error: the target is unreachable: {exc}", file=sys.stderr)
+        print(
+            f"sse-harness: error: the target is unreachable: {printable(str(exc))}", file=sys.stderr
+        )
         return EXIT_USAGE
     report = judge(captured, secrets=target.secrets)
     out = Console()

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.conformance.display import show_bytes
+
 __all__ = [
     "AREAS",
     "Check",
@@ -28,6 +30,7 @@ __all__ = [
     "Skip",
     "Status",
     "excerpt",
+    "show_bytes",
 ]
 
 #: The areas, in the order reports list them.
@@ -122,12 +125,6 @@ class Evidence:
         if self.excerpt is not None:
             parts.append(show_bytes(self.excerpt))
         return ": ".join(parts)
-
-
-def show_bytes(data: bytes) -> str:
-    """Bytes as a readable, escaped string (line ends and invalid UTF-8 visible)."""
-    text = data.decode("utf-8", "backslashreplace")
-    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,19 +1,26 @@
 """A conformance report as JSON, JUnit XML (one testcase per check) and Markdown.
 
-Renderers return strings; the command line writes them.
+Renderers return strings; the command line writes them. Every text a report carries
+goes through ``harness.conformance.display.printable`` on the way out, in every format:
+no control character a server sent reaches a terminal, a CI summary or an XML parser.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
+from typing import Any
 
+from harness.conformance.display import printable
 from harness.conformance.model import AREAS, CheckResult, Report, Status
 
 __all__ = ["FORMAT", "VERSION", "render_json", "render_junit", "render_markdown", "summary_line"]
 
 FORMAT = "sse-harness-check"
 VERSION = 1
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>|])")
+_BACKTICKS = re.compile(r"`+")
 
 
 def summary_line(report: Report) -> str:
@@ -23,6 +30,17 @@ def summary_line(report: Report) -> str:
     parts = [f"{counts[s.value]} {s.value}" for s in (Status.FAIL, Status.WARN, Status.INFO)]
     parts += [f"{counts['pass']} pass", f"{counts['skip']} skipped"]
     return f"{verdict}: " + ", ".join(parts)
+
+
+def _printable(value: Any) -> Any:
+    """Every string in a JSON-able value, printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def render_json(report: Report) -> str:
@@ -38,26 +56,27 @@ def render_json(report: Report) -> str:
         "checks": [result.as_dict() for result in report.results],
         "requests": list(report.requests),
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(_printable(document), indent=2, ensure_ascii=False) + "\n"
 
 
 def _findings_text(result: CheckResult) -> str:
     lines = []
     for finding in result.findings:
-        lines.append(f"{finding.severity.value}: {finding.message}")
-        lines += [f"  {evidence.describe()}" for evidence in finding.evidence]
+        lines.append(f"{finding.severity.value}: {printable(finding.message)}")
+        lines += [f"  {printable(evidence.describe())}" for evidence in finding.evidence]
     return "\n".join(lines)
 
 
 def render_junit(report: Report) -> str:
     """JUnit XML: one testcase per check. FAIL is a failure, a skipped check is skipped,
-    and WARN and INFO findings pass with their text in ``system-out``."""
+    and WARN and INFO findings pass with their text in ``system-out``. The XML is
+    well-formed whatever the server sent."""
     counts = report.counts()
     suites = ET.Element("testsuites", name="sse-harness check")
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=f"sse-harness check {report.target}",
+        name=f"sse-harness check {printable(report.target)}",
         tests=str(len(report.results)),
         failures=str(counts["FAIL"]),
         errors="0",
@@ -69,7 +88,7 @@ def render_junit(report: Report) -> str:
         ("request", report.request),
         ("dialect", report.dialect or "unknown"),
     ):
-        ET.SubElement(properties, "property", name=name, value=value)
+        ET.SubElement(properties, "property", name=name, value=printable(value))
     for result in report.results:
         check = result.check
         case = ET.SubElement(
@@ -77,28 +96,38 @@ def render_junit(report: Report) -> str:
         )
         if result.status is Status.FAIL:
             first = next(f for f in result.findings if f.severity.value == "FAIL")
-            failure = ET.SubElement(case, "failure", message=first.message, type="FAIL")
+            failure = ET.SubElement(case, "failure", message=printable(first.message), type="FAIL")
             failure.text = _findings_text(result)
         elif result.status is Status.SKIP:
-            ET.SubElement(case, "skipped", message=result.note or "not applicable")
+            ET.SubElement(case, "skipped", message=printable(result.note or "not applicable"))
         elif result.findings or result.note:
             out = ET.SubElement(case, "system-out")
-            out.text = _findings_text(result) or result.note
+            out.text = _findings_text(result) or printable(result.note or "")
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for Markdown outside code: printable, with Markdown's active characters
+    escaped (a server's text cannot make a link, an image or a table column)."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", printable(text))
+
+
+def _code(text: str) -> str:
+    """Text as a Markdown code span, fenced by more backticks than it holds in a row."""
+    text = printable(text)
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
 
 
 def render_markdown(report: Report) -> str:
     """Markdown for CI summaries: the verdict, a table of checks by area, the evidence."""
     lines = [
-        f"## sse-harness check: {report.target}",
+        f"## sse-harness check: {_cell(report.target)}",
         "",
-        f"**{summary_line(report)}** (request `{report.request}`, dialect "
-        f"`{report.dialect or 'unknown'}`)",
+        f"**{summary_line(report)}** (request {_code(report.request)}, dialect "
+        f"{_code(report.dialect or 'unknown')})",
         "",
         "| area | check | result | what was found |",
         "|---|---|---|---|",
@@ -118,7 +147,7 @@ def render_markdown(report: Report) -> str:
         for result in noted:
             for finding in result.findings:
                 lines.append(
-                    f"- **{finding.severity.value}** `{result.check.id}`: {finding.message}"
+                    f"- **{finding.severity.value}** `{result.check.id}`: {_cell(finding.message)}"
                 )
-                lines += [f"  - `{_cell(e.describe())}`" for e in finding.evidence]
+                lines += [f"  - {_code(e.describe())}" for e in finding.evidence]
     return "\n".join(lines) + "\n"

@@ -78,6 +78,20 @@ def _overview(summary: Summary) -> list[str]:
         lines.append(
             f"- measurement error on this machine: {_escape(summary['measurement_error'])}"
         )
+    if sweep := summary.get("sweep"):
+        levels = ", ".join(f"{level:g}" for level in sweep["levels"])
+        lines.append(
+            f"- sweep of {_escape(sweep['name'])} over {levels}: ran"
+            f" {len(sweep['ran'])} level(s), stopped: {_escape(sweep['stopped'])}"
+        )
+    if search := summary.get("max_rate"):
+        lines.append(
+            f"- rate search from {search.get('start_rate', '?')} requests/s: probed"
+            f" {_escape(', '.join(f'{r:.4g}' for r in search.get('rates', [])))}; stopped:"
+            f" {_escape(search.get('stopped', '?'))}"
+        )
+    if summary.get("command"):
+        lines.append(f"- command: `{_escape(' '.join(summary['command']))}`")
     return lines
 
 
