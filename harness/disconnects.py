@@ -11,9 +11,12 @@ From that:
 * ``tokens_after_close``: tokens the server wrote after the client had closed.
 
 Where no ground truth can be had but the server's gauge of running requests was given
-(``--metrics-url``, ``--metrics-gauge``), ``gauge`` says whether it fell back to its
-value before the run, and ``stopped_by_server`` is all or none of the abandoned streams
-accordingly; the per-stream figures stay null. With neither, those figures are null and
+(``--metrics-url``, ``--metrics-gauge``) and sampled through the run, each abandoned
+stream is judged by ``harness.stopping.judge_by_gauge``: stopped only when the gauge fell
+by it well before it would have ended by itself. ``stopped_by_server`` counts those (0
+when the server kept generating for every stream that could be judged, null when none
+could), ``gauge`` holds the counts and the evidence, and ``verdict`` says it in a line.
+The per-stream figures stay null. With neither, those figures are null and
 ``verifiable`` is false.
 
 Whether abandonment slows the streams that stay: a sweep over ``--disconnect-rate``
@@ -30,6 +33,7 @@ import pandas as pd
 
 from harness.metrics import distribution
 from harness.record import Outcome, RequestRecord
+from harness.stopping import Sample, judge_by_gauge
 
 __all__ = ["summarize_disconnects", "ttft_of_others"]
 
@@ -42,13 +46,18 @@ def summarize_disconnects(
     truths: Mapping[str, Mapping[str, Any] | None],
     *,
     gauge: Mapping[str, Any] | None = None,
+    samples: Sequence[Sample] = (),
+    max_tokens: int | None = None,
 ) -> dict[str, Any]:
     """The ``disconnect`` object of ``summary.json``.
 
     Args:
         records: the run's records.
         truths: the server's record per ``mock_request_id`` (None where it had none).
-        gauge: what ``harness.gauge.wait_for_baseline`` saw after the run, if anything.
+        gauge: the server's gauge around the run, if it was given: ``baseline`` (before
+            the run), ``after_run``, ``returned`` and ``seconds_to_baseline``.
+        samples: that gauge, sampled through the run on the records' clock.
+        max_tokens: the output length the requests asked for, if they did.
     """
     abandoned = [r for r in records if r.outcome is Outcome.ABANDONED]
     known = [(r, truths.get(r.mock_request_id or "")) for r in abandoned]
@@ -61,15 +70,23 @@ def summarize_disconnects(
         "stop_latency_ms": {"p50": None, "p99": None, "max": None},
         "tokens_after_close": None,
         "source": None,
+        "verdict": None,
     }
     if gauge is not None:
         summary["gauge"] = dict(gauge)
     if not known:
-        if gauge is not None and abandoned:
-            # a gauge back at its baseline means every stream stopped; one above it
-            # cannot say how many did
-            stopped = len(abandoned) if gauge.get("returned") else None
-            summary.update(verifiable=True, source="gauge", stopped_by_server=stopped)
+        if gauge is not None and abandoned and gauge.get("baseline") is not None:
+            judgement = judge_by_gauge(
+                records, samples, baseline=gauge["baseline"], max_tokens=max_tokens
+            )
+            judged = judgement["judged"]
+            summary.update(
+                verifiable=bool(judged),
+                source="gauge",
+                stopped_by_server=judgement["stopped"] if judged else None,
+                verdict=judgement.pop("verdict"),
+            )
+            summary["gauge"].update(judgement)
         return summary
     summary["source"] = "ground truth"
     latencies = []
