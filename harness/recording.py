@@ -28,6 +28,7 @@ from harness.dialects import (
 from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
 
 __all__ = [
+    "DEFAULT_MAX_EVENTS",
     "ERROR_BODY_BYTES",
     "MOCK_REQUEST_ID",
     "StreamRecorder",
@@ -40,6 +41,9 @@ __all__ = [
     "redact_record",
 ]
 
+#: Events after which a stream is cut when no ``--max-events`` is given: what one record
+#: holds stays bounded (a million token stamps, some 40 MB) even for an endless stream.
+DEFAULT_MAX_EVENTS = 1_000_000
 #: How much of an error response's body is kept in the record.
 ERROR_BODY_BYTES = 2048
 #: The mock's response header naming its ground-truth record of the request.
@@ -111,7 +115,8 @@ class StreamRecorder:
         record: the request's record; its token times and event stamps are filled here.
         reader: the stream's reader (framing, dialect, accumulation).
         abandon_after_tokens: close the stream on purpose after this many tokens.
-        max_events: cut the stream (the client's bound, not an error) after this many.
+        max_events: cut the stream (the client's bound, not an error) after this many
+            (``DEFAULT_MAX_EVENTS`` when None).
         clock_source: where the arrival stamps come from (``kernel`` or ``user``); with
             ``kernel``, each token's user-space stamp is kept beside it.
         on_token: called at every token-bearing event (live statistics).
@@ -147,7 +152,7 @@ class StreamRecorder:
         self.record = record
         self.reader = reader
         self._abandon = abandon_after_tokens
-        self._max_events = max_events
+        self._max_events = max_events if max_events is not None else DEFAULT_MAX_EVENTS
         self._on_token = on_token
         self._on_first_token = on_first_token
         self.stopped = False
@@ -174,7 +179,10 @@ class StreamRecorder:
             if text and self._plain_only:  # the common event, in the common stream
                 record.events += 1
                 record.token_times_ns.append(arrival_ns)
-                return False
+                if record.events < self._max_events:
+                    return False
+                self.stopped = self._cut(arrival_ns)
+                return True
             self.stopped = self._stamp(arrival_ns, user_ns, bool(text), None, False)
             return self.stopped
         for read in self.reader.feed(data):
@@ -223,10 +231,7 @@ class StreamRecorder:
                 # nothing but the count of events and the token times, unless there is
                 # more to do for each token
                 self._plain_only = (
-                    self._abandon is None
-                    and self._max_events is None
-                    and self._on_token is None
-                    and self._user_times is None
+                    self._abandon is None and self._on_token is None and self._user_times is None
                 )
             if self._on_token is not None:
                 self._on_token(arrival_ns, previous)
@@ -237,11 +242,15 @@ class StreamRecorder:
                 return True
         if terminator and record.t_end_ns is None:
             record.t_end_ns = arrival_ns
-        if self._max_events is not None and record.events >= self._max_events:
-            record.outcome = Outcome.CUT
-            record.t_end_ns = arrival_ns
-            return True
+        if record.events >= self._max_events:
+            return self._cut(arrival_ns)
         return False
+
+    def _cut(self, arrival_ns: int) -> bool:
+        """The client's bound on events is reached: the stream is cut here."""
+        self.record.outcome = Outcome.CUT
+        self.record.t_end_ns = arrival_ns
+        return True
 
 
 def _has_answer(deltas: Iterable[Any]) -> bool:

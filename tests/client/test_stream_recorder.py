@@ -156,3 +156,15 @@ def test_plain_text_is_read_only_from_a_lone_data_event() -> None:
     reader.feed(b"data: {")  # an event pending: the next lone event is not alone
     assert reader.read_plain(EVENTS[2]) is None
     assert reader.events == 2
+
+
+def test_an_endless_stream_is_cut_at_the_default_bound_on_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("harness.recording.DEFAULT_MAX_EVENTS", 40)
+    chunk = encode(json.dumps({"choices": [{"index": 0, "delta": {"content": "x"}}]}))
+    record, recorder = record_of([EVENTS[0], *[chunk] * 1000])
+    assert record.outcome is Outcome.CUT
+    assert record.events == 40
+    assert len(record.token_times_ns) == 39  # the role-only first event bears no token
+    assert recorder.stopped
