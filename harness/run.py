@@ -11,6 +11,7 @@ less than 5% above the best level before it, or whose error rate passes 20%.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -22,7 +23,7 @@ from typing import Any
 from harness import __version__
 from harness.config import RunConfig
 from harness.disconnects import summarize_disconnects, ttft_of_others
-from harness.gauge import read_gauge, wait_for_baseline
+from harness.gauge import GaugeSampler, check_gauge
 from harness.load import ClosedLoop, OpenLoop
 from harness.metrics import Window, requests_frame, summarize, time_series
 from harness.processes import ProcessRunner
@@ -31,6 +32,7 @@ from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter, read_records
 from harness.runner import Runner, SegmentRunner
+from harness.stopping import GUARD_NS, Sample, settling, watch_until_ns
 from harness.target import fetch_truths
 
 __all__ = [
@@ -49,6 +51,10 @@ SATURATION_ERROR_RATE = 0.2
 MAX_TRUTH_LOOKUPS = 2000
 #: How long to wait for the server's records of abandoned streams to settle.
 TRUTH_SETTLE_S = 1.0
+#: The longest the server's gauge is read after the load, for the abandoned streams to
+#: stop or to end by themselves; ``GAUGE_WAIT_S`` when they would end is unknown.
+GAUGE_WATCH_MAX_S = 30.0
+GAUGE_WAIT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +213,7 @@ async def execute(
     results_path = out_dir / "results.jsonl"
     # records go to the file as they complete and are not kept: memory stays flat however
     # long the run; each segment's figures, and the run's, are read back from the file
-    with ResultsWriter(results_path) as writer:
+    with ResultsWriter(results_path) as writer, _stopped_on_error(sampler):
         sink = writer.write
 
         plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
@@ -239,13 +245,17 @@ async def execute(
                 result.segments[-1]["saturated"] = True
                 break
         result.records = list(read_records(results_path, offset=writer.start_offset))
+    gauge, samples = None, []
+    if sampler is not None:
+        gauge, samples = await _watch_gauge(
+            sampler, baseline, result.records, config, interrupted=result.interrupted
+        )
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     summary = summarize(result.records, window=window, slo=config.slo)
     truths = await _truths(result.records, truth_url)
-    gauge = None
-    if metrics_gauge is not None and baseline is not None:
-        gauge = await asyncio.to_thread(wait_for_baseline, *metrics_gauge, baseline)
-    summary["disconnect"] = summarize_disconnects(result.records, truths, gauge=gauge)
+    summary["disconnect"] = summarize_disconnects(
+        result.records, truths, gauge=gauge, samples=samples, max_tokens=config.spec.max_tokens
+    )
     if sweep is not None and sweep.name == "disconnect-rate":
         summary["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
     dialects = sorted({r.dialect for r in result.records if r.dialect})

@@ -99,10 +99,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--slo", action="append", default=[], help="goodput targets: ttft=0.5,tpot=0.05"
     )
 
-    limits.add_argument("--metrics-url", help="the server's Prometheus /metrics, to check that "
-                        "abandoned streams were stopped")  # fmt: skip
-    limits.add_argument("--metrics-gauge", help="its gauge of running requests, e.g. "
-                        "vllm:num_requests_running or mock_active_streams")  # fmt: skip
+    limits.add_argument("--metrics-url", help="the server's Prometheus /metrics, read every "
+                        "100 ms through the run to check that abandoned streams were stopped "
+                        "before they would have ended by themselves")  # fmt: skip
+    limits.add_argument("--metrics-gauge", help="its gauge of running requests: a name or a "
+                        "selector, e.g. vllm:num_requests_running or "
+                        "'app_streams{route=\"chat\"}'; the samples whose labels include the "
+                        "given ones are summed")  # fmt: skip
 
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, help="run folder (default reports/<time>-<id>/)")

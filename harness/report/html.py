@@ -277,8 +277,10 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[list[str]]:
 def _disconnects(disconnect: Mapping[str, Any]) -> str:
     if not disconnect or not disconnect.get("abandoned"):
         return ""
-    rows = [[k, json.dumps(v, default=str)] for k, v in disconnect.items()]
-    return f"<h2>Abandoned streams</h2>{_table(['figure', 'value'], rows, text_columns=2)}"
+    verdict = disconnect.get("verdict")
+    said = f"<p>{_e(verdict)}</p>" if verdict else ""
+    rows = [[k, json.dumps(v, default=str)] for k, v in disconnect.items() if k != "verdict"]
+    return f"<h2>Abandoned streams</h2>{said}{_table(['figure', 'value'], rows, text_columns=2)}"
 
 
 def render_html(

@@ -117,22 +117,18 @@ def _variants(variants: Mapping[str, Any]) -> list[str]:
 def _disconnects(disconnect: Mapping[str, Any]) -> list[str]:
     lines = ["## Abandoned streams", ""]
     lines += _ttft_of_others(disconnect.get("ttft_of_others") or [])
+    if disconnect.get("source") == "gauge":
+        gauge = disconnect.get("gauge") or {}
+        lines.append(
+            f"{disconnect['abandoned']} abandoned; by the server's gauge (baseline"
+            f" {gauge.get('baseline')}, {gauge.get('samples')} samples): {disconnect['verdict']}."
+        )
+        return lines
     if not disconnect.get("verifiable"):
         lines.append(
             f"{disconnect['abandoned']} abandoned; whether the server stopped them cannot be seen"
             " from here (no ground truth from the server)."
         )
-        return lines
-    if disconnect.get("source") == "gauge":
-        gauge = disconnect.get("gauge") or {}
-        verdict = (
-            f"returned to its baseline ({gauge.get('baseline')}) within"
-            f" {_num(gauge.get('seconds_to_baseline'))} s: the server stopped them all"
-            if gauge.get("returned")
-            else f"stayed at {gauge.get('after_run')}, above its baseline {gauge.get('baseline')}:"
-            " the server may still be producing for some of them"
-        )
-        lines.append(f"{disconnect['abandoned']} abandoned; the server's gauge {verdict}.")
         return lines
     latency = disconnect["stop_latency_ms"]
     lines.append(
