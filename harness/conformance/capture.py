@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,10 @@ from harness.conformance.captured import (
     Ending,
     Exchange,
     Purpose,
+    Received,
     SuiteSettings,
 )
+from harness.conformance.reading import load_payload
 from harness.dialects import StreamReader, get
 from harness.errors import ConfigError, ConnectFailed, ReadFailed, ReadTimedOut
 from harness.gauge import read_gauge, wait_for_baseline
@@ -109,7 +112,7 @@ def invalid_requests(spec: RequestSpec, valid: HttpRequest) -> list[tuple[str, s
     if valid.method != "POST" or valid.body is None:
         return []
     found = [("invalid-json", "the body is not JSON", _TRUNCATED_JSON)]
-    body = json.loads(valid.body)
+    body = load_payload(valid.body)  # a template nested too deeply reads as no object
     changes: dict[str, tuple[str, Any]] = {
         "openai-chat": ("messages", {"max_tokens": "sixteen"}),
         "openai-completions": ("prompt", {"max_tokens": "sixteen"}),
@@ -187,7 +190,7 @@ class _Capturer:
         """
         clock, limit = self._clock, self._settings.max_body_bytes
         found: dict[str, Any] = {"ending": Ending.EOF}
-        chunks: list[tuple[int, bytes]] = []
+        body, ends, arrivals_ns = bytearray(), array("q"), array("q")
         t_sent_ns = clock()
         try:
             async with asyncio.timeout(bound_s):
@@ -199,11 +202,12 @@ class _Capturer:
                     found["headers"] = tuple((k.lower(), v) for k, v in pairs)
                     content_type = response.headers.get("content-type")
                     reader = StreamReader(self._dialect, content_type=content_type)
-                    tokens, size = 0, 0
+                    tokens = 0
                     async for arrival_ns, data in response.chunks():
-                        chunks.append((arrival_ns, data))
-                        size += len(data)
-                        if size > limit:
+                        body += data
+                        ends.append(len(body))
+                        arrivals_ns.append(arrival_ns)
+                        if len(body) > limit:
                             found["ending"] = Ending.BOUND
                             break
                         if on_token is None:
@@ -235,7 +239,7 @@ class _Capturer:
             asked_tokens=asked,
             include_usage=usage,
             t_sent_ns=t_sent_ns,
-            chunks=tuple(chunks),
+            chunks=Received.of(bytes(body), ends, arrivals_ns),
             t_end_ns=clock(),
             **found,
         )

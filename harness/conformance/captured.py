@@ -2,19 +2,28 @@
 
 Pure data, no I/O: ``harness.conformance.capture`` fills it, the checks only read it, and
 tests build it from bytes. Each ``Exchange`` keeps its response exactly as it arrived:
-status, headers, and the body's chunks with their arrival times.
+status, headers, and the body's reads with their arrival times.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
 
-__all__ = ["Captured", "Disconnect", "Ending", "Exchange", "Purpose", "SuiteSettings"]
+__all__ = [
+    "Captured",
+    "Disconnect",
+    "Ending",
+    "Exchange",
+    "Purpose",
+    "Received",
+    "SuiteSettings",
+]
 
 
 class Purpose(enum.StrEnum):
@@ -85,6 +94,66 @@ class SuiteSettings:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+class Received:
+    """A response body as it arrived: its bytes, and where each read ended and when.
+
+    A body can arrive in millions of reads within its size bound, so the reads are not
+    kept as objects: one ``bytes`` holds the body, and two arrays hold each read's end
+    offset and arrival time (16 bytes a read). Iterating gives ``(arrival_ns, bytes)``
+    per read, as the transport handed them over.
+
+    Args:
+        chunks: the reads, ``(arrival_ns, bytes)`` each, in order.
+    """
+
+    __slots__ = ("arrivals_ns", "body", "ends")
+
+    def __init__(self, chunks: Iterable[tuple[int, bytes]] = ()) -> None:
+        pieces: list[bytes] = []
+        self.ends = array("q")
+        self.arrivals_ns = array("q")
+        size = 0
+        for arrival_ns, data in chunks:
+            pieces.append(data)
+            size += len(data)
+            self.ends.append(size)
+            self.arrivals_ns.append(arrival_ns)
+        #: The whole body.
+        self.body = b"".join(pieces)
+
+    @classmethod
+    def of(cls, body: bytes, ends: array[int], arrivals_ns: array[int]) -> Received:
+        """A body already joined, with its reads' end offsets and arrival times."""
+        if len(ends) != len(arrivals_ns) or (ends and ends[-1] != len(body)):
+            raise ValueError("every read needs an end offset and an arrival time")
+        received = cls()
+        received.body, received.ends, received.arrivals_ns = body, ends, arrivals_ns
+        return received
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        start = 0
+        for end, arrival_ns in zip(self.ends, self.arrivals_ns, strict=True):
+            yield arrival_ns, self.body[start:end]
+            start = end
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Received):
+            return NotImplemented
+        return (self.body, self.ends, self.arrivals_ns) == (
+            other.body,
+            other.ends,
+            other.arrivals_ns,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Received({len(self.body)} bytes in {len(self)} reads)"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Exchange:
     """One request of the suite and its response, as received.
@@ -101,7 +170,8 @@ class Exchange:
         status: the response's status, None when none came.
         headers: the response's headers, names in lower case, in order.
         t_headers_ns: when the headers arrived.
-        chunks: the body as it arrived: ``(arrival_ns, bytes)`` per read.
+        chunks: the body as it arrived (any iterable of ``(arrival_ns, bytes)`` reads is
+            kept as ``Received``).
         t_end_ns: when the body ended or the client closed it.
         ending: how it ended.
         error: what went wrong below HTTP, if anything.
@@ -118,11 +188,14 @@ class Exchange:
     status: int | None = None
     headers: tuple[tuple[str, str], ...] = ()
     t_headers_ns: int | None = None
-    chunks: tuple[tuple[int, bytes], ...] = ()
+    chunks: Received = field(default_factory=Received)
     t_end_ns: int | None = None
     ending: Ending = Ending.EOF
     error: str | None = None
-    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chunks, Received):
+            object.__setattr__(self, "chunks", Received(self.chunks))
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), or None."""
@@ -132,10 +205,7 @@ class Exchange:
     @property
     def body(self) -> bytes:
         """The whole body received."""
-        if self._body is None:
-            object.__setattr__(self, "_body", b"".join(data for _, data in self.chunks))
-        assert self._body is not None
-        return self._body
+        return self.chunks.body
 
     @property
     def ok(self) -> bool:

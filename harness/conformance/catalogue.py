@@ -16,15 +16,16 @@ from harness.conformance.checks import (
     generic,
     http,
     openai,
+    openai_chunks,
     openai_usage,
     responses,
     streaming,
 )
 from harness.conformance.model import Check, CheckResult, Evidence, Finding, Report
-from harness.conformance.reading import read_suite
+from harness.conformance.reading import Digest, read_suite
 from harness.recording import redact
 
-__all__ = ["CATALOGUE", "judge"]
+__all__ = ["CATALOGUE", "DIGESTS", "judge"]
 
 #: Every check, area by area.
 CATALOGUE: tuple[Check, ...] = (
@@ -42,6 +43,17 @@ CATALOGUE: tuple[Check, ...] = (
     *replay.CHECKS,
 )
 
+#: What the checks keep of each stream, folded in one pass over its events.
+DIGESTS: tuple[type[Digest], ...] = (
+    framing.FramingDigest,
+    openai_chunks.OpenAIDigest,
+    anthropic.AnthropicDigest,
+    responses.ResponsesDigest,
+    generic.GenericDigest,
+    errors.ErrorsDigest,
+    streaming.GapDigest,
+)
+
 
 def judge(
     captured: Captured, *, secrets: Iterable[str] = (), checks: Iterable[Check] = CATALOGUE
@@ -57,7 +69,7 @@ def judge(
         The report, checks in catalogue order.
     """
     hidden = tuple(s for s in secrets if s)
-    suite = read_suite(captured)
+    suite = read_suite(captured, DIGESTS)
     results = tuple(
         _redacted(CheckResult.of(check, check.run(suite)), hidden)
         for check in checks

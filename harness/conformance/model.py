@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.conformance.display import show_bytes
+from harness.conformance.display import brief, show_bytes
 
 __all__ = [
     "AREAS",
@@ -29,6 +29,7 @@ __all__ = [
     "Severity",
     "Skip",
     "Status",
+    "brief",
     "excerpt",
     "show_bytes",
 ]

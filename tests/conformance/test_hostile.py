@@ -1,10 +1,12 @@
-"""``check`` against a hostile server: control characters in every place. Every report
-is still written, well-formed, and shows them escaped, in one visible form."""
+"""``check`` against a hostile server: a flood of tiny events, control characters in every
+place, values too long or too deep to show. Every report is still written and
+well-formed, and memory stays bounded."""
 
 from __future__ import annotations
 
 import json
 import re
+import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,10 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.conformance.captured import Purpose
+from harness.conformance.catalogue import CATALOGUE, judge
+from harness.sse import encode
+from tests.conformance.builders import captured, chat_stream, chunk, exchange
 from tests.conformance.hostile import serving
 from tests.conformance.test_cli import SMALL
 
@@ -52,3 +58,61 @@ def test_control_characters_never_reach_an_output(
     assert visible in shown["junit"]
     assert any(visible in text for text in strings(json.loads(shown["json"])))
     ET.fromstring(shown["junit"])  # well-formed XML
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(encode("x"), id="one-byte-events"),
+        pytest.param(chat_stream(["x"])[1], id="chat-chunks"),
+    ],
+)
+def test_judging_keeps_bounded_state_however_many_events(event: bytes) -> None:
+    events = 10_000
+    body = event * events + encode("[DONE]")
+    reads = [body[start : start + 4096] for start in range(0, len(body), 4096)]
+    suite = captured(
+        *(exchange(reads, label=f"stream-{n}", times_ns=range(len(reads))) for n in range(1, 4)),
+        exchange(reads, label="long", purpose=Purpose.LONG, times_ns=range(len(reads))),
+    )
+    received = 4 * len(body)
+    ours = [c for c in CATALOGUE if c.area != "sdk"]  # the SDKs' replay is theirs to bound
+    tracemalloc.start()
+    try:
+        report = judge(suite, checks=ours)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.results
+    # an object kept per event costs hundreds of bytes an event: tens of times the body
+    assert peak < 6 * received, f"{peak:,} bytes at the peak for {received:,} bytes received"
+
+
+def test_a_flood_of_tiny_events_is_judged_to_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving("tiny", events=20_000) as url:
+        code, files = run_check(url, tmp_path, "--quiet")
+    document = json.loads(files["json"])
+    found = {c["id"]: c for c in document["checks"]}
+    assert code == 1, capsys.readouterr().out
+    assert document["dialect"] == "generic"
+    assert found["generic.json-text"]["status"] == "WARN"  # raw text in data
+    assert len(found["generic.json-text"]["findings"][0]["evidence"]) == 3
+    assert found["framing.no-events"]["status"] == "pass"
+
+
+def test_values_from_a_payload_are_shown_bounded_however_long_or_deep() -> None:
+    events = chat_stream()
+    deep: Any = []
+    for _ in range(50):
+        deep = [deep]
+    odd = chunk({"content": "!"}, object=deep, id="x" * 10_000)
+    report = judge(captured(exchange([events[0], odd, *events[1:]])))
+    found = {r.check.id: r for r in report.results}
+    fields = [f.message for f in found["openai.chunk-fields"].findings]
+    assert "chunk 'object' is [[[[...]]]], not 'chat.completion.chunk'" in fields
+    identity = found["openai.same-identity"].findings[0].evidence[0].detail or ""
+    assert identity == f"id 'chatcmpl-1' -> '{'x' * 27}...{'x' * 28}'"
+    assert max(len(f.message) for r in report.results for f in r.findings) < 200
+    assert len(identity) < 200

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.conformance.captured import Purpose
-from harness.conformance.reading import read_exchange, split_lines
+from harness.conformance.reading import read_events, read_exchange, split_lines
 from harness.sse import Decoder, encode
 from tests.conformance.builders import MS, chat_stream, exchange
 
@@ -23,13 +23,11 @@ def reads_of(body: bytes, cuts: list[int]) -> list[bytes]:
 
 @given(st.lists(st.integers(min_value=1, max_value=len(BODY) - 1), max_size=40))
 def test_events_and_their_offsets_do_not_depend_on_the_reads(cuts: list[int]) -> None:
-    whole = read_exchange(exchange([BODY]))
-    split = read_exchange(exchange(reads_of(BODY, cuts)))
-    assert [(e.event, e.start, e.end) for e in split.events] == [
-        (e.event, e.start, e.end) for e in whole.events
-    ]
-    assert [e.event for e in whole.events] == Decoder().feed(BODY)  # harness.sse's events
-    for event in split.events:
+    whole = list(read_events(exchange([BODY])))
+    split = list(read_events(exchange(reads_of(BODY, cuts))))
+    assert [(e.event, e.start, e.end) for e in split] == [(e.event, e.start, e.end) for e in whole]
+    assert [e.event for e in whole] == Decoder().feed(BODY)  # harness.sse's events
+    for event in split:
         assert BODY[event.start : event.end].endswith(b"\n\n")
 
 
@@ -37,20 +35,21 @@ def test_each_event_arrives_with_the_read_that_completed_it() -> None:
     events = chat_stream()
     first, rest = events[0], b"".join(events[1:])
     half = len(first) // 2
-    reading = read_exchange(
-        exchange([first[:half], first[half:] + rest], times_ns=[10 * MS, 20 * MS])
-    )
-    assert reading.events[0].arrival_ns == 20 * MS  # its blank line came in the second read
-    assert reading.events[0].start == 0
-    assert reading.events[1].start == len(first)
-    assert reading.token_times_ns[0] == 20 * MS
+    split = exchange([first[:half], first[half:] + rest], times_ns=[10 * MS, 20 * MS])
+    events = list(read_events(split))
+    assert events[0].arrival_ns == 20 * MS  # its blank line came in the second read
+    assert events[0].start == 0
+    assert events[0].split  # it began in the first read
+    assert events[1].start == len(first)
+    assert not events[1].split
+    assert read_exchange(split).token_times_ns[0] == 20 * MS
 
 
 def test_a_body_ending_inside_an_event_is_marked_where_that_event_starts() -> None:
     body = encode("one") + b"data: two\n"
-    reading = read_exchange(exchange([body], label="long", purpose=Purpose.LONG), "generic")
-    assert [e.event.data for e in reading.events] == ["one"]
-    assert reading.unterminated_at == len(encode("one"))
+    cut = exchange([body], label="long", purpose=Purpose.LONG)
+    assert [e.event.data for e in read_events(cut, "generic")] == ["one"]
+    assert read_exchange(cut, "generic").unterminated_at == len(encode("one"))
 
 
 def test_lines_are_split_on_cr_lf_and_crlf() -> None:
@@ -68,7 +67,7 @@ def test_a_plain_text_body_is_one_event_per_read() -> None:
     reading = read_exchange(text)
     assert reading.framing == "text"
     assert reading.dialect == "text"
-    assert [(e.event.data, e.start, e.end) for e in reading.events] == [
+    assert [(e.event.data, e.start, e.end) for e in read_events(text)] == [
         ("Hello", 0, 5),
         (" world", 5, 11),
     ]

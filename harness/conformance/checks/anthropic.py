@@ -8,24 +8,24 @@ delta for a block that never started, loses content or raises. Those are FAILs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from harness.conformance.checks.evidence import (
+    Found,
     Streams,
-    Typed,
+    TypedDigest,
     at_event,
     cut_streams,
+    found_items,
     grouped,
     of_request,
-    order_findings,
     over,
     tool_calls_not_json,
-    typed,
-    typed_event_problems,
 )
-from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip
-from harness.conformance.reading import ReadEvent, Suite
+from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip, brief
+from harness.conformance.reading import ReadEvent, Spot, Suite
 
-__all__ = ["CHECKS"]
+__all__ = ["CHECKS", "AnthropicDigest"]
 
 ANTHROPIC = frozenset({"anthropic"})
 _KNOWN = frozenset(
@@ -45,6 +45,105 @@ _STOP_REASONS = frozenset(
 )
 
 
+def _field(payload: dict[str, Any], outer: str, inner: str) -> Any:
+    """``payload[outer][inner]``, or None when either is missing or not an object."""
+    value = payload.get(outer)
+    return value.get(inner) if isinstance(value, dict) else None
+
+
+class _Order:
+    """The documented order, followed event by event: the first event out of place."""
+
+    def __init__(self) -> None:
+        self.state, self.next_index, self.open_index = "start", 0, None
+        self.over = False  # an error came, or a problem was found: nothing more to judge
+
+    def step(self, kind: str, payload: dict[str, Any]) -> str | None:
+        if self.over or kind == "ping" or kind not in _KNOWN:
+            return None
+        if kind == "error":
+            self.over = True
+            return None
+        problem = self._problem(kind, payload.get("index"))
+        self.over = problem is not None
+        return problem
+
+    def _problem(self, kind: str, index: Any) -> str | None:
+        state, open_index = self.state, self.open_index
+        if state == "start":
+            if kind != "message_start":
+                return f"the first event is {kind!r}, not 'message_start'"
+            self.state = "message"
+        elif state == "stopped":
+            return f"{kind!r} after message_stop"
+        elif kind == "message_start":
+            return "a second message_start"
+        elif kind == "content_block_start":
+            if open_index is not None or state != "message":
+                return f"block {brief(index)} starts while block {brief(open_index)} is open"
+            if index != self.next_index:
+                return f"block index {brief(index)}, where {self.next_index} comes next"
+            self.open_index, self.next_index = index, self.next_index + 1
+        elif kind in ("content_block_delta", "content_block_stop"):
+            if open_index is None or index != open_index:
+                return f"{kind} for block {brief(index)}, which is not open"
+            if kind == "content_block_stop":
+                self.open_index = None
+        elif kind == "message_delta":
+            if open_index is not None:
+                return f"message_delta while block {brief(open_index)} is open"
+            self.state = "delta"
+        elif kind == "message_stop":
+            if state != "delta":
+                return "message_stop without a message_delta before it"
+            self.state = "stopped"
+        return None
+
+
+class AnthropicDigest(TypedDigest):
+    """What the Anthropic checks keep of a stream.
+
+    Attributes:
+        disorder: the first event out of the documented order, and what is wrong.
+        reasons: how many message_delta events carried a stop_reason;
+            ``unknown_reasons`` those that are not documented.
+        start_usage: the first message_start: whether it carried usage.input_tokens.
+        last_delta: the last message_delta, and its usage.output_tokens (None when
+            it has none).
+    """
+
+    dialects = ANTHROPIC
+    unnamed = "a {kind} event has no 'event:' line: the SDK skips it"
+
+    def __init__(self, suite_dialect: str | None) -> None:
+        super().__init__(suite_dialect)
+        self._order = _Order()
+        self.disorder: tuple[str, Spot] | None = None
+        self.reasons = 0
+        self.unknown_reasons = Found()
+        self.start_usage: tuple[bool, Spot] | None = None
+        self.last_delta: tuple[Spot, Any] | None = None
+
+    def typed(self, event: ReadEvent, kind: str, payload: dict[str, Any]) -> None:
+        problem = self._order.step(kind, payload)
+        if problem is not None:
+            self.disorder = (problem, event.spot)
+        if kind == "message_start" and self.start_usage is None:
+            usage = _field(payload, "message", "usage")
+            has = isinstance(usage, dict) and isinstance(usage.get("input_tokens"), int)
+            self.start_usage = (has, event.spot)
+        elif kind == "message_delta":
+            reason = _field(payload, "delta", "stop_reason")
+            if reason is not None:
+                self.reasons += 1
+                if not isinstance(reason, str) or reason not in _STOP_REASONS:
+                    message = f"stop_reason {brief(reason)} is not a documented one"
+                    self.unknown_reasons.add(message, event.spot)
+            output = payload.get("usage", {})
+            tokens = output.get("output_tokens") if isinstance(output, dict) else None
+            self.last_delta = (event.spot, tokens)
+
+
 def _streams(suite: Suite) -> Streams | Skip:
     streams = tuple(r for r in suite.sse_streams if r.dialect == "anthropic")
     return streams or Skip("no Anthropic stream was received")
@@ -52,56 +151,23 @@ def _streams(suite: Suite) -> Streams | Skip:
 
 @over(_streams)
 def _json(streams: Streams) -> Sequence[Finding] | Skip:
-    return grouped(JSON, typed_event_problems(streams, "")[0])
+    return grouped(JSON, found_items((r, r.digest(AnthropicDigest).untyped) for r in streams))
 
 
 @over(_streams)
 def _event_name(streams: Streams) -> Sequence[Finding] | Skip:
-    unnamed = "a {kind!r} event has no 'event:' line: the SDK skips it"
-    return grouped(EVENT_NAME, typed_event_problems(streams, unnamed)[1])
-
-
-def _order_problem(events: list[Typed]) -> tuple[str, ReadEvent] | None:
-    state, next_index, open_index = "start", 0, None
-    for event, kind, payload in events:
-        if kind == "ping" or kind not in _KNOWN:
-            continue
-        if kind == "error":
-            return None
-        index = payload.get("index")
-        if state == "start":
-            if kind != "message_start":
-                return f"the first event is {kind!r}, not 'message_start'", event
-            state = "message"
-        elif state == "stopped":
-            return f"{kind!r} after message_stop", event
-        elif kind == "message_start":
-            return "a second message_start", event
-        elif kind == "content_block_start":
-            if open_index is not None or state != "message":
-                return f"block {index} starts while block {open_index} is open", event
-            if index != next_index:
-                return f"block index {index!r}, where {next_index} comes next", event
-            open_index, next_index = index, next_index + 1
-        elif kind in ("content_block_delta", "content_block_stop"):
-            if open_index is None or index != open_index:
-                return f"{kind} for block {index!r}, which is not open", event
-            if kind == "content_block_stop":
-                open_index = None
-        elif kind == "message_delta":
-            if open_index is not None:
-                return f"message_delta while block {open_index} is open", event
-            state = "delta"
-        elif kind == "message_stop":
-            if state != "delta":
-                return "message_stop without a message_delta before it", event
-            state = "stopped"
-    return None
+    found = found_items((r, r.digest(AnthropicDigest).misnamed) for r in streams)
+    return grouped(EVENT_NAME, found)
 
 
 @over(_streams)
 def _order(streams: Streams) -> Sequence[Finding] | Skip:
-    return order_findings(ORDER, streams, _order_problem)
+    items = []
+    for reading in streams:
+        disorder = reading.digest(AnthropicDigest).disorder
+        if disorder is not None:
+            items.append((disorder[0], at_event(reading, disorder[1])))
+    return grouped(ORDER, items)
 
 
 @over(_streams)
@@ -109,23 +175,17 @@ def _stop_reason(streams: Streams) -> Sequence[Finding] | Skip:
     fails: list[tuple[str, Evidence]] = []
     warns: list[tuple[str, Evidence]] = []
     for reading in (r for r in streams if r.complete):
-        deltas = [(e, p) for e, kind, p in typed(reading) if kind == "message_delta"]
-        reasons = [(e, (p.get("delta") or {}).get("stop_reason")) for e, p in deltas]
-        reasons = [(e, r) for e, r in reasons if r is not None]
-        if any(kind == "error" for _, kind, _ in typed(reading)):
+        digest = reading.digest(AnthropicDigest)
+        if digest.errored:
             continue
-        if not reasons:
+        if not digest.reasons:
             fails.append(
                 (
                     "no message_delta with a stop_reason: the end of the answer is unknown",
                     of_request(reading),
                 )
             )
-        for event, reason in reasons:
-            if reason not in _STOP_REASONS:
-                warns.append(
-                    (f"stop_reason {reason!r} is not a documented one", at_event(reading, event))
-                )
+        warns += digest.unknown_reasons.items(reading)
     return grouped(STOP_REASON, fails) + grouped(STOP_REASON, warns, Severity.WARN)
 
 
@@ -133,28 +193,22 @@ def _stop_reason(streams: Streams) -> Sequence[Finding] | Skip:
 def _usage(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in (r for r in streams if r.complete):
-        events = typed(reading)
-        if any(kind == "error" for _, kind, _ in events):
+        digest = reading.digest(AnthropicDigest)
+        if digest.errored:
             continue
-        start = next(((e, p) for e, k, p in events if k == "message_start"), None)
-        if start is not None:
-            usage = (start[1].get("message") or {}).get("usage")
-            if not isinstance(usage, dict) or not isinstance(usage.get("input_tokens"), int):
-                items.append(
-                    ("message_start carries no usage.input_tokens", at_event(reading, start[0]))
-                )
-        final = [(e, p) for e, k, p in events if k == "message_delta"]
-        output = final[-1][1].get("usage", {}) if final else {}
-        tokens = output.get("output_tokens") if isinstance(output, dict) else None
-        if final and not isinstance(tokens, int):
-            items.append(
-                ("message_delta carries no usage.output_tokens", at_event(reading, final[-1][0]))
-            )
-        token_events = sum(1 for e in reading.events if e.token)
+        if digest.start_usage is not None and not digest.start_usage[0]:
+            message = "message_start carries no usage.input_tokens"
+            items.append((message, at_event(reading, digest.start_usage[1])))
+        tokens = None if digest.last_delta is None else digest.last_delta[1]
+        if digest.last_delta is not None and not isinstance(tokens, int):
+            message = "message_delta carries no usage.output_tokens"
+            items.append((message, at_event(reading, digest.last_delta[0])))
+        token_events = len(reading.token_times_ns)
         if isinstance(tokens, int) and tokens < token_events:
             items.append(
                 (
-                    f"usage says {tokens} output tokens, but {token_events} events carried text",
+                    f"usage says {brief(tokens)} output tokens, but {token_events} events "
+                    "carried text",
                     of_request(reading),
                 )
             )

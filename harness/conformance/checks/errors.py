@@ -3,19 +3,20 @@ the dialect's documented shape, so that clients raise them instead of losing the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from harness.conformance.captured import Purpose
-from harness.conformance.checks.evidence import at_event, grouped, of_request
+from harness.conformance.checks.evidence import Found, found_items, grouped, of_request
 from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip, show_bytes
-from harness.conformance.reading import Reading, Suite
+from harness.conformance.reading import Digest, ReadEvent, Suite, load_payload
 from harness.dialects import DeltaKind
 
-__all__ = ["CHECKS"]
+__all__ = ["CHECKS", "ErrorsDigest"]
 
 OPENAI = frozenset({"openai-chat", "openai-completions", "openai-responses"})
+#: At most this many bytes of an error body are shown.
+BODY_EXCERPT_BYTES = 120
 
 
 def _invalid_rejected(suite: Suite) -> Sequence[Finding] | Skip:
@@ -78,75 +79,74 @@ def _error_body(suite: Suite) -> Sequence[Finding] | Skip:
     for reading in refused:
         exchange = reading.exchange
         content_type = (exchange.header("content-type") or "").lower()
-        detail = f"HTTP {exchange.status}, {content_type or 'no Content-Type'}: " + show_bytes(
-            exchange.body[:120]
-        )
-        try:
-            body = json.loads(exchange.body)
-        except (ValueError, RecursionError):
-            items.append(("an error response's body is not JSON", of_request(reading, detail)))
+        shown = show_bytes(exchange.body[:BODY_EXCERPT_BYTES])
+        detail = f"HTTP {exchange.status}, {content_type or 'no Content-Type'}: {shown}"
+        evidence = of_request(reading, detail)
+        body = load_payload(exchange.body)
+        if body is None and exchange.body.strip() != b"null":
+            items.append(("an error response's body is not JSON", evidence))
             continue
         if "event-stream" in content_type:
-            items.append(("an error is sent as an event stream", of_request(reading, detail)))
+            items.append(("an error is sent as an event stream", evidence))
         problem = _shape_problem(suite.dialect, body)
         if problem:
-            items.append((problem, of_request(reading, detail)))
+            items.append((problem, evidence))
     return grouped(ERROR_BODY, items)
+
+
+class ErrorsDigest(Digest):
+    """What the error checks keep of a stream: its events that carry an error (``carried``),
+    and its error-like events (named ``error``, or with an error object): how many, and
+    the problems with their shape (``fails``, ``warns``)."""
+
+    def __init__(self, suite_dialect: str | None) -> None:
+        super().__init__(suite_dialect)
+        self.carried = Found()
+        self.error_like = 0
+        self.fails = Found()
+        self.warns = Found()
+
+    def event(self, event: ReadEvent) -> None:
+        if DeltaKind.ERROR in event.kinds():
+            message = "a valid request's stream carried an error: the answer is incomplete"
+            self.carried.add(message, event.spot)
+        payload = event.payload()
+        named = event.event.type == "error"
+        typed = isinstance(payload, dict) and (payload.get("type") == "error" or "error" in payload)
+        if not (named or typed):
+            return
+        self.error_like += 1
+        dialect = self.suite_dialect
+        if dialect == "anthropic":
+            if not named:
+                message = "an error without 'event: error': the SDK does not raise it"
+                self.fails.add(message, event.spot)
+            elif problem := _shape_problem("anthropic", payload):
+                self.warns.add(problem, event.spot)
+        elif not (isinstance(payload, dict) and payload.get("error")):
+            message = (
+                "an 'error' event without an 'error' object: the SDK reads it as "
+                "a chunk and the error is lost"
+            )
+            self.fails.add(message, event.spot)
+        elif problem := _shape_problem(dialect, payload):
+            self.warns.add(problem, event.spot)
 
 
 def _in_stream(suite: Suite) -> Sequence[Finding] | Skip:
     if not suite.streams:
         return Skip("no stream was received")
-    items = []
-    for reading in suite.streams:
-        for event in reading.events_of(DeltaKind.ERROR):
-            items.append(
-                (
-                    "a valid request's stream carried an error: the answer is incomplete",
-                    at_event(reading, event),
-                )
-            )
-    return grouped(IN_STREAM, items)
-
-
-def _error_like(reading: Reading) -> list[tuple[Any, Any]]:
-    found = []
-    for event in reading.events:
-        payload = event.payload()
-        named = event.event.type == "error"
-        typed = isinstance(payload, dict) and (payload.get("type") == "error" or "error" in payload)
-        if named or typed:
-            found.append((event, payload))
-    return found
+    return grouped(
+        IN_STREAM, found_items((r, r.digest(ErrorsDigest).carried) for r in suite.streams)
+    )
 
 
 def _in_stream_shape(suite: Suite) -> Sequence[Finding] | Skip:
-    fails: list[tuple[str, Evidence]] = []
-    warns: list[tuple[str, Evidence]] = []
-    seen = 0
-    for reading in suite.streams:
-        for event, payload in _error_like(reading):
-            seen += 1
-            evidence = at_event(reading, event)
-            if suite.dialect == "anthropic":
-                if event.event.type != "error":
-                    fails.append(
-                        ("an error without 'event: error': the SDK does not raise it", evidence)
-                    )
-                elif _shape_problem("anthropic", payload):
-                    warns.append((_shape_problem("anthropic", payload) or "", evidence))
-            elif not (isinstance(payload, dict) and payload.get("error")):
-                fails.append(
-                    (
-                        "an 'error' event without an 'error' object: the SDK reads it as "
-                        "a chunk and the error is lost",
-                        evidence,
-                    )
-                )
-            elif _shape_problem(suite.dialect, payload):
-                warns.append((_shape_problem(suite.dialect, payload) or "", evidence))
-    if not seen:
+    digests = [(r, r.digest(ErrorsDigest)) for r in suite.streams]
+    if not any(d.error_like for _, d in digests):
         return Skip("no stream carried an error")
+    fails = found_items((r, d.fails) for r, d in digests)
+    warns = found_items((r, d.warns) for r, d in digests)
     return grouped(IN_STREAM_SHAPE, fails) + grouped(IN_STREAM_SHAPE, warns, Severity.WARN)
 
 

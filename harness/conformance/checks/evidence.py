@@ -1,40 +1,50 @@
-"""What the checks share: the streams they judge, and how they point at what they found
-(a request, an offset, the bytes there)."""
+"""What the checks share: the streams they judge, how they keep what they found in each
+(a bounded ``Found``), and how they point at it (a request, an offset, the bytes there)."""
 
 from __future__ import annotations
 
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
-from harness.conformance.model import Check, Evidence, Finding, Severity, Skip, excerpt
-from harness.conformance.reading import ReadEvent, Reading, Suite
+from harness.conformance.model import Check, Evidence, Finding, Severity, Skip, brief, excerpt
+from harness.conformance.reading import Digest, ReadEvent, Reading, Spot, Suite
 
 __all__ = [
     "MAX_EVIDENCE",
+    "MAX_MESSAGES",
+    "Found",
     "Streams",
-    "Typed",
+    "TypedDigest",
     "at_event",
     "at_offset",
     "cut_streams",
+    "found_items",
     "grouped",
     "ms",
     "of_request",
-    "order_findings",
     "over",
     "tool_calls_not_json",
     "typed",
-    "typed_event_problems",
 ]
 
-#: At most this many pieces of evidence per finding.
+#: At most this many pieces of evidence per finding (and per message in one stream).
 MAX_EVIDENCE = 3
+#: At most this many different messages per check in one stream; the rest are counted.
+MAX_MESSAGES = 12
+#: At most this many bytes of an event are shown.
+EVENT_EXCERPT_BYTES = 160
 
 
 #: The streams of a suite that a check judges.
 Streams = tuple[Reading, ...]
 Outcome = Sequence[Finding] | Skip
+
+
+class Placed(Protocol):
+    start: int
+    end: int
 
 
 def over(
@@ -60,10 +70,15 @@ def at_offset(reading: Reading, offset: int, detail: str | None = None) -> Evide
     )
 
 
-def at_event(reading: Reading, event: ReadEvent, detail: str | None = None) -> Evidence:
-    body = reading.body[event.start : event.end]
-    shown = body if len(body) <= 160 else body[:160]
-    return Evidence(request=reading.label, offset=event.start, excerpt=shown, detail=detail)
+def at_event(reading: Reading, event: Placed, detail: str | None = None) -> Evidence:
+    """The bytes of an event (a ``ReadEvent`` or its ``Spot``), its first ones if long."""
+    end = min(event.end, event.start + EVENT_EXCERPT_BYTES)
+    return Evidence(
+        request=reading.label,
+        offset=event.start,
+        excerpt=reading.body[event.start : end],
+        detail=detail,
+    )
 
 
 def of_request(reading: Reading | Any, detail: str | None = None) -> Evidence:
@@ -76,6 +91,53 @@ def ms(ns: float | None) -> str:
     return "-" if ns is None else f"{ns / 1e6:,.0f} ms"
 
 
+class Found:
+    """What one check found in one stream, bounded: the first ``MAX_EVIDENCE`` places of
+    each message, for at most ``MAX_MESSAGES`` different messages (the others are only
+    counted), in the order they were first seen."""
+
+    __slots__ = ("_places", "dropped")
+
+    def __init__(self) -> None:
+        self._places: dict[str, list[tuple[Spot | None, str | None]]] = {}
+        #: How many times a message beyond the first ``MAX_MESSAGES`` was seen.
+        self.dropped = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._places) or bool(self.dropped)
+
+    def add(self, message: str, spot: Spot | None = None, detail: str | None = None) -> None:
+        """``message`` seen at ``spot`` (an event's place; None: the request as a whole)."""
+        places = self._places.get(message)
+        if places is None:
+            if len(self._places) >= MAX_MESSAGES:
+                self.dropped += 1
+                return
+            places = self._places[message] = []
+        if len(places) < MAX_EVIDENCE:
+            places.append((spot, detail))
+
+    def items(self, reading: Reading) -> list[tuple[str, Evidence]]:
+        """Each message with each of its places as evidence, in ``reading``."""
+        found = [
+            (
+                message,
+                of_request(reading, detail) if spot is None else at_event(reading, spot, detail),
+            )
+            for message, places in self._places.items()
+            for spot, detail in places
+        ]
+        if self.dropped:
+            message = f"{self.dropped} more findings of other kinds (not listed)"
+            found.append((message, of_request(reading)))
+        return found
+
+
+def found_items(pairs: Iterable[tuple[Reading, Found]]) -> list[tuple[str, Evidence]]:
+    """The evidence of each stream's ``Found``, stream after stream."""
+    return [item for reading, found in pairs for item in found.items(reading)]
+
+
 def grouped(
     check: Check,
     items: Iterable[tuple[str, Evidence]],
@@ -84,15 +146,17 @@ def grouped(
     """One finding per distinct message, with the first few pieces of evidence of each
     and how many requests showed it."""
     evidence: dict[str, list[Evidence]] = {}
+    requests: dict[str, set[str]] = {}
     for message, item in items:
-        evidence.setdefault(message, []).append(item)
+        kept = evidence.setdefault(message, [])
+        if len(kept) < MAX_EVIDENCE:
+            kept.append(item)
+        requests.setdefault(message, set()).add(item.request)
     findings = []
     for message, items_of in evidence.items():
-        requests = len({e.request for e in items_of})
-        suffix = f" (in {requests} requests)" if requests > 1 else ""
-        findings.append(
-            check.finding(message + suffix, *items_of[:MAX_EVIDENCE], severity=severity)
-        )
+        count = len(requests[message])
+        suffix = f" (in {count} requests)" if count > 1 else ""
+        findings.append(check.finding(message + suffix, *items_of, severity=severity))
     return findings
 
 
@@ -118,72 +182,58 @@ def tool_calls_not_json(
         try:
             json.loads(call.arguments or empty)
         except ValueError:
-            said = message.format(index=call.index, name=call.name)
+            said = message.format(index=call.index, name=brief(call.name, bare=True))
             items.append((said, of_request(reading, call.arguments[:120])))
     return grouped(check, items)
 
 
-#: An event whose data is a JSON object with a string ``type``: the event, that type and
-#: the object.
-Typed = tuple[ReadEvent, str, dict[str, Any]]
+def typed(event: ReadEvent) -> tuple[str, dict[str, Any]] | None:
+    """The ``type`` an event's data names and the data, when it is a JSON object with a
+    string ``type`` (the Anthropic and Responses APIs' events)."""
+    payload = event.payload()
+    if isinstance(payload, dict) and isinstance(payload.get("type"), str):
+        return payload["type"], payload
+    return None
 
 
-def typed(reading: Reading) -> list[Typed]:
-    """The events of a stream whose data is a JSON object naming its ``type`` (the
-    Anthropic and Responses APIs' events), in order."""
-    found = []
-    for event in reading.events:
-        payload = event.payload()
-        if isinstance(payload, dict) and isinstance(payload.get("type"), str):
-            found.append((event, payload["type"], payload))
-    return found
+class TypedDigest(Digest):
+    """What the checks of APIs that name each event twice, in the SSE ``event`` field and
+    in the data's ``type``, keep of a stream.
 
-
-def typed_event_problems(
-    streams: Streams, unnamed: str
-) -> tuple[list[tuple[str, Evidence]], list[tuple[str, Evidence]]]:
-    """What is wrong with the events of APIs that name each event twice, in the SSE
-    ``event`` field and in the data's ``type``.
-
-    Args:
-        streams: the streams to look in.
-        unnamed: what to say of an event with no ``event:`` line, with ``{kind}`` for
-            its type.
-
-    Returns:
-        ``(untyped, misnamed)``: events whose data is not a JSON object with a ``type``;
-        events whose name is missing or differs from that type.
+    Attributes:
+        unnamed: what to say of an event with no ``event:`` line, with ``{kind}`` for its
+            type (set by each API's subclass).
+        untyped: events whose data is not a JSON object with a ``type``.
+        misnamed: events whose name is missing or differs from that type.
+        errored: whether an event of type ``error`` came.
     """
-    untyped: list[tuple[str, Evidence]] = []
-    misnamed: list[tuple[str, Evidence]] = []
-    for reading in streams:
-        for event in reading.events:
-            payload = event.payload()
-            kind = payload.get("type") if isinstance(payload, dict) else None
-            if not isinstance(kind, str):
-                message = "an event's data is not a JSON object with a 'type'"
-                untyped.append((message, at_event(reading, event)))
-            elif event.event.type == "message":
-                misnamed.append((unnamed.format(kind=kind), at_event(reading, event)))
-            elif event.event.type != kind:
-                message = f"event name {event.event.type!r} differs from the data's type {kind!r}"
-                misnamed.append((message, at_event(reading, event)))
-    return untyped, misnamed
 
+    unnamed: ClassVar[str] = ""
 
-def order_findings(
-    check: Check,
-    streams: Streams,
-    first_problem: Callable[[list[Typed]], tuple[str, ReadEvent] | None],
-) -> list[Finding]:
-    """The streams whose typed events break the order ``first_problem`` knows: what it
-    says of the first event out of place in each, at that event."""
-    items = []
-    for reading in streams:
-        problem = first_problem(typed(reading))
-        if problem is not None:
-            items.append((problem[0], at_event(reading, problem[1])))
-    return grouped(check, items)
+    def __init__(self, suite_dialect: str | None) -> None:
+        super().__init__(suite_dialect)
+        self.untyped = Found()
+        self.misnamed = Found()
+        self.errored = False
+
+    def event(self, event: ReadEvent) -> None:
+        found = typed(event)
+        if found is None:
+            self.untyped.add("an event's data is not a JSON object with a 'type'", event.spot)
+            return
+        kind, payload = found
+        name = event.event.type
+        if name == "message":
+            self.misnamed.add(self.unnamed.format(kind=brief(kind)), event.spot)
+        elif name != kind:
+            message = f"event name {brief(name)} differs from the data's type {brief(kind)}"
+            self.misnamed.add(message, event.spot)
+        if kind == "error":
+            self.errored = True
+        self.typed(event, kind, payload)
+
+    def typed(self, event: ReadEvent, kind: str, payload: dict[str, Any]) -> None:
+        """The next event whose data names its type."""
 
 
 def cut_streams(streams: Streams) -> list[Reading]:

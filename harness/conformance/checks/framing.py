@@ -20,10 +20,10 @@ from harness.conformance.checks.evidence import (
     over,
 )
 from harness.conformance.model import SSE_DIALECTS, CheckFactory, Evidence, Finding, Severity, Skip
-from harness.conformance.reading import Suite
+from harness.conformance.reading import Digest, Line, ReadEvent, Spot, Suite
 from harness.dialects import DeltaKind
 
-__all__ = ["CHECKS"]
+__all__ = ["CHECKS", "FramingDigest"]
 
 _BOM = b"\xef\xbb\xbf"
 _FIELDS = frozenset({b"data", b"event", b"id", b"retry"})
@@ -38,6 +38,75 @@ _SUBSTANTIAL = frozenset(
         DeltaKind.REFUSAL,
     }
 )
+_NAMES = {b"\n": "LF", b"\r\n": "CRLF", b"\r": "CR"}
+
+
+class FramingDigest(Digest):
+    """What the framing checks keep of a stream: its line ends, comments and unknown
+    fields, the events after its terminator, and the events split across reads.
+
+    Attributes:
+        endings: how many lines end in each line end, in the order first seen.
+        first_ending: where the first line with each line end ends.
+        bare_cr: where the first line ending in a bare CR ends.
+        comments: how many ``:`` comment lines; ``first_comment`` where the first starts.
+        unknown: the first line with an unknown field name: where it starts, the name.
+        done: the first event with the dialect's terminator.
+        after: events after it; ``first_after`` the first of them, ``substantial`` the
+            first that carried something.
+        split: events that began in an earlier read than the one that ended them;
+            ``first_split`` the first of them.
+    """
+
+    wants_lines = True
+
+    def __init__(self, suite_dialect: str | None) -> None:
+        super().__init__(suite_dialect)
+        self.endings: dict[bytes, int] = {}
+        self.first_ending: dict[bytes, int] = {}
+        self.bare_cr: int | None = None
+        self.comments = 0
+        self.first_comment: int | None = None
+        self.unknown: tuple[int, bytes] | None = None
+        self.done: Spot | None = None
+        self.after = 0
+        self.first_after: Spot | None = None
+        self.substantial: Spot | None = None
+        self.split = 0
+        self.first_split: Spot | None = None
+
+    def line(self, line: Line, content: bytes) -> None:
+        ending = line.ending
+        if ending:
+            if ending not in self.endings:
+                self.endings[ending] = 0
+                self.first_ending[ending] = line.end
+            self.endings[ending] += 1
+            if ending == b"\r" and self.bare_cr is None:
+                self.bare_cr = line.end
+        if content[:1] == b":":
+            self.comments += 1
+            if self.first_comment is None:
+                self.first_comment = line.start
+        elif content and self.unknown is None and not (line.start == 0 and content == _BOM):
+            name = content.split(b":", 1)[0].removeprefix(_BOM)
+            if name not in _FIELDS:
+                self.unknown = (line.start, name[:30])
+
+    def event(self, event: ReadEvent) -> None:
+        if event.split:
+            self.split += 1
+            if self.first_split is None:
+                self.first_split = event.spot
+        if self.done is None:
+            if DeltaKind.DONE in event.kinds():
+                self.done = event.spot
+            return
+        self.after += 1
+        if self.first_after is None:
+            self.first_after = event.spot
+        if self.substantial is None and event.kinds() & _SUBSTANTIAL:
+            self.substantial = event.spot
 
 
 def _sse(suite: Suite) -> Streams | Skip:
@@ -82,15 +151,10 @@ def _bom(readings: Streams) -> Sequence[Finding] | Skip:
 def _line_endings(readings: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in readings:
-        kinds: dict[bytes, int] = {}
-        first: dict[bytes, int] = {}
-        for line in reading.lines:
-            if line.ending:
-                kinds[line.ending] = kinds.get(line.ending, 0) + 1
-                first.setdefault(line.ending, line.end)
-        names = {b"\n": "LF", b"\r\n": "CRLF", b"\r": "CR"}
+        digest = reading.digest(FramingDigest)
+        kinds, first = digest.endings, digest.first_ending
         if len(kinds) > 1:
-            counts = ", ".join(f"{kinds[k]} {names[k]}" for k in kinds)
+            counts = ", ".join(f"{kinds[k]} {_NAMES[k]}" for k in kinds)
             odd = min(kinds, key=kinds.__getitem__)
             items.append(
                 (
@@ -112,13 +176,13 @@ def _line_endings(readings: Streams) -> Sequence[Finding] | Skip:
 def _bare_cr(readings: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in readings:
-        cr = next((line for line in reading.lines if line.ending == b"\r"), None)
+        cr = reading.digest(FramingDigest).bare_cr
         if cr is not None:
             items.append(
                 (
                     "lines end in a bare CR: WHATWG accepts it, but parsers that split "
                     "on LF see one endless line",
-                    at_offset(reading, cr.end),
+                    at_offset(reading, cr),
                 )
             )
     return grouped(BARE_CR, items)
@@ -143,25 +207,28 @@ def _after_terminator(readings: Streams) -> Sequence[Finding] | Skip:
     warnings: list[tuple[str, Evidence]] = []
     infos: list[tuple[str, Evidence]] = []
     for reading in readings:
-        done = next((e for e in reading.events if DeltaKind.DONE in e.kinds()), None)
-        if done is None:
+        digest = reading.digest(FramingDigest)
+        if digest.done is None:
             continue
-        later = reading.events[done.number + 1 :]
-        substantial = [e for e in later if e.kinds() & _SUBSTANTIAL]
-        if substantial:
+        if digest.substantial is not None:
             items.append(
                 (
                     "events with content after the terminator: clients stop reading "
                     "at it and lose them",
-                    at_event(reading, substantial[0]),
+                    at_event(reading, digest.substantial),
                 )
             )
-        elif later:
+        elif digest.first_after is not None:
             warnings.append(
-                (f"{len(later)} event(s) after the terminator", at_event(reading, later[0]))
+                (
+                    f"{digest.after} event(s) after the terminator",
+                    at_event(reading, digest.first_after),
+                )
             )
-        elif reading.body[done.end :].strip():
-            infos.append(("bytes after the terminator (not events)", at_offset(reading, done.end)))
+        elif reading.body[digest.done.end :].strip():
+            infos.append(
+                ("bytes after the terminator (not events)", at_offset(reading, digest.done.end))
+            )
     return (
         grouped(AFTER_TERMINATOR, items)
         + grouped(AFTER_TERMINATOR, warnings, Severity.WARN)
@@ -173,15 +240,13 @@ def _after_terminator(readings: Streams) -> Sequence[Finding] | Skip:
 def _comments(readings: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in readings:
-        comments = [
-            line for line in reading.lines if reading.body[line.start : line.end][:1] == b":"
-        ]
-        if comments:
+        digest = reading.digest(FramingDigest)
+        if digest.first_comment is not None:
             items.append(
                 (
                     "':' comment lines, e.g. keep-alives as OpenRouter and DeepSeek send them: "
                     "parsers ignore them",
-                    at_offset(reading, comments[0].start, f"{len(comments)} comment lines"),
+                    at_offset(reading, digest.first_comment, f"{digest.comments} comment lines"),
                 )
             )
     return grouped(COMMENTS, items)
@@ -191,22 +256,17 @@ def _comments(readings: Streams) -> Sequence[Finding] | Skip:
 def _unknown_fields(readings: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in readings:
-        body = reading.body
-        for line in reading.lines:
-            content = body[line.start : line.end]
-            if not content or content[:1] == b":" or (line.start == 0 and content == _BOM):
-                continue
-            name = content.split(b":", 1)[0].removeprefix(_BOM)
-            if name not in _FIELDS:
-                shown = name[:30].decode("utf-8", "replace")
-                items.append(
-                    (
-                        f"lines with an unknown field name such as {shown!r}: every "
-                        "parser ignores them",
-                        at_offset(reading, line.start),
-                    )
+        unknown = reading.digest(FramingDigest).unknown
+        if unknown is not None:
+            offset, name = unknown
+            shown = name.decode("utf-8", "replace")
+            items.append(
+                (
+                    f"lines with an unknown field name such as {shown!r}: every "
+                    "parser ignores them",
+                    at_offset(reading, offset),
                 )
-                break
+            )
     return grouped(UNKNOWN_FIELDS, items)
 
 
@@ -217,7 +277,7 @@ def _no_events(suite: Suite) -> Sequence[Finding] | Skip:
     items = [
         ("a 2xx stream without a single event", of_request(r, f"{len(r.body)} bytes"))
         for r in streams
-        if not r.events
+        if not r.event_count
     ]
     return grouped(NO_EVENTS, items)
 
@@ -226,18 +286,14 @@ def _no_events(suite: Suite) -> Sequence[Finding] | Skip:
 def _split_reads(readings: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in readings:
-        edges = []
-        offset = 0
-        for _, data in reading.exchange.chunks[:-1]:
-            offset += len(data)
-            edges.append(offset)
-        split = [e for e in reading.events if any(e.start < x < e.end for x in edges)]
-        if split:
+        digest = reading.digest(FramingDigest)
+        if digest.first_split is not None:
+            detail = f"{digest.split} of {reading.event_count} events"
             items.append(
                 (
                     "events arrive split across reads: valid, but a client that parses each "
                     "read on its own breaks",
-                    at_event(reading, split[0], f"{len(split)} of {len(reading.events)} events"),
+                    at_event(reading, digest.first_split, detail),
                 )
             )
     return grouped(SPLIT_READS, items)

@@ -5,15 +5,51 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.conformance.checks.evidence import Streams, at_event, grouped, of_request, over
+from harness.conformance.checks.evidence import (
+    Found,
+    Streams,
+    found_items,
+    grouped,
+    of_request,
+    over,
+)
 from harness.conformance.model import CheckFactory, Finding, Severity, Skip
-from harness.conformance.reading import Suite
+from harness.conformance.reading import Digest, ReadEvent, Suite
 from harness.dialects import DeltaKind
 
-__all__ = ["CHECKS"]
+__all__ = ["CHECKS", "GenericDigest"]
 
 GENERIC = frozenset({"generic"})
 GENERIC_OR_TEXT = frozenset({"generic", "text"})
+
+
+class GenericDigest(Digest):
+    """What the generic checks keep of a stream: its events that do not parse as JSON
+    (``fails``), and those with raw text or no text field the harness knows (``warns``)."""
+
+    dialects = GENERIC
+
+    def __init__(self, suite_dialect: str | None) -> None:
+        super().__init__(suite_dialect)
+        self.fails = Found()
+        self.warns = Found()
+
+    def event(self, event: ReadEvent) -> None:
+        kinds = event.kinds()
+        if event.error is not None:
+            self.fails.add("an event's data looks like JSON but does not parse", event.spot)
+        elif event.payload() is None and DeltaKind.DONE not in kinds:
+            message = (
+                "raw text in data, not JSON: a token holding a line end breaks "
+                "the framing, and leading spaces are easy to lose"
+            )
+            self.warns.add(message, event.spot)
+        elif kinds == {DeltaKind.IGNORABLE} and event.event.type == "message":
+            message = (
+                "an event with no text field the harness knows (content, text, "
+                "delta, token): give --pointer, or name the field so"
+            )
+            self.warns.add(message, event.spot)
 
 
 def _streams(suite: Suite) -> Streams | Skip:
@@ -23,30 +59,9 @@ def _streams(suite: Suite) -> Streams | Skip:
 
 @over(_streams)
 def _json_text(streams: Streams) -> Sequence[Finding] | Skip:
-    fails, warns = [], []
-    for reading in (r for r in streams if r.framing == "sse"):
-        for event in reading.events:
-            kinds = event.kinds()
-            if event.error is not None:
-                fails.append(
-                    ("an event's data looks like JSON but does not parse", at_event(reading, event))
-                )
-            elif event.payload() is None and DeltaKind.DONE not in kinds:
-                warns.append(
-                    (
-                        "raw text in data, not JSON: a token holding a line end breaks "
-                        "the framing, and leading spaces are easy to lose",
-                        at_event(reading, event),
-                    )
-                )
-            elif kinds == {DeltaKind.IGNORABLE} and event.event.type == "message":
-                warns.append(
-                    (
-                        "an event with no text field the harness knows (content, text, "
-                        "delta, token): give --pointer, or name the field so",
-                        at_event(reading, event),
-                    )
-                )
+    digests = [(r, r.digest(GenericDigest)) for r in streams if r.framing == "sse"]
+    fails = found_items((r, d.fails) for r, d in digests)
+    warns = found_items((r, d.warns) for r, d in digests)
     return grouped(JSON_TEXT, fails) + grouped(JSON_TEXT, warns, Severity.WARN)
 
 

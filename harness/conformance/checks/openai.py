@@ -9,49 +9,29 @@ that are not JSON) is a FAIL. Known vendor habits are INFO, naming the vendor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from harness.conformance.checks.evidence import (
     Streams,
     at_event,
+    found_items,
     grouped,
     of_request,
     over,
     tool_calls_not_json,
 )
-from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip
-from harness.conformance.reading import ReadEvent, Reading, Suite
-from harness.dialects import DeltaKind
+from harness.conformance.checks.openai_chunks import OPENAI, OpenAIDigest
+from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip, brief
+from harness.conformance.reading import Reading, Suite
 
-__all__ = ["CHECKS", "OPENAI", "check", "choices", "chunks", "errored", "openai_streams"]
+__all__ = ["CHECKS", "OPENAI", "check", "errored", "openai_streams"]
 
-OPENAI = frozenset({"openai-chat", "openai-completions"})
 CHAT = frozenset({"openai-chat"})
-_OBJECTS = {"openai-chat": "chat.completion.chunk", "openai-completions": "text_completion"}
-_FINISH = {
-    "openai-chat": {"stop", "length", "tool_calls", "content_filter", "function_call"},
-    "openai-completions": {"stop", "length", "content_filter"},
-}
-_TEXT_KINDS = (DeltaKind.CONTENT, DeltaKind.REASONING, DeltaKind.TOOL_CALL, DeltaKind.REFUSAL)
 
 
 def openai_streams(suite: Suite) -> Streams | Skip:
     streams = tuple(r for r in suite.sse_streams if r.dialect in OPENAI)
     return streams or Skip("no OpenAI stream was received")
-
-
-def chunks(reading: Reading) -> Iterator[tuple[ReadEvent, dict[str, Any]]]:
-    """The events that are chunks: JSON objects, neither [DONE] nor an error."""
-    for event in reading.events:
-        payload = event.payload()
-        if isinstance(payload, dict) and "error" not in payload:
-            yield event, payload
-
-
-def choices(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    choices = payload.get("choices")
-    return [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
 
 
 def errored(reading: Reading) -> bool:
@@ -61,58 +41,14 @@ def errored(reading: Reading) -> bool:
 
 @over(openai_streams)
 def _json(streams: Streams) -> Sequence[Finding] | Skip:
-    items = []
-    for reading in streams:
-        for event in reading.events:
-            if event.event.data.strip() == "[DONE]" or isinstance(event.payload(), dict):
-                continue
-            items.append(
-                (
-                    "an event's data is not a JSON object: the SDK raises on it",
-                    at_event(reading, event),
-                )
-            )
-    return grouped(JSON, items)
+    return grouped(JSON, found_items((r, r.digest(OpenAIDigest).not_json) for r in streams))
 
 
 @over(openai_streams)
 def _fields(streams: Streams) -> Sequence[Finding] | Skip:
-    fails: list[tuple[str, Evidence]] = []
-    warns: list[tuple[str, Evidence]] = []
-    for reading in streams:
-        expected = _OBJECTS[reading.dialect or "openai-chat"]
-        for event, payload in chunks(reading):
-            if event.error is not None:
-                fails.append(
-                    (
-                        f"a field has the wrong type: {event.error.split(': ')[1]}",
-                        at_event(reading, event),
-                    )
-                )
-            if "choices" not in payload:
-                fails.append(("a chunk without choices", at_event(reading, event)))
-            for key, kind, name in (
-                ("id", str, "a string"),
-                ("created", int, "an integer"),
-                ("model", str, "a string"),
-            ):
-                value = payload.get(key)
-                if not isinstance(value, kind) or isinstance(value, bool):
-                    warns.append(
-                        (f"chunk {key!r} is missing or not {name}", at_event(reading, event))
-                    )
-            if payload.get("object") != expected:
-                warns.append(
-                    (
-                        f"chunk 'object' is {payload.get('object')!r}, not {expected!r}",
-                        at_event(reading, event),
-                    )
-                )
-            for choice in choices(payload):
-                if "index" not in choice:
-                    warns.append(("a choice without its index", at_event(reading, event)))
-                if reading.dialect == "openai-chat" and not isinstance(choice.get("delta"), dict):
-                    fails.append(("a chat choice without a delta object", at_event(reading, event)))
+    digests = [(r, r.digest(OpenAIDigest)) for r in streams]
+    fails = found_items((r, d.fails) for r, d in digests)
+    warns = found_items((r, d.warns) for r, d in digests)
     return grouped(FIELDS, fails) + grouped(FIELDS, warns, Severity.WARN)
 
 
@@ -120,47 +56,22 @@ def _fields(streams: Streams) -> Sequence[Finding] | Skip:
 def _identity(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in streams:
-        first: dict[str, Any] | None = None
-        for event, payload in chunks(reading):
-            seen = {key: payload.get(key) for key in ("id", "model", "created")}
-            if first is None:
-                first = seen
-                continue
-            changed = [key for key in seen if seen[key] != first[key]]
-            if changed:
-                detail = ", ".join(f"{k} {first[k]!r} -> {seen[k]!r}" for k in changed)
-                items.append(
-                    (
-                        f"{'/'.join(changed)} change(s) within a stream",
-                        at_event(reading, event, detail),
-                    )
-                )
-                break
+        changed = reading.digest(OpenAIDigest).changed
+        if changed is not None:
+            keys, detail, spot = changed
+            message = f"{'/'.join(keys)} change(s) within a stream"
+            items.append((message, at_event(reading, spot, detail)))
     return grouped(IDENTITY, items)
-
-
-def _roles(reading: Reading) -> list[tuple[ReadEvent, str | None]]:
-    roles = []
-    for event, payload in chunks(reading):
-        for choice in choices(payload):
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                roles.append((event, delta.get("role")))
-    return roles
 
 
 @over(openai_streams)
 def _role_first(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in (r for r in streams if r.dialect == "openai-chat"):
-        roles = _roles(reading)
-        if roles and roles[0][1] != "assistant":
-            items.append(
-                (
-                    f"the first delta's role is {roles[0][1]!r}, not 'assistant'",
-                    at_event(reading, roles[0][0]),
-                )
-            )
+        first = reading.digest(OpenAIDigest).first_role
+        if first is not None and first[0] != "assistant":
+            message = f"the first delta's role is {brief(first[0])}, not 'assistant'"
+            items.append((message, at_event(reading, first[1])))
     return grouped(ROLE_FIRST, items)
 
 
@@ -168,48 +79,38 @@ def _role_first(streams: Streams) -> Sequence[Finding] | Skip:
 def _role_repeated(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in (r for r in streams if r.dialect == "openai-chat"):
-        with_role = [event for event, role in _roles(reading) if role is not None]
-        if len(with_role) > 1:
+        digest = reading.digest(OpenAIDigest)
+        if digest.second_role is not None:
             items.append(
                 (
-                    f"the role is repeated on {len(with_role)} deltas, as Ollama does: "
+                    f"the role is repeated on {digest.roles} deltas, as Ollama does: "
                     "clients accept it",
-                    at_event(reading, with_role[1]),
+                    at_event(reading, digest.second_role),
                 )
             )
     return grouped(ROLE_REPEATED, items)
-
-
-def _finishes(reading: Reading) -> dict[int, list[tuple[ReadEvent, str]]]:
-    found: dict[int, list[tuple[ReadEvent, str]]] = {}
-    for event in reading.events:
-        for delta in event.deltas:
-            if delta.kind is DeltaKind.FINISH and delta.finish_reason is not None:
-                found.setdefault(delta.choice, []).append((event, delta.finish_reason))
-    return found
 
 
 @over(openai_streams)
 def _finish_once(streams: Streams) -> Sequence[Finding] | Skip:
     fails, warns = [], []
     for reading in (r for r in streams if r.complete and not errored(r)):
-        finishes = _finishes(reading)
-        numbers = {d.choice for e in reading.events for d in e.deltas if d.kind in _TEXT_KINDS}
-        for choice in sorted(numbers | {0}):
-            seen = finishes.get(choice, [])
-            if not seen:
+        digest = reading.digest(OpenAIDigest)
+        for number in sorted(digest.numbers | {0}):
+            choice = digest.finishes.get(number)
+            if choice is None:
                 fails.append(
                     (
-                        f"choice {choice} never gets a finish_reason: the end of the "
+                        f"choice {number} never gets a finish_reason: the end of the "
                         "answer is unknown",
                         of_request(reading),
                     )
                 )
-            elif len(seen) > 1:
+            elif choice.second is not None:
                 warns.append(
                     (
-                        f"choice {choice} gets a finish_reason {len(seen)} times",
-                        at_event(reading, seen[1][0]),
+                        f"choice {number} gets a finish_reason {choice.finishes} times",
+                        at_event(reading, choice.second),
                     )
                 )
     return grouped(FINISH_ONCE, fails) + grouped(FINISH_ONCE, warns, Severity.WARN)
@@ -219,21 +120,12 @@ def _finish_once(streams: Streams) -> Sequence[Finding] | Skip:
 def _finish_last(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in streams:
-        for choice, seen in _finishes(reading).items():
-            first = seen[0][0]
-            later = [
-                e
-                for e in reading.events[first.number + 1 :]
-                if any(
-                    d.kind in _TEXT_KINDS and d.choice == choice and (d.text or d.tool_id)
-                    for d in e.deltas
-                )
-            ]
-            if later:
+        for number, choice in reading.digest(OpenAIDigest).finishes.items():
+            if choice.later is not None:
                 items.append(
                     (
-                        f"choice {choice} carries content after its finish_reason",
-                        at_event(reading, later[0]),
+                        f"choice {number} carries content after its finish_reason",
+                        at_event(reading, choice.later),
                     )
                 )
     return grouped(FINISH_LAST, items)
@@ -241,24 +133,14 @@ def _finish_last(streams: Streams) -> Sequence[Finding] | Skip:
 
 @over(openai_streams)
 def _finish_value(streams: Streams) -> Sequence[Finding] | Skip:
-    items = []
-    for reading in streams:
-        allowed = _FINISH[reading.dialect or "openai-chat"]
-        for seen in _finishes(reading).values():
-            for event, reason in seen:
-                if reason not in allowed:
-                    items.append(
-                        (
-                            f"finish_reason {reason!r} is not one of {', '.join(sorted(allowed))}",
-                            at_event(reading, event),
-                        )
-                    )
-    return grouped(FINISH_VALUE, items)
+    found = found_items((r, r.digest(OpenAIDigest).unknown_reasons) for r in streams)
+    return grouped(FINISH_VALUE, found)
 
 
 @over(openai_streams)
 def _done(streams: Streams) -> Sequence[Finding] | Skip:
-    fails, warns = [], []
+    fails: list[tuple[str, Evidence]] = []
+    warns: list[tuple[str, Evidence]] = []
     for reading in (r for r in streams if r.complete and r.result is not None):
         if reading.result.done or errored(reading):
             continue

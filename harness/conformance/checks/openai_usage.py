@@ -3,38 +3,21 @@ around it (usage on every chunk, usage riding on the finish chunk), and its coun
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
-from typing import Any
 
 from harness.conformance.captured import Purpose
 from harness.conformance.checks.evidence import Streams, at_event, grouped, of_request, over
-from harness.conformance.checks.openai import (
-    OPENAI,
-    check,
-    choices,
-    chunks,
-    errored,
-    openai_streams,
-)
-from harness.conformance.model import Finding, Severity, Skip
-from harness.conformance.reading import ReadEvent, Reading, Suite
+from harness.conformance.checks.openai import OPENAI, check, errored, openai_streams
+from harness.conformance.checks.openai_chunks import OpenAIDigest
+from harness.conformance.model import Finding, Severity, Skip, brief
+from harness.conformance.reading import Suite
 
 __all__ = ["CHECKS"]
 
 
-def _usage_events(reading: Reading) -> list[tuple[ReadEvent, dict[str, Any]]]:
-    return [(e, p) for e, p in chunks(reading) if isinstance(p.get("usage"), dict)]
-
-
-def _usage_share(reading: Reading) -> tuple[list[tuple[ReadEvent, dict[str, Any]]], int]:
-    """The chunks that carry usage, and how many chunks there are."""
-    return _usage_events(reading), sum(1 for _ in chunks(reading))
-
-
-def _on_most(usage: list[tuple[ReadEvent, dict[str, Any]]], total: int) -> bool:
+def _on_most(digest: OpenAIDigest) -> bool:
     """Usage on more than half of the chunks: the vLLM habit."""
-    return len(usage) > total // 2
+    return digest.usage > digest.chunks // 2
 
 
 def _usage_chunk(suite: Suite) -> Sequence[Finding] | Skip:
@@ -43,7 +26,7 @@ def _usage_chunk(suite: Suite) -> Sequence[Finding] | Skip:
         return Skip("no stream asked for usage (stream_options.include_usage)")
     items = []
     for reading in (r for r in asked if not errored(r)):
-        if not _usage_events(reading):
+        if not reading.digest(OpenAIDigest).usage:
             items.append(
                 (
                     "stream_options.include_usage was asked, but no chunk carries usage",
@@ -57,14 +40,14 @@ def _usage_chunk(suite: Suite) -> Sequence[Finding] | Skip:
 def _usage_every(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in streams:
-        usage, total = _usage_share(reading)
-        if total >= 3 and _on_most(usage, total):
-            detail = f"usage on {len(usage)} of {total} chunks"
+        digest = reading.digest(OpenAIDigest)
+        if digest.chunks >= 3 and _on_most(digest) and digest.first_usage is not None:
+            detail = f"usage on {digest.usage} of {digest.chunks} chunks"
             items.append(
                 (
                     "usage on every chunk, as vLLM sends it with continuous_usage_stats: "
                     "clients keep the last",
-                    at_event(reading, usage[0][0], detail),
+                    at_event(reading, digest.first_usage, detail),
                 )
             )
     return grouped(USAGE_EVERY, items)
@@ -74,16 +57,15 @@ def _usage_every(streams: Streams) -> Sequence[Finding] | Skip:
 def _usage_on_finish(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in streams:
-        usage, total = _usage_share(reading)
-        if _on_most(usage, total):
+        digest = reading.digest(OpenAIDigest)
+        if _on_most(digest):
             continue  # usage everywhere: the habit above
-        riding = [e for e, p in usage if any(c.get("finish_reason") for c in choices(p))]
-        if riding:
+        if digest.riding is not None:
             items.append(
                 (
                     "usage rides on the finish chunk (choices not empty), as DeepSeek and "
                     "llama.cpp send it: the SDK reads it",
-                    at_event(reading, riding[0]),
+                    at_event(reading, digest.riding),
                 )
             )
     return grouped(USAGE_ON_FINISH, items)
@@ -101,27 +83,27 @@ def _usage_consistent(streams: Streams) -> Sequence[Finding] | Skip:
         completion, prompt, total = (
             usage.get(k) for k in ("completion_tokens", "prompt_tokens", "total_tokens")
         )
-        events = sum(1 for e in reading.events if e.token)
+        events = len(reading.token_times_ns)
         if not isinstance(completion, int):
             items.append(("usage has no integer completion_tokens", of_request(reading)))
             continue
         if completion < events:
             items.append(
                 (
-                    f"usage says {completion} completion tokens, but {events} chunks carried text",
+                    f"usage says {brief(completion)} completion tokens, but {events} chunks "
+                    "carried text",
                     of_request(reading),
                 )
             )
         if isinstance(prompt, int) and isinstance(total, int) and total != prompt + completion:
             items.append(
                 (
-                    f"total_tokens {total} is not prompt {prompt} + completion {completion}",
+                    f"total_tokens {brief(total)} is not prompt {brief(prompt)} + completion "
+                    f"{brief(completion)}",
                     of_request(reading),
                 )
             )
-        counts = [p["usage"].get("completion_tokens") for _, p in _usage_events(reading)]
-        counts = [c for c in counts if isinstance(c, int)]
-        if any(b < a for a, b in itertools.pairwise(counts)):
+        if reading.digest(OpenAIDigest).usage_down:
             items.append(("cumulative usage goes down within the stream", of_request(reading)))
     if not judged:
         return Skip("no stream reported usage")

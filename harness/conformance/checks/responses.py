@@ -12,26 +12,25 @@ that is not its deltas joined.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from harness.conformance.checks.evidence import (
     Streams,
-    Typed,
+    TypedDigest,
     at_event,
     cut_streams,
+    found_items,
     grouped,
     of_request,
-    order_findings,
     over,
     tool_calls_not_json,
-    typed,
-    typed_event_problems,
 )
-from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip
-from harness.conformance.reading import ReadEvent, Reading, Suite
+from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip, brief
+from harness.conformance.reading import ReadEvent, Spot, Suite
 
-__all__ = ["CHECKS"]
+__all__ = ["CHECKS", "ResponsesDigest"]
 
 RESPONSES = frozenset({"openai-responses"})
 #: The events that end a stream, with the final ``response``.
@@ -42,6 +41,160 @@ _PART_ADDED = "response.content_part.added"
 _PART_EVENTS = frozenset(
     {"response.output_text.delta", "response.output_text.done", "response.content_part.done"}
 )
+#: Output items and content parts beyond this many in one stream are not followed.
+MAX_TRACKED = 4096
+
+
+def _key(value: Any) -> Hashable:
+    """An index from a payload as a key: itself when it is a JSON scalar."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return ("not a scalar", brief(value))
+
+
+class _Order:
+    """The documented order, as the SDK's stream helper sees it, followed event by event:
+    the first event out of place."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.items: dict[Hashable, bool] = {}  # output_index: the item is a message
+        self.done: set[Hashable] = set()  # output indexes whose output_item.done came
+        self.parts: set[tuple[Hashable, Hashable]] = set()  # (output, content) added
+        self.final: str | None = None
+        self.over = False  # an error or a problem came, or too many items to follow
+
+    def step(self, kind: str, payload: dict[str, Any]) -> str | None:
+        if self.over:
+            return None
+        problem = self._problem(kind, payload)
+        tracked = len(self.items) + len(self.done) + len(self.parts)
+        self.over = kind == "error" or problem is not None or tracked > MAX_TRACKED
+        return problem
+
+    def _problem(self, kind: str, payload: dict[str, Any]) -> str | None:
+        self.seen += 1
+        if kind == "error":
+            return None  # errors.in-stream judges the rest
+        if self.seen == 1 and kind != "response.created":
+            return f"the first event is {brief(kind)}, not 'response.created'"
+        if self.final is not None:
+            return f"{brief(kind)} after {self.final}"
+        if kind in _FINAL:
+            self.final = kind
+            return None
+        index = _key(payload.get("output_index"))
+        shown = brief(payload.get("output_index"))
+        if kind == _ADDED:
+            if index in self.items:
+                return f"output item {shown} is added twice"
+            item = payload.get("item")
+            self.items[index] = isinstance(item, dict) and item.get("type", "") == "message"
+            return None
+        if "output_index" not in payload:
+            return None
+        said = brief(kind, bare=True)
+        if index not in self.items:
+            return f"{said} for output item {shown}, which was never added"
+        if index in self.done:
+            return f"{said} for output item {shown} after its output_item.done"
+        part = payload.get("content_index")
+        if kind == "response.output_item.done":
+            self.done.add(index)
+        elif kind == _PART_ADDED:
+            self.parts.add((index, _key(part)))
+        elif kind in _PART_EVENTS and self.items[index] and (index, _key(part)) not in self.parts:
+            return f"{said} for content part {brief(part)} of item {shown}, never added"
+        return None
+
+
+class _Joined:
+    """The deltas of one content part, joined: their length and a hash of their text."""
+
+    __slots__ = ("hash", "length")
+
+    def __init__(self) -> None:
+        self.hash = hashlib.blake2b(digest_size=16)
+        self.length = 0
+
+    def add(self, text: str) -> None:
+        self.hash.update(text.encode("utf-8", "surrogatepass"))
+        self.length += len(text)
+
+    def same(self, text: str) -> bool:
+        whole = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+        return len(text) == self.length and whole.digest() == self.hash.digest()
+
+
+class ResponsesDigest(TypedDigest):
+    """What the Responses API checks keep of a stream.
+
+    Attributes:
+        disorder: the first event out of the documented order, and what is wrong.
+        unsequenced: the first event without a rising integer sequence_number: what is
+            wrong, the detail, where.
+        final: the last final event: its type, where, and its response's
+            ``input_tokens`` and ``output_tokens`` (None when not an integer).
+        mismatch: the first output_text.done whose text is not its deltas joined:
+            the detail and where.
+    """
+
+    dialects = RESPONSES
+    unnamed = "a {kind} event has no 'event:' line: EventSource listeners miss it"
+
+    def __init__(self, suite_dialect: str | None) -> None:
+        super().__init__(suite_dialect)
+        self._order = _Order()
+        self.disorder: tuple[str, Spot] | None = None
+        self._previous: int | None = None
+        self.unsequenced: tuple[str, str, Spot] | None = None
+        self.final: tuple[str, Spot, Any, Any] | None = None
+        self._joined: dict[tuple[Hashable, Hashable], _Joined] = {}
+        self.mismatch: tuple[str, Spot] | None = None
+
+    def typed(self, event: ReadEvent, kind: str, payload: dict[str, Any]) -> None:
+        problem = self._order.step(kind, payload)
+        if problem is not None:
+            self.disorder = (problem, event.spot)
+        self._sequence(event, kind, payload)
+        if kind in _FINAL:
+            response = payload.get("response")
+            usage = response.get("usage") if isinstance(response, dict) else None
+            usage = usage if isinstance(usage, dict) else {}
+            tokens = [usage.get(k) for k in ("input_tokens", "output_tokens")]
+            tokens = [t if isinstance(t, int) else None for t in tokens]
+            self.final = (kind, event.spot, *tokens)
+        if self.mismatch is None:
+            self._text(event, kind, payload)
+
+    def _sequence(self, event: ReadEvent, kind: str, payload: dict[str, Any]) -> None:
+        if self.unsequenced is not None:
+            return
+        number = payload.get("sequence_number")
+        said = brief(kind, bare=True)
+        if not isinstance(number, int) or isinstance(number, bool):
+            message = "an event without an integer sequence_number"
+            self.unsequenced = (message, said, event.spot)
+        elif self._previous is not None and number <= self._previous:
+            detail = f"{said}: {brief(number)} after {brief(self._previous)}"
+            self.unsequenced = ("sequence_number does not rise", detail, event.spot)
+        self._previous = number
+
+    def _text(self, event: ReadEvent, kind: str, payload: dict[str, Any]) -> None:
+        where = (_key(payload.get("output_index")), _key(payload.get("content_index")))
+        if kind == "response.output_text.delta" and isinstance(payload.get("delta"), str):
+            joined = self._joined.get(where)
+            if joined is None:
+                if len(self._joined) >= MAX_TRACKED:
+                    return
+                joined = self._joined[where] = _Joined()
+            joined.add(payload["delta"])
+        elif kind == "response.output_text.done" and isinstance(payload.get("text"), str):
+            text = payload["text"]
+            joined = self._joined.get(where) or _Joined()
+            if not joined.same(text):
+                detail = f"done: {len(text)} characters, deltas: {joined.length}"
+                self.mismatch = (detail, event.spot)
 
 
 def _streams(suite: Suite) -> Streams | Skip:
@@ -49,82 +202,35 @@ def _streams(suite: Suite) -> Streams | Skip:
     return streams or Skip("no Responses API stream was received")
 
 
-def _errored(events: list[Typed]) -> bool:
-    return any(kind == "error" for _, kind, _ in events)
-
-
 @over(_streams)
 def _json(streams: Streams) -> Sequence[Finding] | Skip:
-    return grouped(JSON, typed_event_problems(streams, "")[0])
+    return grouped(JSON, found_items((r, r.digest(ResponsesDigest).untyped) for r in streams))
 
 
 @over(_streams)
 def _event_name(streams: Streams) -> Sequence[Finding] | Skip:
-    unnamed = "a {kind!r} event has no 'event:' line: EventSource listeners miss it"
-    return grouped(EVENT_NAME, typed_event_problems(streams, unnamed)[1])
-
-
-def _order_problem(events: list[Typed]) -> tuple[str, ReadEvent] | None:
-    """The first event out of the documented order, as the SDK's stream helper sees it."""
-    items: dict[Any, str] = {}  # output_index: the item's type, once added
-    done: set[Any] = set()  # output indexes whose output_item.done came
-    parts: set[tuple[Any, Any]] = set()  # (output_index, content_index) added
-    final: str | None = None
-    for number, (event, kind, payload) in enumerate(events):
-        if kind == "error":
-            return None  # errors.in-stream judges the rest
-        if number == 0 and kind != "response.created":
-            return f"the first event is {kind!r}, not 'response.created'", event
-        if final is not None:
-            return f"{kind!r} after {final}", event
-        if kind in _FINAL:
-            final = kind
-            continue
-        index = payload.get("output_index")
-        if kind == _ADDED:
-            if index in items:
-                return f"output item {index!r} is added twice", event
-            item = payload.get("item")
-            items[index] = item.get("type", "") if isinstance(item, dict) else ""
-            continue
-        if "output_index" not in payload:
-            continue
-        if index not in items:
-            return f"{kind} for output item {index!r}, which was never added", event
-        if index in done:
-            return f"{kind} for output item {index!r} after its output_item.done", event
-        if kind == "response.output_item.done":
-            done.add(index)
-        elif kind == _PART_ADDED:
-            parts.add((index, payload.get("content_index")))
-        elif kind in _PART_EVENTS and items[index] == "message":
-            part = payload.get("content_index")
-            if (index, part) not in parts:
-                return f"{kind} for content part {part!r} of item {index!r}, never added", event
-    return None
+    found = found_items((r, r.digest(ResponsesDigest).misnamed) for r in streams)
+    return grouped(EVENT_NAME, found)
 
 
 @over(_streams)
 def _order(streams: Streams) -> Sequence[Finding] | Skip:
-    return order_findings(ORDER, streams, _order_problem)
+    items = []
+    for reading in streams:
+        disorder = reading.digest(ResponsesDigest).disorder
+        if disorder is not None:
+            items.append((disorder[0], at_event(reading, disorder[1])))
+    return grouped(ORDER, items)
 
 
 @over(_streams)
 def _sequence(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in streams:
-        previous: int | None = None
-        for event, kind, payload in typed(reading):
-            number = payload.get("sequence_number")
-            if not isinstance(number, int) or isinstance(number, bool):
-                message = "an event without an integer sequence_number"
-                items.append((message, at_event(reading, event, kind)))
-                break
-            if previous is not None and number <= previous:
-                detail = f"{kind}: {number} after {previous}"
-                items.append(("sequence_number does not rise", at_event(reading, event, detail)))
-                break
-            previous = number
+        unsequenced = reading.digest(ResponsesDigest).unsequenced
+        if unsequenced is not None:
+            message, detail, spot = unsequenced
+            items.append((message, at_event(reading, spot, detail)))
     return grouped(SEQUENCE, items)
 
 
@@ -137,51 +243,36 @@ def _final_event(streams: Streams) -> Sequence[Finding] | Skip:
     return grouped(FINAL, [(message, of_request(r)) for r in cut_streams(streams)])
 
 
-def _final(events: list[Typed]) -> Typed | None:
-    return next(((e, k, p) for e, k, p in reversed(events) if k in _FINAL), None)
-
-
 @over(_streams)
 def _usage(streams: Streams) -> Sequence[Finding] | Skip:
     items: list[tuple[str, Evidence]] = []
     for reading in (r for r in streams if r.complete):
-        events = typed(reading)
-        final = _final(events)
-        if final is None or final[1] == "response.failed" or _errored(events):
+        digest = reading.digest(ResponsesDigest)
+        final = digest.final
+        if final is None or final[0] == "response.failed" or digest.errored:
             continue
-        event, kind, payload = final
-        response = payload.get("response")
-        usage = response.get("usage") if isinstance(response, dict) else None
-        usage = usage if isinstance(usage, dict) else {}
-        for key in ("input_tokens", "output_tokens"):
-            if not isinstance(usage.get(key), int):
-                items.append((f"{kind} carries no usage.{key}", at_event(reading, event)))
-        tokens = usage.get("output_tokens")
-        token_events = sum(1 for e in reading.events if e.token)
-        if isinstance(tokens, int) and tokens < token_events:
-            message = f"usage says {tokens} output tokens, but {token_events} events carried text"
+        kind, spot, input_tokens, output_tokens = final
+        for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if value is None:
+                items.append((f"{kind} carries no usage.{key}", at_event(reading, spot)))
+        token_events = len(reading.token_times_ns)
+        if output_tokens is not None and output_tokens < token_events:
+            message = (
+                f"usage says {brief(output_tokens)} output tokens, but {token_events} events "
+                "carried text"
+            )
             items.append((message, of_request(reading)))
     return grouped(USAGE, items)
 
 
-def _text_mismatch(reading: Reading) -> tuple[str, Evidence] | None:
-    joined: dict[tuple[Any, Any], list[str]] = {}
-    for event, kind, payload in typed(reading):
-        where = (payload.get("output_index"), payload.get("content_index"))
-        if kind == "response.output_text.delta" and isinstance(payload.get("delta"), str):
-            joined.setdefault(where, []).append(payload["delta"])
-        elif kind == "response.output_text.done" and isinstance(payload.get("text"), str):
-            deltas = "".join(joined.get(where, []))
-            if payload["text"] != deltas:
-                detail = f"done: {len(payload['text'])} characters, deltas: {len(deltas)}"
-                message = "output_text.done's text is not its deltas joined"
-                return message, at_event(reading, event, detail)
-    return None
-
-
 @over(_streams)
 def _text_done(streams: Streams) -> Sequence[Finding] | Skip:
-    items = [m for r in streams if r.complete and (m := _text_mismatch(r)) is not None]
+    items = []
+    for reading in (r for r in streams if r.complete):
+        mismatch = reading.digest(ResponsesDigest).mismatch
+        if mismatch is not None:
+            message = "output_text.done's text is not its deltas joined"
+            items.append((message, at_event(reading, mismatch[1], mismatch[0])))
     return grouped(TEXT_DONE, items)
 
 

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from harness.conformance.captured import Ending, Purpose
 from harness.conformance.checks.evidence import Streams, at_event, grouped, ms, of_request, over
 from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip
-from harness.conformance.reading import Reading, Suite
+from harness.conformance.reading import Digest, ReadEvent, Reading, Spot, Suite
 
-__all__ = ["CHECKS"]
+__all__ = ["CHECKS", "GapDigest"]
 
 #: Streams with fewer token events than this say nothing about how they are delivered.
 MIN_TOKENS = 8
@@ -37,6 +37,27 @@ CLUMP_MIN_TOKENS = 20
 #: Clumps count only when a silence this long separates them: a slow client also reads
 #: several tokens at once, but it reads again at once.
 CLUMP_GAP_NS = 100_000_000
+
+
+class GapDigest(Digest):
+    """The longest gap between two token events of a stream: how long, the position of
+    the token event that ended it (from 1), and where that event is."""
+
+    def __init__(self, suite_dialect: str | None) -> None:
+        super().__init__(suite_dialect)
+        self._previous: int | None = None
+        self._tokens = 0
+        self.longest: tuple[int, int, Spot] | None = None
+
+    def event(self, event: ReadEvent) -> None:
+        if not event.token:
+            return
+        previous, self._previous = self._previous, event.arrival_ns
+        self._tokens += 1
+        if previous is not None:
+            gap = event.arrival_ns - previous
+            if self.longest is None or gap > self.longest[0]:
+                self.longest = (gap, self._tokens - 1, event.spot)
 
 
 def _delivered(suite: Suite) -> tuple[Reading, ...]:
@@ -140,18 +161,16 @@ def _clumped(judged: Streams) -> Sequence[Finding] | Skip:
 def _stall(judged: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in judged:
-        times = reading.token_times_ns
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        longest = max(gaps)
-        typical = statistics.median(gaps)
+        typical = statistics.median(b - a for a, b in itertools.pairwise(reading.token_times_ns))
+        found = reading.digest(GapDigest).longest
+        assert found is not None  # three token events or more: two gaps or more
+        longest, position, spot = found
         if longest >= STALL_NS and longest >= STALL_FACTOR * typical:
-            position = gaps.index(longest) + 1
-            event = [e for e in reading.events if e.token][position]
             detail = f"{ms(longest)} before token event {position + 1}; typical gap {ms(typical)}"
             items.append(
                 (
                     "the stream stalls mid-answer: idle timeouts may cut it there",
-                    at_event(reading, event, detail),
+                    at_event(reading, spot, detail),
                 )
             )
     return grouped(STALL, items)
@@ -177,14 +196,16 @@ def _early_headers(judged: Streams) -> Sequence[Finding] | Skip:
 def _keepalive(judged: Streams) -> Sequence[Finding] | Skip:
     items = []
     for reading in judged:
-        times = [reading.exchange.t_headers_ns or 0] + [t for t, _ in reading.exchange.chunks]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        if gaps and max(gaps) >= SILENCE_NS:
+        times = itertools.chain(
+            [reading.exchange.t_headers_ns or 0], reading.exchange.chunks.arrivals_ns
+        )
+        longest = max((b - a for a, b in itertools.pairwise(times)), default=None)
+        if longest is not None and longest >= SILENCE_NS:
             items.append(
                 (
                     "no byte (no keep-alive comment) during a long wait: proxies and "
                     "clients with idle timeouts may close the stream",
-                    of_request(reading, f"{ms(max(gaps))} without a byte"),
+                    of_request(reading, f"{ms(longest)} without a byte"),
                 )
             )
     return grouped(KEEPALIVE, items)
