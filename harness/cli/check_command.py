@@ -27,7 +27,7 @@ from harness.conformance import (
 )
 from harness.conformance.display import printable
 from harness.conformance.model import AREAS
-from harness.conformance.render import summary_line
+from harness.conformance.render import finding_label, summary_line
 from harness.errors import ConfigError, ConnectFailed
 
 __all__ = ["add_check_parser", "check_command", "report_table"]
@@ -40,6 +40,7 @@ _STYLES = {
     Status.INFO: "cyan",
     Status.PASS: "green",
     Status.SKIP: "dim",
+    Status.ERROR: "bold magenta",
 }
 #: The request body that goes with a dialect when --request is not given.
 _REQUEST_FOR = {
@@ -176,11 +177,11 @@ def report_table(report: Report) -> Table:
 def _evidence(console: Console, report: Report) -> None:
     for result in report.results:
         for finding in result.findings:
-            if finding.severity.value == "INFO":
+            label = finding_label(result, finding)
+            if label == "INFO":
                 continue
-            style = _STYLES[Status(finding.severity.value)]
             console.print(
-                Text(f"{finding.severity.value} {result.check.id}: ", style=style)
+                Text(f"{label} {result.check.id}: ", style=_STYLES[Status(label)])
                 + Text(printable(finding.message))
             )
             for evidence in finding.evidence:

@@ -22,7 +22,7 @@ from harness.conformance.checks import (
     streaming,
 )
 from harness.conformance.model import Check, CheckResult, Evidence, Finding, Report
-from harness.conformance.reading import Digest, read_suite
+from harness.conformance.reading import Digest, Suite, read_suite
 from harness.recording import redact
 
 __all__ = ["CATALOGUE", "DIGESTS", "judge"]
@@ -56,24 +56,26 @@ DIGESTS: tuple[type[Digest], ...] = (
 
 
 def judge(
-    captured: Captured, *, secrets: Iterable[str] = (), checks: Iterable[Check] = CATALOGUE
+    captured: Captured, *, secrets: Iterable[str] = (), checks: Iterable[Check] | None = None
 ) -> Report:
     """Run every check that applies to the suite's dialect.
+
+    A check that raises does not stop the others: its result is an error, with what it
+    raised as its finding.
 
     Args:
         captured: what the suite sent and received.
         secrets: strings (the API key, header values) to redact from every message.
-        checks: the checks to run (default: the whole catalogue).
+        checks: the checks to run (default: the whole ``CATALOGUE``).
 
     Returns:
         The report, checks in catalogue order.
     """
+    checks = CATALOGUE if checks is None else checks
     hidden = tuple(s for s in secrets if s)
     suite = read_suite(captured, DIGESTS)
     results = tuple(
-        _redacted(CheckResult.of(check, check.run(suite)), hidden)
-        for check in checks
-        if check.applies_to(suite.dialect)
+        _redacted(_run(check, suite), hidden) for check in checks if check.applies_to(suite.dialect)
     )
     return Report(
         target=redact(captured.target, hidden),
@@ -82,6 +84,13 @@ def judge(
         results=results,
         requests=tuple(exchange.describe() for exchange in captured.exchanges),
     )
+
+
+def _run(check: Check, suite: Suite) -> CheckResult:
+    try:
+        return CheckResult.of(check, check.run(suite))
+    except Exception as exc:  # each check is a boundary: its failure is its own result
+        return CheckResult.crashed(check, exc)
 
 
 def _redacted(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:

@@ -79,13 +79,15 @@ _RANKS = {Severity.FAIL: 3, Severity.WARN: 2, Severity.INFO: 1}
 
 
 class Status(enum.StrEnum):
-    """A check's outcome: passed, the severity of its worst finding, or skipped."""
+    """A check's outcome: passed, the severity of its worst finding, skipped, or an error
+    (the check itself raised, so it could not judge)."""
 
     PASS = "pass"
     FAIL = "FAIL"
     WARN = "WARN"
     INFO = "INFO"
     SKIP = "skip"
+    ERROR = "error"
 
 
 def excerpt(body: bytes, offset: int, size: int = EXCERPT_BYTES) -> bytes:
@@ -265,6 +267,15 @@ class CheckResult:
         worst = max(findings, key=lambda f: f.severity.rank).severity
         return cls(check=check, status=Status(worst.value), findings=findings)
 
+    @classmethod
+    def crashed(cls, check: Check, exc: Exception) -> CheckResult:
+        """A check that raised instead of judging: an error, with what it raised as its
+        finding (at the check's own severity, since it could not tell a lower one)."""
+        said = brief(str(exc), bare=True)
+        message = f"the check could not judge the suite: {type(exc).__name__}: {said}"
+        finding = Finding(check=check.id, severity=check.severity, message=message)
+        return cls(check=check, status=Status.ERROR, findings=(finding,))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.check.as_dict(),
@@ -294,7 +305,8 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        return any(r.status is Status.FAIL for r in self.results)
+        """A check failed, or could not judge (an error)."""
+        return any(r.status in (Status.FAIL, Status.ERROR) for r in self.results)
 
     def counts(self) -> dict[str, int]:
         """How many checks ended in each status."""

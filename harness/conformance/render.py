@@ -13,9 +13,17 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from harness.conformance.display import printable
-from harness.conformance.model import AREAS, CheckResult, Report, Status
+from harness.conformance.model import AREAS, CheckResult, Finding, Report, Status
 
-__all__ = ["FORMAT", "VERSION", "render_json", "render_junit", "render_markdown", "summary_line"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "finding_label",
+    "render_json",
+    "render_junit",
+    "render_markdown",
+    "summary_line",
+]
 
 FORMAT = "sse-harness-check"
 VERSION = 1
@@ -24,12 +32,20 @@ _BACKTICKS = re.compile(r"`+")
 
 
 def summary_line(report: Report) -> str:
-    """``FAIL: 2 FAIL, 1 WARN, 3 INFO, 30 pass, 4 skipped``."""
+    """``FAIL: 2 FAIL, 1 WARN, 3 INFO, 30 pass, 4 skipped`` (and ``, 1 error`` when a
+    check could not judge)."""
     counts = report.counts()
     verdict = "FAIL" if report.failed else "PASS"
     parts = [f"{counts[s.value]} {s.value}" for s in (Status.FAIL, Status.WARN, Status.INFO)]
     parts += [f"{counts['pass']} pass", f"{counts['skip']} skipped"]
+    if counts["error"]:
+        parts.append(f"{counts['error']} error")
     return f"{verdict}: " + ", ".join(parts)
+
+
+def finding_label(result: CheckResult, finding: Finding) -> str:
+    """What a finding is listed as: its severity, or ``error`` for a check that raised."""
+    return Status.ERROR.value if result.status is Status.ERROR else finding.severity.value
 
 
 def _printable(value: Any) -> Any:
@@ -62,15 +78,15 @@ def render_json(report: Report) -> str:
 def _findings_text(result: CheckResult) -> str:
     lines = []
     for finding in result.findings:
-        lines.append(f"{finding.severity.value}: {printable(finding.message)}")
+        lines.append(f"{finding_label(result, finding)}: {printable(finding.message)}")
         lines += [f"  {printable(evidence.describe())}" for evidence in finding.evidence]
     return "\n".join(lines)
 
 
 def render_junit(report: Report) -> str:
-    """JUnit XML: one testcase per check. FAIL is a failure, a skipped check is skipped,
-    and WARN and INFO findings pass with their text in ``system-out``. The XML is
-    well-formed whatever the server sent."""
+    """JUnit XML: one testcase per check. FAIL is a failure, a check that raised is an
+    error, a skipped check is skipped, and WARN and INFO findings pass with their text in
+    ``system-out``. The XML is well-formed whatever the server sent."""
     counts = report.counts()
     suites = ET.Element("testsuites", name="sse-harness check")
     suite = ET.SubElement(
@@ -79,7 +95,7 @@ def render_junit(report: Report) -> str:
         name=f"sse-harness check {printable(report.target)}",
         tests=str(len(report.results)),
         failures=str(counts["FAIL"]),
-        errors="0",
+        errors=str(counts["error"]),
         skipped=str(counts["skip"]),
     )
     properties = ET.SubElement(suite, "properties")
@@ -98,6 +114,11 @@ def render_junit(report: Report) -> str:
             first = next(f for f in result.findings if f.severity.value == "FAIL")
             failure = ET.SubElement(case, "failure", message=printable(first.message), type="FAIL")
             failure.text = _findings_text(result)
+        elif result.status is Status.ERROR:
+            error = ET.SubElement(
+                case, "error", message=printable(result.findings[0].message), type="error"
+            )
+            error.text = _findings_text(result)
         elif result.status is Status.SKIP:
             ET.SubElement(case, "skipped", message=printable(result.note or "not applicable"))
         elif result.findings or result.note:
@@ -147,7 +168,8 @@ def render_markdown(report: Report) -> str:
         for result in noted:
             for finding in result.findings:
                 lines.append(
-                    f"- **{finding.severity.value}** `{result.check.id}`: {_cell(finding.message)}"
+                    f"- **{finding_label(result, finding)}** `{result.check.id}`: "
+                    f"{_cell(finding.message)}"
                 )
                 lines += [f"  - {_code(e.describe())}" for e in finding.evidence]
     return "\n".join(lines) + "\n"

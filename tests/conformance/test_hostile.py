@@ -1,23 +1,30 @@
 """``check`` against a hostile server: a flood of tiny events, control characters in every
-place, values too long or too deep to show. Every report is still written and
+place, JSON nested too deeply, and checks that raise. Every report is still written and
 well-formed, and memory stays bounded."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tracemalloc
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.cli import main
+from harness.conformance import catalogue
 from harness.conformance.captured import Purpose
 from harness.conformance.catalogue import CATALOGUE, judge
+from harness.conformance.checks.framing import FramingDigest
+from harness.conformance.model import Status
+from harness.conformance.reading import ReadEvent
 from harness.sse import encode
-from tests.conformance.builders import captured, chat_stream, chunk, exchange
+from harness.target import EmbeddedMock
+from tests.conformance.builders import captured, chat_stream, chunk, exchange, run
 from tests.conformance.hostile import serving
 from tests.conformance.test_cli import SMALL
 
@@ -44,22 +51,6 @@ def strings(value: Any) -> list[str]:
     return []
 
 
-def test_control_characters_never_reach_an_output(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with serving("controls", events=1) as url:
-        _, files = run_check(url, tmp_path)
-    shown = {"terminal": capsys.readouterr().out, **files}
-    for name, text in shown.items():
-        assert not CONTROLS.search(text), f"a raw control character in the {name} output"
-    visible = "\\x1b[31m\\x00\\x07\\x9b2J"  # what the server sent, in one visible form
-    assert visible in shown["terminal"]
-    assert visible in shown["markdown"]
-    assert visible in shown["junit"]
-    assert any(visible in text for text in strings(json.loads(shown["json"])))
-    ET.fromstring(shown["junit"])  # well-formed XML
-
-
 @pytest.mark.parametrize(
     "event",
     [
@@ -84,6 +75,7 @@ def test_judging_keeps_bounded_state_however_many_events(event: bytes) -> None:
     finally:
         tracemalloc.stop()
     assert report.results
+    assert not [r.check.id for r in report.results if r.status is Status.ERROR]
     # an object kept per event costs hundreds of bytes an event: tens of times the body
     assert peak < 6 * received, f"{peak:,} bytes at the peak for {received:,} bytes received"
 
@@ -102,6 +94,53 @@ def test_a_flood_of_tiny_events_is_judged_to_the_end(
     assert found["framing.no-events"]["status"] == "pass"
 
 
+def test_control_characters_never_reach_an_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving("controls", events=1) as url:
+        _, files = run_check(url, tmp_path)
+    shown = {"terminal": capsys.readouterr().out, **files}
+    for name, text in shown.items():
+        assert not CONTROLS.search(text), f"a raw control character in the {name} output"
+    visible = "\\x1b[31m\\x00\\x07\\x9b2J"  # what the server sent, in one visible form
+    assert visible in shown["terminal"]
+    assert visible in shown["markdown"]
+    assert visible in shown["junit"]
+    assert any(visible in text for text in strings(json.loads(shown["json"])))
+    ET.fromstring(shown["junit"])  # well-formed XML
+
+
+def test_json_nested_too_deeply_is_a_finding_and_every_output_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving("deep", events=100_000) as url:
+        code, files = run_check(url, tmp_path, "--quiet")
+    assert code == 1, capsys.readouterr()
+    document = json.loads(files["json"])
+    found = {c["id"]: c for c in document["checks"]}
+    assert found["openai.json"]["status"] == "FAIL"
+    assert found["openai.json"]["findings"][0]["evidence"][0]["excerpt"].startswith("data: [[[")
+    assert not [c["id"] for c in document["checks"] if c["status"] == "error"]
+    ET.fromstring(files["junit"])
+    assert "openai.json" in files["markdown"]
+
+
+def test_tool_arguments_nested_too_deeply_are_not_json() -> None:
+    first = {"index": 0, "id": "call_1", "function": {"name": "get", "arguments": ""}}
+    deep = {"index": 0, "function": {"arguments": "[" * 100_000}}
+    stream = [
+        chunk({"role": "assistant", "tool_calls": [first]}),
+        chunk({"tool_calls": [deep]}),
+        chunk({}, "tool_calls"),
+        encode("[DONE]"),
+    ]
+    result = run("openai.tool-call-json", captured(exchange(stream)))
+    assert result.status is Status.FAIL
+    message = "tool call 0 (get): its argument fragments do not join into JSON"
+    assert result.findings[0].message == message
+    assert len(result.findings[0].evidence[0].detail or "") == 120
+
+
 def test_values_from_a_payload_are_shown_bounded_however_long_or_deep() -> None:
     events = chat_stream()
     deep: Any = []
@@ -116,3 +155,54 @@ def test_values_from_a_payload_are_shown_bounded_however_long_or_deep() -> None:
     assert identity == f"id 'chatcmpl-1' -> '{'x' * 27}...{'x' * 28}'"
     assert max(len(f.message) for r in report.results for f in r.findings) < 200
     assert len(identity) < 200
+
+
+def failing(message: str) -> Callable[[Any], Any]:
+    def run(suite: Any) -> Any:
+        raise RuntimeError(message)
+
+    return run
+
+
+def test_a_check_that_raises_is_its_own_error_and_the_others_still_judge(
+    mock: EmbeddedMock,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = tuple(
+        dataclasses.replace(c, run=failing("boom")) if c.id == "openai.done" else c
+        for c in catalogue.CATALOGUE
+    )
+    monkeypatch.setattr(catalogue, "CATALOGUE", broken)
+    code, files = run_check(mock.base_url, tmp_path)
+    out = capsys.readouterr().out
+    assert code == 1  # a check that could not judge does not pass
+    assert "error openai.done" in out
+    assert "RuntimeError: boom" in out
+    document = json.loads(files["json"])
+    statuses = {c["id"]: c["status"] for c in document["checks"]}
+    assert statuses.pop("openai.done") == "error"
+    assert document["counts"]["error"] == 1
+    assert set(statuses.values()) <= {"pass", "skip", "INFO"}  # the clean mock otherwise
+    suite = ET.fromstring(files["junit"]).find("testsuite")
+    assert suite is not None
+    assert suite.get("errors") == "1"
+    case = next(c for c in suite.findall("testcase") if c.get("name") == "openai.done")
+    assert "RuntimeError: boom" in (case.find("error").get("message") or "")  # type: ignore[union-attr]
+    assert "- **error** `openai.done`" in files["markdown"]
+
+
+def test_a_digest_that_raises_makes_an_error_of_its_checks_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def event(self: FramingDigest, event: ReadEvent) -> None:
+        raise ValueError("no digest today")
+
+    monkeypatch.setattr(FramingDigest, "event", event)
+    report = judge(captured(exchange(chat_stream())))
+    statuses = {r.check.id: r.status for r in report.results}
+    assert statuses["framing.after-terminator"] is Status.ERROR
+    assert statuses["framing.split-reads"] is Status.ERROR
+    assert statuses["framing.utf8"] is Status.PASS  # it reads the body, not the digest
+    assert statuses["openai.done"] is Status.PASS

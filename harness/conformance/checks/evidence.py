@@ -181,7 +181,7 @@ def tool_calls_not_json(
     for reading, call in calls:
         try:
             json.loads(call.arguments or empty)
-        except ValueError:
+        except (ValueError, RecursionError):
             said = message.format(index=call.index, name=brief(call.name, bare=True))
             items.append((said, of_request(reading, call.arguments[:120])))
     return grouped(check, items)
