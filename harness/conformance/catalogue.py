@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from harness.conformance import replay
@@ -21,9 +20,9 @@ from harness.conformance.checks import (
     responses,
     streaming,
 )
-from harness.conformance.model import Check, CheckResult, Evidence, Finding, Report
+from harness.conformance.model import Check, CheckResult, Report
 from harness.conformance.reading import Digest, Suite, read_suite
-from harness.recording import redact
+from harness.conformance.redaction import Redactor
 
 __all__ = ["CATALOGUE", "DIGESTS", "judge"]
 
@@ -69,21 +68,19 @@ def judge(
         checks: the checks to run (default: the whole ``CATALOGUE``).
 
     Returns:
-        The report, checks in catalogue order.
+        The report, checks in catalogue order, with every secret (and every piece of
+        one) redacted from every text it shows.
     """
     checks = CATALOGUE if checks is None else checks
-    hidden = tuple(s for s in secrets if s)
     suite = read_suite(captured, DIGESTS)
-    results = tuple(
-        _redacted(_run(check, suite), hidden) for check in checks if check.applies_to(suite.dialect)
-    )
-    return Report(
-        target=redact(captured.target, hidden),
+    report = Report(
+        target=captured.target,
         request=captured.request,
         dialect=suite.dialect,
-        results=results,
+        results=tuple(_run(check, suite) for check in checks if check.applies_to(suite.dialect)),
         requests=tuple(exchange.describe() for exchange in captured.exchanges),
     )
+    return Redactor(secrets).report(report)
 
 
 def _run(check: Check, suite: Suite) -> CheckResult:
@@ -91,28 +88,3 @@ def _run(check: Check, suite: Suite) -> CheckResult:
         return CheckResult.of(check, check.run(suite))
     except Exception as exc:  # each check is a boundary: its failure is its own result
         return CheckResult.crashed(check, exc)
-
-
-def _redacted(result: CheckResult, secrets: tuple[str, ...]) -> CheckResult:
-    if not secrets:
-        return result
-
-    def evidence(item: Evidence) -> Evidence:
-        excerpt = item.excerpt
-        for secret in secrets:
-            if excerpt is not None:
-                excerpt = excerpt.replace(secret.encode(), b"[redacted]")
-        detail = None if item.detail is None else redact(item.detail, secrets)
-        return dataclasses.replace(item, excerpt=excerpt, detail=detail)
-
-    findings = tuple(
-        Finding(
-            check=f.check,
-            severity=f.severity,
-            message=redact(f.message, secrets),
-            evidence=tuple(evidence(e) for e in f.evidence),
-        )
-        for f in result.findings
-    )
-    note = None if result.note is None else redact(result.note, secrets)
-    return dataclasses.replace(result, findings=findings, note=note)

@@ -1,6 +1,6 @@
 """``check`` against a hostile server: a flood of tiny events, control characters in every
-place, JSON nested too deeply, and checks that raise. Every report is still written and
-well-formed, and memory stays bounded."""
+place, JSON nested too deeply, its secrets echoed back, and checks that raise. Every
+report is still written, well-formed and free of secrets, and memory stays bounded."""
 
 from __future__ import annotations
 
@@ -22,12 +22,15 @@ from harness.conformance.catalogue import CATALOGUE, judge
 from harness.conformance.checks.framing import FramingDigest
 from harness.conformance.model import Status
 from harness.conformance.reading import ReadEvent
+from harness.conformance.redaction import Redactor
 from harness.sse import encode
 from harness.target import EmbeddedMock
 from tests.conformance.builders import captured, chat_stream, chunk, exchange, run
 from tests.conformance.hostile import serving
 from tests.conformance.test_cli import SMALL
 
+KEY = "sk-hostile-test-key-0123456789abcdef"
+TEAM = "team-token-abcdefghijklmnop"
 #: Raw control characters: C0 but tab, line feed and carriage return, DEL, C1.
 CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -206,3 +209,46 @@ def test_a_digest_that_raises_makes_an_error_of_its_checks_only(
     assert statuses["framing.split-reads"] is Status.ERROR
     assert statuses["framing.utf8"] is Status.PASS  # it reads the body, not the digest
     assert statuses["openai.done"] is Status.PASS
+
+
+def pieces(secret: str, size: int = 8) -> set[str]:
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+
+def test_secrets_echoed_from_every_place_never_reach_an_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOSTILE_TEST_KEY", KEY)
+    with serving("echo", events=1) as url:
+        result = run_check(
+            url + "/v1/chat/completions",
+            tmp_path,
+            "--api-key-env",
+            "HOSTILE_TEST_KEY",
+            "--header",
+            f"X-Team-Token: {TEAM}",
+        )
+    shown = {"terminal": capsys.readouterr().out, **result[1]}
+    for name, text in shown.items():
+        leaked = [p for p in pieces(KEY) | pieces(TEAM) if p in text]
+        assert not leaked, f"the {name} output shows {leaked[:3]}"
+    document = json.loads(shown["json"])
+    found = {c["id"]: c for c in document["checks"]}
+    # the server's echoes were judged, and shown redacted
+    assert "[redacted]" in found["http.cache-control"]["findings"][0]["message"]
+    assert "[redacted]" in json.dumps(found["errors.error-body"])  # the error body
+    assert "[redacted]" in json.dumps(found["errors.in-stream"])  # the in-stream error
+    assert "[redacted]" in json.dumps(found["openai.json"])  # the broken event's excerpt
+    streams = [r for r in document["requests"] if r["status"] == 200]
+    assert streams
+    assert all("[redacted]" in r["content_type"] for r in streams)  # a response header
+
+
+def test_a_secret_cut_by_a_bound_is_hidden_by_its_pieces() -> None:
+    redactor = Redactor([KEY, "short"])
+    cut = f"quota exceeded for {KEY[:12]}"  # an excerpt's end cut the key
+    assert redactor.text(cut) == "quota exceeded for [redacted]"
+    assert redactor.text(f"{KEY[-9:]} ends it") == "[redacted] ends it"
+    assert redactor.text("a short note, sho") == "a [redacted] note, sho"  # whole only
+    assert redactor.data(b"\xff" + KEY.encode() + b"\xfe") == b"\xff[redacted]\xfe"
+    assert redactor.text(KEY[:7]) == KEY[:7]  # too short a piece to tell from chance
