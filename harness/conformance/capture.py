@@ -29,7 +29,7 @@ from harness.conformance.captured import (
     Received,
     SuiteSettings,
 )
-from harness.conformance.reading import load_payload
+from harness.conformance.events import load_payload
 from harness.dialects import StreamReader, get
 from harness.errors import ConfigError, ConnectFailed, ReadFailed, ReadTimedOut
 from harness.gauge import read_gauge, wait_for_baseline
