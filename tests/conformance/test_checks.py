@@ -196,6 +196,17 @@ def test_a_stream_without_finish_or_done_is_cut() -> None:
     assert run("openai.finish-reason-once", suite).status is Status.FAIL
 
 
+def test_check_and_run_agree_that_every_choice_needs_its_finish_reason() -> None:
+    second = {"index": 1, "delta": {"content": "b"}, "finish_reason": None}
+    events = [chunk({"content": "a"}), chunk(choices=[second]), chunk({}, "stop")]
+    cut = run("openai.done", captured(exchange(events)))
+    assert cut.status is Status.FAIL
+    assert "every choice" in cut.findings[0].message
+    closed = {"index": 1, "delta": {}, "finish_reason": "stop"}
+    complete = run("openai.done", captured(exchange([*events, chunk(choices=[closed])])))
+    assert complete.status is Status.WARN  # complete without [DONE]: a habit, as run says
+
+
 def test_a_changing_id_and_a_missing_role_are_warnings() -> None:
     events = chat_stream()
     changed = events[3].replace(b"chatcmpl-1", b"chatcmpl-2")

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 from harness.conformance.model import Check, Evidence, Finding, Severity, Skip, brief, excerpt
 from harness.conformance.reading import Digest, ReadEvent, Reading, Spot, Suite
+from harness.dialects import answer_complete
 
 __all__ = [
     "MAX_EVIDENCE",
@@ -242,5 +243,8 @@ def cut_streams(streams: Streams) -> list[Reading]:
     return [
         r
         for r in streams
-        if r.complete and r.result is not None and not r.result.done and r.result.error is None
+        if r.complete
+        and r.result is not None
+        and not answer_complete(r.dialect, r.result)  # the rule run judges by
+        and r.result.error is None
     ]

@@ -23,6 +23,7 @@ from harness.conformance.checks.evidence import (
 from harness.conformance.checks.openai_chunks import OPENAI, OpenAIDigest
 from harness.conformance.model import CheckFactory, Evidence, Finding, Severity, Skip, brief
 from harness.conformance.reading import Reading, Suite
+from harness.dialects import answer_complete
 
 __all__ = ["CHECKS", "OPENAI", "check", "errored", "openai_streams"]
 
@@ -144,11 +145,11 @@ def _done(streams: Streams) -> Sequence[Finding] | Skip:
     for reading in (r for r in streams if r.complete and r.result is not None):
         if reading.result.done or errored(reading):
             continue
-        if reading.result.finish_reason is None:
+        if not answer_complete(reading.dialect, reading.result):  # run's rule too
             fails.append(
                 (
-                    "the stream ended without a finish_reason or [DONE]: it was cut and "
-                    "the client cannot tell",
+                    "the stream ended without a finish_reason for every choice or [DONE]: "
+                    "it was cut and the client cannot tell",
                     of_request(reading),
                 )
             )
