@@ -134,6 +134,7 @@ def _target(args: argparse.Namespace) -> Target:
         pointer=args.pointer,
         transport=args.transport,
         http2=args.http2,
+        follow_redirects=args.follow_redirects,
         metrics_url=args.metrics_url,
         metrics_gauge=args.metrics_gauge,
         truth_url=origin if _is_loopback(args.url) else None,

@@ -65,6 +65,8 @@ class Target:
         pointer: the generic dialect's JSON pointer to the text.
         transport: ``httpx`` or ``aiohttp``.
         http2: speak HTTP/2 with httpx.
+        follow_redirects: follow redirects within the URL's origin (by default a 3xx is
+            the answer judged).
         metrics_url: the server's Prometheus ``/metrics``, to watch it stop an
             abandoned stream; with ``metrics_gauge``, its gauge of running requests.
         truth_url: a mock's base URL, whose ground truth tells when it noticed a close.
@@ -75,6 +77,7 @@ class Target:
     pointer: str | None = None
     transport: str = "httpx"
     http2: bool = False
+    follow_redirects: bool = False
     metrics_url: str | None = None
     metrics_gauge: str | None = None
     truth_url: str | None = None
@@ -326,7 +329,11 @@ async def capture(
     spec = target.spec
     exchanges: list[Exchange] = []
     transport = make_transport(
-        target.transport, timeouts=timeouts, connections=settings.burst + 2, http2=target.http2
+        target.transport,
+        timeouts=timeouts,
+        connections=settings.burst + 2,
+        http2=target.http2,
+        follow_redirects=target.follow_redirects,
     )
     async with transport:
         capturer = _Capturer(transport, target, settings, clock)

@@ -238,3 +238,16 @@ def test_impossible_options_are_one_line_and_exit_2(options: list[str], named: s
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(f"sse-harness: error: {named}")
+
+
+def test_check_judges_a_redirect_to_another_origin_without_following_it(
+    hostile: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "check.json"
+    command = [*CLI, "check", f"{hostile}/redirect", "--follow-redirects", "--quiet",
+               "--json", str(report)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 1
+    status = next(c for c in json.loads(report.read_text())["checks"] if c["id"] == "http.status")
+    assert status["status"] == "FAIL"
+    assert "301" in json.dumps(status)
