@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.lifeline import die_with_parent, watch_pipe
 from mock_server.config import DISTRIBUTIONS, FAULT_KINDS, FaultRates, MockConfig
 from mock_server.server import serve
 
@@ -140,6 +143,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     other.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
 
+    parent = parser.add_argument_group(
+        "lifetime (for a program that starts the server as its child)"
+    )
+    parent.add_argument(
+        "--parent-pipe",
+        type=int,
+        metavar="FD",
+        help="stop as on SIGTERM when this pipe's write end is closed (the parent has ended)",
+    )
+    parent.add_argument(
+        "--parent-pid",
+        type=int,
+        metavar="PID",
+        help="Linux: stop as on SIGTERM when process PID, the parent, ends (PR_SET_PDEATHSIG); "
+        "at once if PID is no longer the parent",
+    )
+
 
 def _fault_rates(specs: list[str], base: FaultRates) -> FaultRates:
     rates: dict[str, Any] = {}
@@ -184,6 +204,15 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     return replace(config, **changes) if changes else config
 
 
+def _tie_to_parent(args: argparse.Namespace) -> None:
+    """``--parent-pid`` and ``--parent-pipe``: a parent's end stops the server as SIGTERM does
+    (in-flight streams are closed, workers stopped), so it never outlives its parent."""
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid, signal.SIGTERM)
+    if args.parent_pipe is not None:
+        watch_pipe(args.parent_pipe, lambda: os.kill(os.getpid(), signal.SIGTERM))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the mock until SIGINT or SIGTERM.
 
@@ -203,6 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        _tie_to_parent(args)
+    except OSError as exc:
+        print(f"error: parent-pipe: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(
         level=str(args.log_level).upper(), format="%(levelname)s %(name)s: %(message)s"
     )

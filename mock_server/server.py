@@ -4,7 +4,8 @@
   ``workers > 1`` the parent starts N processes that each bind the same port with
   SO_REUSEPORT (the parent holds the port meanwhile, so ``--port 0`` works too), and each
   worker also listens on ``worker-<i>.sock`` in a temporary directory so that the
-  workers can answer for each other (``mock_server.cluster``).
+  workers can answer for each other (``mock_server.cluster``). A worker stops as on
+  SIGTERM when the parent ends, even by SIGKILL (Linux: ``harness.lifeline``).
 * ``start_in_thread(config)`` runs one worker on its own event loop in a background
   thread and returns a ``RunningMock`` (``base_url``, ``truth(id)``, ``stop()``), for tests
   and the harness's embedded target.
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import shutil
 import signal
@@ -32,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.lifeline import die_with_parent
 from harness.limits import raise_open_files_limit, steady_collector
 from mock_server.app import create_app
 from mock_server.config import MockConfig
@@ -89,8 +92,11 @@ async def _serve_worker(
         await runner.cleanup()
 
 
-def _worker_main(config: MockConfig, index: int, port: int, socket_dir: str, ready: Any) -> None:
+def _worker_main(
+    config: MockConfig, index: int, port: int, socket_dir: str, ready: Any, parent_pid: int
+) -> None:
     """The body of one worker process of a multi-worker server."""
+    die_with_parent(parent_pid, signal.SIGTERM)  # no worker outlives a server killed by SIGKILL
     raise_open_files_limit()
     worker = WorkerInfo(index=index, count=config.workers, socket_dir=socket_dir)
     loop = new_event_loop()
@@ -163,7 +169,7 @@ def _serve_workers(config: MockConfig, on_ready: Callable[[int], None]) -> int:
     processes = [
         context.Process(
             target=_worker_main,
-            args=(config, index, port, socket_dir, ready),
+            args=(config, index, port, socket_dir, ready, os.getpid()),
             name=f"mock-worker-{index}",
             daemon=True,
         )
