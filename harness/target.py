@@ -3,6 +3,14 @@
 This is the one module of ``harness`` that reaches ``mock_server``. The mock runs in a
 separate process (pinned to another core where the machine has one), so that its work
 does not share the client's interpreter and distort what the client measures.
+
+The mock never outlives the process that started it (``harness.lifeline``): it holds the
+read end of a pipe whose write end only this process has, and stops as on SIGTERM at end
+of file, which comes however this process ends, even by SIGKILL; on Linux the kernel also
+sends it SIGTERM when the thread that started it ends (PR_SET_PDEATHSIG), so start it from
+a thread that outlives it, as the ``with`` block of ``embedded_mock`` does. It runs in a
+session of its own, so a signal to the command's process group (Ctrl-C, ``timeout``) does
+not reach it: the command stops it once its own in-flight streams have ended.
 """
 
 from __future__ import annotations
@@ -57,6 +65,9 @@ def embedded_mock(
 ) -> Iterator[EmbeddedMock]:
     """Start the mock on a free loopback port in a child process; stop it on exit.
 
+    The mock stops by itself when this process ends, and on Linux when the calling thread
+    ends: enter and leave the context in a thread that lives as long as the mock should.
+
     Args:
         arguments: extra ``python -m mock_server`` options (timing, faults, workers).
         cpu: pin the mock to this CPU (Linux), keeping the client's core free.
@@ -64,6 +75,8 @@ def embedded_mock(
     Raises:
         HarnessError: the mock did not start (its error output is in the message).
     """
+    # the mock reads the pipe until end of file: this process's end, or its closing below
+    watched, held = os.pipe()
     command = [
         sys.executable,
         "-m",
@@ -72,12 +85,25 @@ def embedded_mock(
         "127.0.0.1",
         "--port",
         "0",
+        "--parent-pid",
+        str(os.getpid()),
+        "--parent-pipe",
+        str(watched),
         *arguments,
     ]
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True
-        )
+    with tempfile.TemporaryFile("w+") as errors, contextlib.ExitStack() as pipe:
+        pipe.callback(os.close, held)
+        try:
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                start_new_session=True,
+                pass_fds=(watched,),
+            )
+        finally:
+            os.close(watched)
         try:
             if cpu is not None and hasattr(os, "sched_setaffinity"):
                 with contextlib.suppress(OSError):
