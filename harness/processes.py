@@ -12,8 +12,15 @@ they arrive, so ``results.jsonl`` grows during the run as it does with one proce
 Arrival times are comparable across processes because ``time.perf_counter_ns`` is the
 system-wide monotonic clock on Linux.
 
-The children ignore SIGINT: the parent relays a user's stop and cancel to them, so the
-first Ctrl-C still lets in-flight requests finish and the second cancels them.
+The children ignore SIGINT and SIGTERM: the parent relays a user's stop and cancel to
+them, so the first Ctrl-C (or SIGTERM from ``timeout``, which reaches the whole process
+group) still lets in-flight requests finish and the second cancels them.
+
+No child outlives the parent (``harness.lifeline``): end of file on its control pipe, which
+comes however the parent ends, cancels its requests and ends it; on Linux the kernel also
+kills it when the parent's thread that started it ends (PR_SET_PDEATHSIG with SIGKILL, as
+SIGTERM is ignored), and that thread is the one awaiting ``ProcessRunner.run``, which
+outlives every child.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -32,6 +40,7 @@ from typing import Any
 
 from harness.config import RunConfig
 from harness.errors import HarnessError
+from harness.lifeline import die_with_parent
 from harness.record import RequestRecord
 from harness.runner import Progress, Runner, SegmentRunner
 from harness.transports import run_event_loop
@@ -110,7 +119,7 @@ class ProcessRunner(SegmentRunner):
                 continue
             child = context.Process(
                 target=_child,
-                args=(shard, self.segment, (index, count), data_in, control_out),
+                args=(shard, self.segment, (index, count), data_in, control_out, os.getpid()),
                 name=f"sse-harness-client-{index}",
                 daemon=True,
             )
@@ -212,9 +221,12 @@ def _child(
     shard: tuple[int, int],
     data: Connection,
     control: Connection,
+    parent_pid: int,
 ) -> None:
     """A client process: wait for the common start, run the shard, send records back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays Ctrl-C
+    die_with_parent(parent_pid, signal.SIGKILL)  # its records could go nowhere
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the parent relays a stop
+        signal.signal(signum, signal.SIG_IGN)
     pending: list[RequestRecord] = []
     runners: list[Runner] = []
 
@@ -238,7 +250,10 @@ def _child(
                 while True:
                     what = control.recv()[0]
                     loop.call_soon_threadsafe(runner.cancel if what == "cancel" else runner.stop)
-            except (EOFError, OSError, RuntimeError):  # the parent closed, or the loop ended
+            except (EOFError, OSError):  # the parent has ended: nobody takes the records
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(runner.cancel)
+            except RuntimeError:  # the loop has ended
                 return
 
         threading.Thread(target=listen, name="sse-harness-control", daemon=True).start()
@@ -254,14 +269,17 @@ def _child(
         finally:
             task.cancel()
 
-    data.send(("ready",))
-    message = control.recv()
-    if message[0] != "start":  # stopped before it began
-        data.send(("done",))
-        return
     try:
-        run_event_loop(main(message[1]))
-    finally:
-        flush()
-        data.send(("done",))
-        data.close()
+        data.send(("ready",))
+        message = control.recv()
+        if message[0] != "start":  # stopped before it began
+            data.send(("done",))
+            return
+        try:
+            run_event_loop(main(message[1]))
+        finally:
+            flush()
+            data.send(("done",))
+            data.close()
+    except (EOFError, BrokenPipeError):  # the parent has ended: there is no one to tell
+        return
