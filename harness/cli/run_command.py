@@ -21,6 +21,7 @@ from rich.table import Table
 from harness.calibrate import measurement_error
 from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import add_request_arguments, request_spec_from_args
+from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.config import RunConfig, parse_abandon, parse_slo
 from harness.errors import ConfigError
 from harness.exchange import StreamBounds
@@ -265,7 +266,12 @@ async def _execute(
     truth_url: str | None,
     error: str | None,
     console: Console,
+    signals: StopSignals,
 ) -> RunResult:
+    """Run the load with a live display. SIGINT (Ctrl-C) and SIGTERM (``timeout``, ``docker
+    stop``, a cancelled CI job) stop it alike: the first starts no new requests and gives
+    those in flight ``--grace`` to finish, a second cancels them; the files are written
+    either way. Every stop signal is counted in ``signals``."""
     loop = asyncio.get_running_loop()
     current: list[SegmentRunner] = []
     live = (
@@ -277,14 +283,23 @@ async def _execute(
 
     def attach(runner: SegmentRunner) -> None:
         current[:] = [runner]
+        if signals.received:  # stopped before this segment began: it starts nothing
+            runner.interrupt()
         if live is not None:
             live.update(_progress(runner, started_ns))
 
-    def interrupt() -> None:
-        if current:
+    def interrupt(signum: signal.Signals) -> None:
+        stop = signals.add(signum)
+        if stop == 0:  # the same SIGTERM again
+            return
+        if stop == 1:
             console.print(
-                "[yellow]stopping: in-flight requests may finish (Ctrl-C again cancels)[/]"
+                f"[yellow]stopping on {signum.name}: in-flight requests may finish within "
+                f"{args.grace:g} s (Ctrl-C or SIGTERM again cancels them)[/]"
             )
+        elif stop == 2:
+            console.print(f"[yellow]cancelling in-flight requests on {signum.name}[/]")
+        if current:
             current[0].interrupt()
 
     async def refresh() -> None:
@@ -297,8 +312,9 @@ async def _execute(
                 console.print(f"done {p.completed}, in flight {p.in_flight}, errors {p.errors}")
                 await asyncio.sleep(4.75)
 
-    with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGINT, interrupt)
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, interrupt, signum)
     ticker = asyncio.create_task(refresh())
     try:
         with live if live is not None else contextlib.nullcontext():
@@ -314,8 +330,15 @@ async def _execute(
             )
     finally:
         ticker.cancel()
-        with contextlib.suppress(NotImplementedError):
-            loop.remove_signal_handler(signal.SIGINT)
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
+
+
+def _interrupted_exit_code(signals: StopSignals) -> int:
+    """128 + the number of the signal that stopped the run, the shell's convention: 130
+    for Ctrl-C (SIGINT), 143 for SIGTERM."""
+    return signals.exit_code or 128 + signal.SIGINT
 
 
 def _gauge(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -356,8 +379,9 @@ def run_command(args: argparse.Namespace) -> int:
         out_dir = args.out or default_out_dir()
         concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
         error = measurement_error(config.transport, concurrency)
+        signals = StopSignals()
         result = run_event_loop(
-            _execute(args, config, sweep, search, out_dir, truth_url, error, console)
+            _execute(args, config, sweep, search, out_dir, truth_url, error, console, signals)
         )
     Console().print(_summary_table(result))
     if search is not None:
@@ -371,7 +395,7 @@ def run_command(args: argparse.Namespace) -> int:
     if objectives is not None and not result.interrupted:
         md, junit = (out_dir / name for name in GATE_FILES)
         return apply_gate(objectives, result.summary, run=str(out_dir), junit=junit, markdown=md)
-    return 130 if result.interrupted else 0
+    return _interrupted_exit_code(signals) if result.interrupted else 0
 
 
 def _origin(url: str) -> str:
