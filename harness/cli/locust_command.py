@@ -7,6 +7,10 @@ local run needs: the scenario file (``scenarios/llm_stream.py``, with
 is given, ``--out`` (so it can say where the report went), ``--stop-timeout 30`` (the
 streams in flight at the end may finish, like ``run``'s grace) and loopback binds. With
 ``--workers N`` it starts a master and N worker processes and stops them all at the end.
+SIGTERM stops locust as Ctrl-C does (its streams in flight may finish, the report is
+written; a second signal ends it at once) and the command exits 143 (130 after Ctrl-C);
+no locust process and no embedded mock outlives the command, even one killed by SIGKILL
+(on Linux, for the locust processes).
 
 Locust patches the standard library with gevent when it is imported, so this command
 never imports it: locust runs in processes of its own.
@@ -18,14 +22,16 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.run import default_out_dir
 from harness.target import embedded_mock, mock_arguments
 
@@ -128,37 +134,88 @@ def _stop(process: subprocess.Popen[Any], timeout_s: float) -> None:
             process.wait(timeout=10)
 
 
-def _run(args: list[str], workers: int, cpus: set[int] | None) -> int:
-    locust = [sys.executable, "-m", "locust"]
+def _shares_terminal() -> bool:
+    """True when this process is in its terminal's foreground process group: there the
+    terminal's Ctrl-C reaches locust too, and locust reads its keys (w, s: users up, down)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (AttributeError, OSError, ValueError):  # no stdin, or no terminal: CI, docker
+        return False
+
+
+def _start_locust(arguments: list[str], *, shares_terminal: bool) -> subprocess.Popen[Any]:
+    """``python -m locust ARGUMENTS``, which gets SIGTERM, and so stops and writes its
+    report, when this process ends however it ends (Linux: ``harness.lifeline``).
+
+    Unless it shares this process's terminal, the locust process has a process group of
+    its own, so that a signal to this command's group (``timeout`` sends one, as CI runners
+    may) reaches it once, relayed by ``_relay_stops``, never twice: a second SIGTERM or a
+    Ctrl-C during locust's shutdown cuts its report short. It gets no terminal input there,
+    which a background process group could not read. Workers never share the terminal: the
+    master, not a Ctrl-C of their own, tells them to stop, once it has asked for their last
+    records.
+    """
+    command = [sys.executable, "-m", "harness.lifeline", str(os.getpid()), "locust", *arguments]
+    if shares_terminal:
+        return subprocess.Popen(command)
+    return subprocess.Popen(command, process_group=0, stdin=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def _relay_stops(
+    master: subprocess.Popen[Any], stops: StopSignals, *, shares_terminal: bool
+) -> Iterator[None]:
+    """While inside, this process's SIGINT and SIGTERM stop locust as they stop ``run``.
+
+    The first is passed on to the master (or the one locust process): locust stops its
+    users, lets their streams finish within ``--stop-timeout``, gathers the workers' last
+    records and writes the report, then tells the workers to quit. A second stop is passed
+    on as SIGINT, locust's second Ctrl-C, which ends it at once. A Ctrl-C from the terminal
+    that locust shares has reached it already, and is not passed on.
+    """
+
+    def relay(signum: int, _: object) -> None:
+        stop = stops.add(signum)
+        if stop == 0 or (signum == signal.SIGINT and shares_terminal):
+            return
+        master.send_signal(signum if stop == 1 else signal.SIGINT)
+
+    try:
+        previous = {signum: signal.signal(signum, relay) for signum in STOP_SIGNALS}
+    except ValueError:  # not the main thread: the signals stay as they were
+        previous = {}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(args: list[str], workers: int, cpus: set[int] | None, stops: StopSignals) -> int:
+    shared = _shares_terminal()
     if workers == 0:
-        process = subprocess.Popen([*locust, *args])
+        process = _start_locust(args, shares_terminal=shared)
         _pin(process, cpus)
-        try:
+        with _relay_stops(process, stops, shares_terminal=shared):
             return process.wait()
-        except KeyboardInterrupt:  # locust got the Ctrl-C too and shuts down
-            _stop(process, WORKER_EXIT_TIMEOUT_S)
-            return 130
     port = str(_free_port())
     files = _value(args, "-f", "--locustfile") or ""
     quiet = [] if _has(args, "--loglevel", "-L") else ["--loglevel", "WARNING"]
     # the scenario's options reach the workers with each spawn message from the master
     worker_args = ["-f", files, "--worker", "--master-host", "127.0.0.1", "--master-port", port]
-    started = [subprocess.Popen([*locust, *worker_args, *quiet]) for _ in range(workers)]
+    started = [_start_locust([*worker_args, *quiet], shares_terminal=False) for _ in range(workers)]
     master_args = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port]
     if not _has(args, "--expect-workers"):
         master_args += ["--expect-workers", str(workers)]
-    master = subprocess.Popen([*locust, *master_args, *args])
+    master = _start_locust([*master_args, *args], shares_terminal=shared)
     for process in (*started, master):
         _pin(process, cpus)
-    code = 130
-    try:
-        code = master.wait()
-    except KeyboardInterrupt:
-        _stop(master, WORKER_EXIT_TIMEOUT_S)
-    finally:
-        for process in started:  # they quit with the master; stop any that did not
-            _stop(process, WORKER_EXIT_TIMEOUT_S)
-    return code
+    with _relay_stops(master, stops, shares_terminal=shared):
+        try:
+            return master.wait()
+        finally:
+            for process in started:  # they quit with the master; stop any that did not
+                _stop(process, WORKER_EXIT_TIMEOUT_S)
 
 
 def _report_line(out: Path) -> str | None:
@@ -180,7 +237,8 @@ def _report_line(out: Path) -> str | None:
 
 
 def locust_main(argv: Sequence[str]) -> int:
-    """``sse-harness locust ...``: returns locust's (the master's) exit code."""
+    """``sse-harness locust ...``: returns locust's (the master's) exit code, or 128 + the
+    number of the signal that stopped it (130: Ctrl-C, 143: SIGTERM)."""
     own, rest = _own_parser().parse_known_args(list(argv))
     if own.workers < 0:
         print("sse-harness locust: error: --workers must be 0 or more", file=sys.stderr)
@@ -203,11 +261,12 @@ def locust_main(argv: Sequence[str]) -> int:
             host = mock.base_url
             cpus = set(cores[1:]) if len(cores) > 1 else None  # locust off the mock's core
             print(f"embedded mock LLM server at {host}", file=sys.stderr)
-        code = _run(locust_arguments(rest, host=host, out=out), own.workers, cpus)
+        stops = StopSignals()
+        code = _run(locust_arguments(rest, host=host, out=out), own.workers, cpus, stops)
     line = _report_line(out)
     if line is not None:
         print(line, file=sys.stderr)
-    return code
+    return stops.exit_code or code
 
 
 def add_locust_bench_parser(targets: Any) -> None:
