@@ -12,6 +12,7 @@ user can catch the whole family in one place::
         ├── ConnectFailed      no connection could be made (refused, DNS, TLS)
         ├── ReadTimedOut       no bytes arrived within the idle timeout
         └── ReadFailed         the connection broke while the body was read
+            └── UndecodableBody  its content coding is unknown or broken
 
 The transports map their libraries' exceptions onto this tree once, at the boundary,
 with ``raise ... from exc``.
@@ -35,6 +36,7 @@ __all__ = [
     "ReadTimedOut",
     "SSEError",
     "TransportError",
+    "UndecodableBody",
 ]
 
 
@@ -111,3 +113,8 @@ class ReadTimedOut(TransportError):
 
 class ReadFailed(TransportError):
     """The connection broke while the response was read."""
+
+
+class UndecodableBody(ReadFailed):
+    """The body's content coding is one the client does not decode, or it is broken:
+    the bytes arrived, but no event can be read from them."""

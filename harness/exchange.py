@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.dialects import Dialect, StreamReader, StreamResult
-from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
+from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut, UndecodableBody
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.recording import (
     ERROR_BODY_BYTES,
@@ -133,6 +133,8 @@ async def _exchange(
         fail(record, ErrorKind.CONNECT, redact(str(exc), secrets), clock())
     except ReadTimedOut as exc:
         fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), clock())
+    except UndecodableBody as exc:
+        fail(record, ErrorKind.PROTOCOL, redact(str(exc), secrets), clock())
     except ReadFailed as exc:
         fail(record, ErrorKind.TRUNCATED, redact(str(exc), secrets), clock())
     except asyncio.CancelledError:

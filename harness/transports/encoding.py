@@ -5,10 +5,11 @@ own: a compressed stream is held back by the compressor until a block fills, whi
 not what a harness means to measure. A server may compress anyway. Then every
 transport decodes ``gzip`` and ``deflate`` itself, with ``BodyDecoder``, read by read,
 so each piece of decoded body keeps the arrival time of the read that completed it;
-any other coding (``br``, ``zstd``, several stacked) fails the read with ``ReadFailed``
-naming it, at the first body byte, rather than handing compressed bytes to the SSE
-decoder. The libraries' own decompression is off, so all three behave alike whatever
-optional packages are installed.
+any other coding (``br``, ``zstd``, several stacked) fails the read with
+``UndecodableBody`` (a ``ReadFailed``; the record says ``protocol``) naming it, at the
+first body byte, rather than handing compressed bytes to the SSE decoder. The
+libraries' own decompression is off, so all three behave alike whatever optional
+packages are installed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator, Iterator
 
-from harness.errors import ReadFailed
+from harness.errors import UndecodableBody
 
 __all__ = ["ACCEPT_ENCODING", "DECODED", "MAX_PIECE", "BodyDecoder", "content_coding", "decoded"]
 
@@ -53,14 +54,14 @@ class BodyDecoder:
         coding: ``gzip`` or ``deflate``.
 
     Raises:
-        ReadFailed: any other coding.
+        UndecodableBody: any other coding.
     """
 
     __slots__ = ("_coding", "_inflate")
 
     def __init__(self, coding: str) -> None:
         if coding not in DECODED:
-            raise ReadFailed(
+            raise UndecodableBody(
                 f"the body is sent with Content-Encoding: {coding}, which is not decoded "
                 f"here (only {' and '.join(DECODED)} are; the request asks for identity)"
             )
@@ -71,7 +72,7 @@ class BodyDecoder:
         """The decoded bytes ``data`` completes, in pieces of at most ``MAX_PIECE`` bytes.
 
         Raises:
-            ReadFailed: the bytes are not valid for the coding.
+            UndecodableBody: the bytes are not valid for the coding.
         """
         try:
             while data:
@@ -93,20 +94,20 @@ class BodyDecoder:
                     data = inflate.unused_data  # the next gzip member, if any
                     self._inflate = None
         except zlib.error as exc:
-            raise ReadFailed(f"the body's {self._coding} coding is broken: {exc}") from exc
+            raise UndecodableBody(f"the body's {self._coding} coding is broken: {exc}") from exc
 
     def flush(self) -> bytes:
         """What is left once the body ended (usually nothing).
 
         Raises:
-            ReadFailed: the bytes are not valid for the coding.
+            UndecodableBody: the bytes are not valid for the coding.
         """
         if self._inflate is None:
             return b""
         try:
             return self._inflate.flush()
         except zlib.error as exc:
-            raise ReadFailed(f"the body's {self._coding} coding is broken: {exc}") from exc
+            raise UndecodableBody(f"the body's {self._coding} coding is broken: {exc}") from exc
 
     def _start(self, data: bytes) -> zlib._Decompress:
         if self._coding == "gzip":
@@ -121,7 +122,7 @@ async def decoded(
     """``chunks`` decoded from ``coding``, each piece with the arrival of its read.
 
     Raises:
-        ReadFailed: a coding not decoded here (at the first body byte), or bytes not
+        UndecodableBody: a coding not decoded here (at the first body byte), or bytes not
             valid for it; and whatever ``chunks`` raises.
     """
     decoder: BodyDecoder | None = None

@@ -213,7 +213,7 @@ def test_an_error_status_keeps_its_body() -> None:
             return await exchange(t, server.url()), await exchange(t, server.url())
 
     refused, after = run(go())
-    assert refused.error_kind is ErrorKind.HTTP_STATUS
+    assert refused.error_kind is ErrorKind.RATE_LIMITED  # a 429: the server asked to wait
     assert "slow down" in (refused.error_message or "")
     assert fields(after) == EXPECTED
 

@@ -202,7 +202,7 @@ def test_a_compressed_error_body_is_decoded_into_the_record(name: str) -> None:
             return await exchange(transport, server.url())
 
     record = run(go())
-    assert record.error_kind is ErrorKind.HTTP_STATUS
+    assert record.error_kind is ErrorKind.RATE_LIMITED
     assert "slow down" in (record.error_message or "")
 
 

@@ -120,7 +120,7 @@ def test_an_error_status_keeps_its_body_and_the_connection(mock: EmbeddedMock) -
 
     refused, after = run(go())
     assert refused.status == 429
-    assert refused.error_kind is ErrorKind.HTTP_STATUS
+    assert refused.error_kind is ErrorKind.RATE_LIMITED  # a 429: the server asked to wait
     assert "HTTP 429" in (refused.error_message or "")
     assert "error" in (refused.error_message or "")
     assert after.ok
