@@ -14,8 +14,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from harness.calibrate import measurement_error
@@ -29,6 +31,7 @@ from harness.gate import load_objectives
 from harness.limits import raise_open_files_limit
 from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.payloads import read_prompt_file, synthetic_prompt
+from harness.recording import redact
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.runner import SegmentRunner
 from harness.target import embedded_mock, mock_arguments
@@ -54,7 +57,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
     load = parser.add_argument_group("load (bounded by --requests and/or --duration)")
     load.add_argument(
-        "--concurrency", type=int, help=f"closed loop users (default {DEFAULT_CONCURRENCY})"
+        "--concurrency",
+        type=int,
+        help=f"closed loop users (default {DEFAULT_CONCURRENCY}); with --rate or --trace, "
+        "the most requests in flight at once (later arrivals wait for a slot)",
     )
     load.add_argument("--ramp-up", type=float, default=1.0, help="seconds to start the users over")
     load.add_argument("--rate", type=float, help="open loop: requests per second")
@@ -94,6 +100,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-stream-seconds", type=float, help="cut streams after this (not an error)"
     )
     limits.add_argument("--max-events", type=int, help="cut streams after this many events")
+    limits.add_argument(
+        "--retry-429",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send a request answered 429 or 503 again, up to N times, after its Retry-After "
+        "(at most 30 s; 1 s when it gives none); every attempt stays in its record",
+    )
+    limits.add_argument(
+        "--max-error-rate",
+        type=float,
+        metavar="P",
+        help="exit 1 when the share of requests that failed is above P (0 to 1); "
+        "without it, run exits 1 only when no request succeeded",
+    )
     limits.add_argument("--disconnect-rate", help="share of streams to abandon, or a list to sweep")
     limits.add_argument("--disconnect-after", help="abandon after N tokens or Ns seconds")
     limits.add_argument(
@@ -152,12 +173,47 @@ def search_from_args(args: argparse.Namespace, config: RunConfig) -> RateSearch 
     return RateSearch(start_rate=args.rate or 1.0)
 
 
+#: Options that must be positive where given, and those that may also be zero.
+_POSITIVE = (
+    *("concurrency", "rate", "requests", "duration", "burstiness", "max_tokens", "prompt_words"),
+    *("connect_timeout", "ttft_timeout", "idle_timeout", "total_timeout"),
+    *("max_stream_seconds", "max_events"),
+)
+_NOT_NEGATIVE = ("ramp_up", "warmup", "grace", "retry_429")
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse values that cannot mean what they say, naming the option.
+
+    Raises:
+        ConfigError: the first impossible value.
+    """
+    for name in _POSITIVE:
+        value = getattr(args, name, None)
+        if value is not None and not value > 0:
+            raise ConfigError(name.replace("_", "-"), f"must be more than 0, not {value:g}")
+    for name in _NOT_NEGATIVE:
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise ConfigError(name.replace("_", "-"), f"must be 0 or more, not {value:g}")
+    if args.duration is not None and args.warmup >= args.duration:
+        raise ConfigError(
+            "warmup",
+            f"{args.warmup:g} s leaves nothing of --duration {args.duration:g} s to measure",
+        )
+    if args.max_error_rate is not None and not 0 <= args.max_error_rate <= 1:
+        raise ConfigError("max-error-rate", f"is a share from 0 to 1, not {args.max_error_rate:g}")
+    if args.trace is not None and args.rate is not None:
+        raise ConfigError("rate", "a --trace sets its own arrival times; give one or the other")
+
+
 def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Sweep | None]:
     """Translate ``run``'s options into a configuration (and a sweep, if asked for).
 
     Raises:
         ConfigError: an option is invalid, named as the user spells it.
     """
+    _check_options(args)
     spec = request_spec_from_args(args, url)
     sweep = None
     if args.sweep:
@@ -189,6 +245,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         profile = ClosedLoop(
             concurrency=args.concurrency or DEFAULT_CONCURRENCY, ramp_up_s=args.ramp_up
         )
+    open_loop = not isinstance(profile, ClosedLoop)
     requests = args.requests
     if requests is None and args.duration is None:
         requests = len(profile.entries) if isinstance(profile, Trace) else DEFAULT_REQUESTS
@@ -219,6 +276,9 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         slo=parse_slo(args.slo),
         seed=args.seed,
         processes=args.processes,
+        retry_429=args.retry_429,
+        # with --rate, --concurrency caps the requests in flight: arrivals wait for a slot
+        **({"max_in_flight": args.concurrency} if open_loop and args.concurrency else {}),
     )
     if sweep is not None and sweep.name == "disconnect-rate" and config.disconnect_after is None:
         raise ConfigError(
@@ -241,9 +301,40 @@ def _progress(runner: SegmentRunner, started_ns: int) -> Table:
     return table
 
 
+def _levels_table(result: RunResult) -> Table | None:
+    """One row per level of a sweep or rate search, as each level ran."""
+    if not result.segments:
+        return None
+    table = Table(title="per level (latencies in ms)", box=box.SIMPLE_HEAD, padding=(0, 1))
+    columns = ("level", "reqs", "err", "TTFT p50", "TTFT p99", "ITL p50", "tok/s", "req/s")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "level" else "right", no_wrap=True)
+    marked = any("passed" in s or s.get("saturated") for s in result.segments)
+    if marked:
+        table.add_column("", no_wrap=True)
+    for segment in result.segments:
+        s = segment["summary"]
+        latencies = (s["ttft_s"]["p50"], s["ttft_s"]["p99"], s["itl_s"]["p50"])
+        rates = (f"{s['output_tokens_per_s']:,.1f}", f"{s['requests_per_s']:,.2f}")
+        row = [segment["segment"], str(s["requests"]), str(s["errors"])]
+        row += [*map(_ms, latencies), *rates]
+        if marked:
+            verdict = {True: "passed", False: "failed"}.get(segment.get("passed"), "")
+            row.append("saturated" if segment.get("saturated") else verdict)
+        table.add_row(*row)
+    return table
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
+
+
 def _summary_table(result: RunResult) -> Table:
     s = result.summary
-    table = Table(title=f"{s['requests']} requests, {s['errors']} errors ({s['error_rate']:.1%})")
+    pooled = ", all levels pooled" if result.segments else ""
+    table = Table(
+        title=f"{s['requests']} requests, {s['errors']} errors ({s['error_rate']:.1%}){pooled}"
+    )
     for column in ("metric", "p50", "p90", "p99", "mean", "max"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for label, key in (("TTFT (ms)", "ttft_s"), ("ITL (ms)", "itl_s"), ("TPOT (ms)", "tpot_s"),
@@ -279,14 +370,15 @@ async def _execute(
         if args.quiet or not console.is_terminal
         else Live(console=console, refresh_per_second=4)
     )
-    started_ns = time.perf_counter_ns()
+    started_ns = [time.perf_counter_ns()]  # the current segment's start: rates per level
 
     def attach(runner: SegmentRunner) -> None:
         current[:] = [runner]
+        started_ns[0] = time.perf_counter_ns()
         if signals.received:  # stopped before this segment began: it starts nothing
             runner.interrupt()
         if live is not None:
-            live.update(_progress(runner, started_ns))
+            live.update(_progress(runner, started_ns[0]))
 
     def interrupt(signum: signal.Signals) -> None:
         stop = signals.add(signum)
@@ -306,10 +398,14 @@ async def _execute(
         while True:
             await asyncio.sleep(0.25)
             if current and live is not None:
-                live.update(_progress(current[0], started_ns))
+                live.update(_progress(current[0], started_ns[0]))
             elif current and not args.quiet:
-                p = current[0].progress
-                console.print(f"done {p.completed}, in flight {p.in_flight}, errors {p.errors}")
+                runner = current[0]
+                p = runner.progress
+                level = f"{runner.segment}: " if runner.segment else ""
+                console.print(
+                    f"{level}done {p.completed}, in flight {p.in_flight}, errors {p.errors}"
+                )
                 await asyncio.sleep(4.75)
 
     for signum in STOP_SIGNALS:
@@ -327,6 +423,7 @@ async def _execute(
                 measurement_error=error,
                 metrics_gauge=_gauge(args),
                 on_runner=attach,
+                command=_command_line(args, config),
             )
     finally:
         ticker.cancel()
@@ -355,6 +452,7 @@ def _is_loopback(url: str) -> bool:
 def run_command(args: argparse.Namespace) -> int:
     """Run the load and print where its files went. Returns the exit code."""
     console = Console(stderr=True)
+    _check_options(args)  # before the embedded mock starts
     objectives = load_objectives(args.gate) if args.gate else None  # malformed: exit 2 now
     raise_open_files_limit()
     with ExitStack() as stack:
@@ -383,6 +481,9 @@ def run_command(args: argparse.Namespace) -> int:
         result = run_event_loop(
             _execute(args, config, sweep, search, out_dir, truth_url, error, console, signals)
         )
+    levels = _levels_table(result)
+    if levels is not None:
+        Console().print(levels)
     Console().print(_summary_table(result))
     if search is not None:
         found = result.summary["max_rate"]
@@ -390,12 +491,69 @@ def run_command(args: argparse.Namespace) -> int:
             f"highest rate meeting the SLO: {found['rate'] or 'none'} requests/s "
             f"({found['probes']} probes; {found['rule']})"
         )
+    for line in error_lines(result.summary):
+        console.print(line, markup=False, highlight=False)
     console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md, "
                   "report.html)")  # fmt: skip
-    if objectives is not None and not result.interrupted:
+    if result.interrupted:
+        return _interrupted_exit_code(signals)
+    failure = run_failure(result.summary, max_error_rate=args.max_error_rate)
+    if failure is not None:
+        console.print(f"[red]run failed: {escape(failure)}[/]")
+    exit_code = 1 if failure is not None else 0
+    if objectives is not None:
         md, junit = (out_dir / name for name in GATE_FILES)
-        return apply_gate(objectives, result.summary, run=str(out_dir), junit=junit, markdown=md)
-    return _interrupted_exit_code(signals) if result.interrupted else 0
+        gate = apply_gate(objectives, result.summary, run=str(out_dir), junit=junit, markdown=md)
+        exit_code = max(exit_code, gate)
+    return exit_code
+
+
+#: How much of each error kind's first message the terminal shows.
+ERROR_MESSAGE_CHARS = 160
+
+
+def error_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per error kind (its count and the first message of its kind), then what
+    else a reader should know: tokens that were not text, answers without terminator."""
+    counts = summary.get("errors_by_kind") or {}
+    first = summary.get("first_error_by_kind") or {}
+    lines = []
+    for kind, count in sorted(counts.items(), key=lambda item: -item[1]):
+        message = " ".join(str(first.get(kind, "")).split())
+        if len(message) > ERROR_MESSAGE_CHARS:
+            message = message[:ERROR_MESSAGE_CHARS] + "..."
+        lines.append(f"  {kind}: {count}" + (f", first: {message}" if message else ""))
+    kinds = summary.get("token_events_by_kind") or {}
+    if kinds.get("reasoning") or kinds.get("tool_call"):
+        text, reasoning, tools = (kinds.get(k, 0) for k in ("text", "reasoning", "tool_call"))
+        lines.append(
+            f"  token events: {text} text, {reasoning} reasoning, {tools} tool-call arguments"
+        )
+    if summary.get("no_terminator"):
+        habit = "ended without the stream's terminator ([DONE]): a habit, not an error"
+        lines.append(f"  note: {summary['no_terminator']} complete answer(s) {habit}")
+    return lines
+
+
+def run_failure(summary: dict[str, Any], *, max_error_rate: float | None) -> str | None:
+    """Why a finished run did not do its job (exit 1), or None when it did."""
+    if summary.get("gave_up"):
+        return f"stopped early: {summary['gave_up']}"
+    if not summary["requests"]:
+        return "measured nothing: no request was made inside the measurement window"
+    if summary["ok"] + summary["abandoned"] + summary["cut"] == 0:
+        return f"no request succeeded ({summary['errors']} errors)"
+    if max_error_rate is not None and summary["error_rate"] > max_error_rate:
+        return (
+            f"error rate {summary['error_rate']:.1%} is above --max-error-rate {max_error_rate:g}"
+        )
+    return None
+
+
+def _command_line(args: argparse.Namespace, config: RunConfig) -> list[str]:
+    """``sse-harness run ...`` as given, with every header value redacted."""
+    secrets = [value for _, value in config.spec.headers]
+    return ["sse-harness", *(redact(a, secrets) for a in getattr(args, "argv", None) or [])]
 
 
 def _origin(url: str) -> str:
