@@ -18,6 +18,10 @@ never invent one):
 * every abandoned stream in its window, from a guard after its close to
   ``t_close + LATE_SHARE * remaining``.
 
+A stream whose natural end cannot be told (no ``max_tokens``, no stream read to its end)
+is watched for ``STILL_COUNTED_NS`` after its close instead: still counted then, it was
+not stopped; dropped sooner, it cannot be told from a stream that ended by itself.
+
 The guard (``GUARD_NS``, plus the fastest response-header round trip and half the
 scrape's length) covers the gauge's own lag and the delays between the server's clock of
 events and the client's. How far the gauge (less its baseline) falls short of that count
@@ -51,6 +55,7 @@ __all__ = [
     "GUARD_NS",
     "LATE_SHARE",
     "MIN_REMAINING_NS",
+    "STILL_COUNTED_NS",
     "Fall",
     "Pace",
     "Sample",
@@ -69,6 +74,9 @@ LATE_SHARE = 0.5
 MIN_REMAINING_NS = 500_000_000
 #: How late a server's gauge may follow the streams it counts.
 GUARD_NS = 100_000_000
+#: Where a stream's natural end is unknown: still counted this long after its close, it
+#: was not stopped (a server that stops on disconnect does so at its next write).
+STILL_COUNTED_NS = 1_000_000_000
 
 
 class Fall(enum.StrEnum):
@@ -192,12 +200,12 @@ def judge_by_gauge(
     )
 
     why: Counter[str] = Counter()
-    windowed: list[tuple[int, int, int]] = []  # close, window end, remaining
+    windowed: list[tuple[int, int, int | None]] = []  # close, window end, remaining
     remaining_all: list[int] = []
     for record in abandoned:
         end = natural_end_ns(record, pace)
-        if end is None:
-            why["when it would have ended is unknown"] += 1
+        if end is None:  # only a gauge still up long after the close can tell
+            windowed.append((record.t_close_ns, record.t_close_ns + STILL_COUNTED_NS, None))
             continue
         remaining = end - record.t_close_ns
         remaining_all.append(remaining)
@@ -231,7 +239,9 @@ def judge_by_gauge(
     verdicts: list[Fall] = []
     fell_after: list[int] = []
     for i, (_close, window_end, remaining) in enumerate(windowed):
-        if fell[i] >= 0:
+        if fell[i] >= 0 and remaining is None:
+            why["it fell soon after the close, and when it would have ended is unknown"] += 1
+        elif fell[i] >= 0:
             verdicts.append(judge_fall(int(fell[i]), remaining))
             fell_after.append(int(fell[i]))
         elif last_seen[i] >= window_end - tolerance:
@@ -245,7 +255,7 @@ def judge_by_gauge(
     back = None
     if last_close is not None:
         back = next((p.t_ns for p in points if p.t_ns >= last_close and p.value <= baseline), None)
-    latest_end = max((c + r for c, _, r in windowed), default=None)
+    latest_end = max((c + r for c, _, r in windowed if r is not None), default=None)
     judgement: dict[str, Any] = {
         "judged": stopped + kept,
         "stopped": stopped,
@@ -301,6 +311,12 @@ def _verdict(j: dict[str, Any]) -> str:
             if back is not None
             else "it was not back at its baseline while watched"
         )
+        if left is None:  # no natural end known: the gauge stayed up after the closes
+            return (
+                f"the server kept generating for {j['kept_generating']} of the {j['judged']} "
+                f"streams the gauge could judge: it still counted them "
+                f"{STILL_COUNTED_NS / 1e9:g} s after their close; {fell}"
+            )
         return (
             f"the server kept generating for {j['kept_generating']} of the {j['judged']} "
             f"streams the gauge could judge: it did not fall by them within half the time "
@@ -315,15 +331,16 @@ def _verdict(j: dict[str, Any]) -> str:
 
 
 def watch_until_ns(records: Sequence[RequestRecord], *, max_tokens: int | None) -> int | None:
-    """When the last abandoned stream would have ended by itself: the gauge must be read
-    until then, or until it is back at its baseline (None: no stream's end can be told)."""
+    """When the last abandoned stream would have ended by itself (or, where that is
+    unknown, ``STILL_COUNTED_NS`` after its close): the gauge must be read until then, or
+    until it is back at its baseline (None: nothing was abandoned)."""
     pace = pace_of(records, max_tokens=max_tokens)
-    ends = [
-        natural_end_ns(r, pace)
-        for r in records
-        if r.outcome is Outcome.ABANDONED and r.t_close_ns is not None
-    ]
-    return max((e for e in ends if e is not None), default=None)
+    ends = []
+    for record in records:
+        if record.outcome is Outcome.ABANDONED and record.t_close_ns is not None:
+            end = natural_end_ns(record, pace)
+            ends.append(end if end is not None else record.t_close_ns + STILL_COUNTED_NS)
+    return max(ends, default=None)
 
 
 def settling(samples: Sequence[Sample], *, baseline: float, since_ns: int) -> dict[str, Any]:

@@ -96,10 +96,24 @@ def test_a_server_that_stops_on_disconnect_is_credited_with_all(
     assert disconnect["gauge"]["returned"] is True
 
 
-def test_without_max_tokens_nor_a_whole_stream_nothing_is_claimed(
+def test_without_max_tokens_a_gauge_still_up_after_the_closes_is_not_a_stop(
     servers: dict[str, str], tmp_path: Path
 ) -> None:
+    # no stream read to its end and no --max-tokens: when the streams would have ended is
+    # unknown, but one still counted a second after its close was not stopped
     result = run(servers["keeps_generating"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    disconnect = disconnect_of(tmp_path)
+    assert disconnect["stopped_by_server"] == 0
+    assert disconnect["gauge"]["kept_generating"] == 4
+    assert "still counted them 1 s after their close" in disconnect["verdict"]
+
+
+def test_without_max_tokens_a_quick_fall_is_not_claimed_as_a_stop(
+    servers: dict[str, str], tmp_path: Path
+) -> None:
+    # the gauge fell soon after the closes: a stop, or the streams' natural end? unknown
+    result = run(servers["stops"], tmp_path)
     assert result.returncode == 0, result.stderr
     disconnect = disconnect_of(tmp_path)
     assert disconnect["stopped_by_server"] is None
