@@ -288,17 +288,22 @@ class Runner(SegmentRunner):
         config = self.config
         self.progress.started += 1
         request_id = f"{self._id_prefix}{next(self._ids)}"
-        record = RequestRecord(
-            request_id=request_id,
-            user=user,
-            turn=turn,
-            segment=self.segment,
-            t_scheduled_ns=scheduled_ns,
-        )
+        attempts: list[dict[str, object]] = []
+
+        def new_record(due_ns: int | None) -> RequestRecord:
+            return RequestRecord(
+                request_id=request_id,
+                user=user,
+                turn=turn,
+                segment=self.segment,
+                t_scheduled_ns=due_ns,
+                attempts=attempts or None,
+            )
+
+        record = new_record(scheduled_ns)
         abandon = None
         if config.disconnect_rate and self._rng.random() < config.disconnect_rate:
             abandon = config.disconnect_after
-        attempts: list[dict[str, object]] = []
         try:
             request = build_request(config.spec, messages, max_tokens=max_tokens)
             while True:
@@ -316,15 +321,7 @@ class Runner(SegmentRunner):
                 if not await self._retry(record, attempts):
                     break
                 # the next attempt is measured from when the first was due, too
-                due_ns = record.t_due_ns
-                record = RequestRecord(
-                    request_id=request_id,
-                    user=user,
-                    turn=turn,
-                    segment=self.segment,
-                    t_scheduled_ns=due_ns,
-                    attempts=attempts,
-                )
+                record = new_record(record.t_due_ns)
             return result.text if result is not None and record.ok else None
         finally:
             self._watch_connects(record)
