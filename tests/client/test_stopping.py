@@ -14,6 +14,7 @@ import pytest
 from harness.disconnects import summarize_disconnects
 from harness.record import Outcome, RequestRecord, TokenSource
 from harness.stopping import (
+    STILL_COUNTED_NS,
     Fall,
     Sample,
     judge_by_gauge,
@@ -158,11 +159,20 @@ def test_streams_with_too_little_left_cannot_be_told() -> None:
     assert "cannot tell" in judged["verdict"]
 
 
-def test_without_max_tokens_or_a_whole_stream_the_end_is_unknown() -> None:
-    records = [abandoned(i) for i in range(2)]
+def test_without_a_known_end_a_stream_still_counted_after_a_second_was_kept_on() -> None:
+    records = [abandoned(i) for i in range(2)]  # each still had about 1.9 s to run
     judged = judge_by_gauge(records, gauge(records, keeps_generating), baseline=0)
-    assert judged["undecided_why"] == {"when it would have ended is unknown": 2}
+    assert (judged["judged"], judged["kept_generating"]) == (2, 2)
+    assert "still counted them 1 s after their close" in judged["verdict"]
+
+
+def test_without_a_known_end_a_quick_fall_cannot_be_told_from_a_natural_end() -> None:
+    records = [abandoned(i) for i in range(2)]
+    judged = judge_by_gauge(records, gauge(records, stops), baseline=0)
+    why = "it fell soon after the close, and when it would have ended is unknown"
+    assert judged["undecided_why"] == {why: 2}
     assert judged["judged"] == 0
+    assert "cannot tell" in judged["verdict"]
 
 
 def test_a_gauge_not_read_to_the_end_of_the_window_decides_nothing() -> None:
@@ -197,7 +207,10 @@ def test_the_natural_end_comes_from_max_tokens_or_the_typical_whole_stream() -> 
 def test_the_gauge_is_watched_until_the_last_stream_would_have_ended() -> None:
     records = [abandoned(0), abandoned(1, sent_ms=300), whole(2)]
     assert watch_until_ns(records, max_tokens=TOKENS) == natural_end(records[1])
-    assert watch_until_ns(records[:2], max_tokens=None) is None
+    # no end known: watched for STILL_COUNTED_NS after the last close
+    last_close = max(r.t_close_ns for r in records[:2])
+    assert watch_until_ns(records[:2], max_tokens=None) == last_close + STILL_COUNTED_NS
+    assert watch_until_ns([records[2]], max_tokens=None) is None  # nothing abandoned
 
 
 def test_settling_reads_the_gauge_after_the_load() -> None:
