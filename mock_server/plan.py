@@ -216,12 +216,12 @@ class Plan:
     @property
     def text(self) -> str:
         """The whole answer (of choice 0)."""
-        return "".join(self.content)
+        return self.choice(0).text
 
     @property
     def reasoning_text(self) -> str:
         """The whole reasoning (of choice 0)."""
-        return "".join(self.reasoning)
+        return self.choice(0).reasoning_text
 
 
 def canonical_body(body: Mapping[str, Any]) -> str:
