@@ -27,7 +27,6 @@ from harness.recording import (
     conclude,
     fail,
     fail_status,
-    redact,
     redact_record,
 )
 from harness.transports.base import Clock, HttpRequest, Timeouts, Transport, deliver
@@ -63,7 +62,8 @@ async def run_exchange(
     secrets: Iterable[str] = (),
     clock: Clock = time.perf_counter_ns,
 ) -> StreamResult | None:
-    """Send ``request`` and fill ``record`` with what happened.
+    """Send ``request`` and fill ``record`` with what happened; the ``secrets`` are
+    redacted from everything the record keeps (see ``redact_record``), once, at the end.
 
     Never raises for what the endpoint does: every failure becomes the record's outcome
     and error kind, and everything measured before it stays in the record.
@@ -130,13 +130,13 @@ async def _exchange(
     except TimeoutError:
         _deadline_passed(record, deadlines, clock)
     except ConnectFailed as exc:
-        fail(record, ErrorKind.CONNECT, redact(str(exc), secrets), clock())
+        fail(record, ErrorKind.CONNECT, str(exc), clock())
     except ReadTimedOut as exc:
         fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), clock())
     except UndecodableBody as exc:
-        fail(record, ErrorKind.PROTOCOL, redact(str(exc), secrets), clock())
+        fail(record, ErrorKind.PROTOCOL, str(exc), clock())
     except ReadFailed as exc:
-        fail(record, ErrorKind.TRUNCATED, redact(str(exc), secrets), clock())
+        fail(record, ErrorKind.TRUNCATED, str(exc), clock())
     except asyncio.CancelledError:
         fail(record, ErrorKind.CANCELLED, "the run was cancelled", clock())
         raise

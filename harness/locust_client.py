@@ -49,7 +49,6 @@ from harness.recording import (
     conclude,
     fail,
     fail_status,
-    redact,
     redact_record,
 )
 from harness.transports.base import Clock, HttpRequest, Timeouts
@@ -130,11 +129,11 @@ class SSEClient:
         except _Deadline:
             self._deadline_passed(record)
         except ConnectFailed as exc:
-            fail(record, ErrorKind.CONNECT, redact(str(exc), self._secrets), self._clock())
+            fail(record, ErrorKind.CONNECT, str(exc), self._clock())
         except ReadTimedOut as exc:
             fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), self._clock())
         except ReadFailed as exc:
-            fail(record, ErrorKind.TRUNCATED, redact(str(exc), self._secrets), self._clock())
+            fail(record, ErrorKind.TRUNCATED, str(exc), self._clock())
         except GreenletExit:
             fail(record, ErrorKind.CANCELLED, "locust stopped the user", self._clock())
             self._finish(record)
