@@ -38,12 +38,13 @@ import runpy
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import subprocess
     import threading
 
-__all__ = ["PR_SET_PDEATHSIG", "die_with_parent", "main", "watch_pipe"]
+__all__ = ["PR_SET_PDEATHSIG", "die_with_parent", "end_process", "main", "watch_pipe"]
 
 #: ``<linux/prctl.h>``: the signal the kernel sends a process when its parent thread ends.
 PR_SET_PDEATHSIG = 1
@@ -108,6 +109,27 @@ def watch_pipe(fd: int, on_gone: Callable[[], None]) -> threading.Thread:
     thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
     thread.start()
     return thread
+
+
+#: How long a child may take to stop after SIGTERM before it is killed.
+STOP_GRACE_S = 10.0
+
+
+def end_process(process: subprocess.Popen[Any], *, wait_s: float = 0.0) -> None:
+    """End a child: let it exit by itself for ``wait_s``, then SIGTERM it, then, after
+    ``STOP_GRACE_S`` more, SIGKILL it; it is reaped either way."""
+    import subprocess  # here, not above: this module must not import threading
+
+    try:
+        process.wait(timeout=wait_s)
+        return
+    except subprocess.TimeoutExpired:
+        process.terminate()
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_GRACE_S)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

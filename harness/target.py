@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from harness.errors import HarnessError
+from harness.lifeline import end_process
 
 __all__ = ["EmbeddedMock", "embedded_mock", "fetch_truth", "fetch_truths", "mock_arguments"]
 
@@ -113,12 +114,7 @@ def embedded_mock(
             threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
             yield EmbeddedMock(base_url, process.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            end_process(process)
 
 
 def _drain(stream: IO[str] | None) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
+from harness.lifeline import end_process
 from harness.run import default_out_dir
 from harness.target import embedded_mock, mock_arguments
 
@@ -122,18 +123,6 @@ def _pin(process: subprocess.Popen[Any], cpus: set[int] | None) -> None:
             os.sched_setaffinity(process.pid, cpus)
 
 
-def _stop(process: subprocess.Popen[Any], timeout_s: float) -> None:
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def _shares_terminal() -> bool:
     """True when this process is in its terminal's foreground process group: there the
     terminal's Ctrl-C reaches locust too, and locust reads its keys (w, s: users up, down)."""
@@ -215,7 +204,7 @@ def _run(args: list[str], workers: int, cpus: set[int] | None, stops: StopSignal
             return master.wait()
         finally:
             for process in started:  # they quit with the master; stop any that did not
-                _stop(process, WORKER_EXIT_TIMEOUT_S)
+                end_process(process, wait_s=WORKER_EXIT_TIMEOUT_S)
 
 
 def _report_line(out: Path) -> str | None:

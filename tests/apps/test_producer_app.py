@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from harness.lifeline import end_process
+
 ROOT = Path(__file__).resolve().parents[2]
 SELECTOR = 'app_streams{route="chat"}'
 START_TIMEOUT_S = 60.0
@@ -43,12 +45,7 @@ def servers() -> Iterator[dict[str, str]]:
                 urls[match.group(1)] = match.group(2)
         yield urls
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        end_process(process)
 
 
 def run(base: str, out: Path, *extra: str, selector: str = SELECTOR) -> subprocess.CompletedProcess:
