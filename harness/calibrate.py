@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from harness.accuracy import arrival_lags
 from harness.baseline import read_streams
+from harness.client_health import client_verdict
 from harness.config import RunConfig
 from harness.load import Bounds, ClosedLoop
 from harness.payloads import RequestSpec
@@ -76,6 +77,11 @@ class LevelResult:
     user_first_token_lag_p99_ms: float | None = None
     #: CPU per event as a multiple of the baseline's at the same level, where it ran
     cpu_vs_baseline: float | None = None
+    #: the run's own verdict on its client (``summary.json``'s ``client.bound``), and the
+    #: figures it rests on, where the self-watch ran
+    self_watch_bound: bool | None = None
+    loop_lag_p99_ms: float | None = None
+    cpu_p50_percent: float | None = None
 
 
 def _clock_source(records: Sequence[RequestRecord]) -> str:
@@ -96,9 +102,16 @@ def _total_s(seconds: float) -> float:
 
 
 def measure(
-    base_url: str, transport: str, concurrency: int, *, seconds: float, itl_ms: float
+    base_url: str,
+    transport: str,
+    concurrency: int,
+    *,
+    seconds: float,
+    itl_ms: float,
+    self_watch: bool = True,
 ) -> LevelResult:
-    """One level: ``concurrency`` users stream for about ``seconds`` from the mock."""
+    """One level: ``concurrency`` users stream for about ``seconds`` from the mock, the
+    client watching itself as a run's does (unless ``self_watch`` is off)."""
     spec = RequestSpec(url=base_url, headers=(("X-Mock-Tokens", str(_tokens(seconds, itl_ms))),))
     config = RunConfig(
         spec=spec,
@@ -106,12 +119,23 @@ def measure(
         bounds=Bounds(requests=concurrency, grace_s=10),
         transport=transport,
         timeouts=Timeouts(connect_s=10, ttft_s=30, idle_s=30, total_s=_total_s(seconds)),
+        self_watch=self_watch,
     )
     records: list[RequestRecord] = []
+    runner = Runner(config, records.append)
     cpu_start = time.process_time()
-    run_event_loop(Runner(config, records.append).run())
+    run_event_loop(runner.run())
     cpu_s = time.process_time() - cpu_start
-    return _level(base_url, transport, concurrency, records, cpu_s)
+    result = _level(base_url, transport, concurrency, records, cpu_s)
+    if runner.client is None:
+        return result
+    verdict = client_verdict(runner.client, transport=transport)
+    return replace(
+        result,
+        self_watch_bound=verdict["bound"],
+        loop_lag_p99_ms=verdict["loop_lag_ms"]["p99"],
+        cpu_p50_percent=verdict["cpu_percent"]["p50"],
+    )
 
 
 def measure_baseline(
@@ -162,6 +186,7 @@ def run_calibration(
     seconds: float = 4.0,
     itl_ms: float = 20.0,
     baseline: bool = False,
+    self_watch: bool = True,
     on_level: Callable[[LevelResult], None] | None = None,
 ) -> Iterator[LevelResult]:
     """Measure every level of every transport (level by level, so that the transports of a
@@ -191,7 +216,12 @@ def run_calibration(
                         )
                     else:
                         result = measure(
-                            mock.base_url, transport, level, seconds=seconds, itl_ms=itl_ms
+                            mock.base_url,
+                            transport,
+                            level,
+                            seconds=seconds,
+                            itl_ms=itl_ms,
+                            self_watch=self_watch,
                         )
                         result = replace(result, cpu_vs_baseline=_ratio(result, floor))
                     if on_level is not None:

@@ -65,12 +65,16 @@ class RunSample:
             ``output_tokens_per_s`` and ``requests_per_s``.
         throughput: the run's own figures under those keys (from its summary).
         failed: one boolean per request that ended (True: an error).
+        client_bound: why the run's client was its own bottleneck (``summary.json``'s
+            ``client``), or None.
     """
 
     latency_s: dict[str, list[np.ndarray]]
     per_second: dict[str, np.ndarray]
     throughput: dict[str, float]
     failed: np.ndarray
+    #: why the client itself was the run's bottleneck, when its summary says it was
+    client_bound: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,13 +102,19 @@ class MetricDelta:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
+    """Every figure of both runs. ``refused`` says why no regression is called: a run
+    whose client was its own bottleneck measured the client as much as the server."""
+
     deltas: tuple[MetricDelta, ...]
     tolerance: float
     error_tolerance: float
     confidence: float
+    refused: str | None = None
 
     @property
     def regressions(self) -> tuple[MetricDelta, ...]:
+        if self.refused is not None:
+            return ()
         return tuple(d for d in self.deltas if d.regression)
 
 
@@ -158,7 +168,15 @@ def sample_records(
         per_second=per_second,
         throughput={k: float(summary.get(k) or 0.0) for k in per_second},
         failed=(ended["outcome"] == Outcome.ERROR.value).to_numpy(),
+        client_bound=_bound(summary),
     )
+
+
+def _bound(summary: dict[str, Any]) -> str | None:
+    client = summary.get("client") or {}
+    if not client.get("bound"):
+        return None
+    return "; ".join(client.get("reasons") or []) or "bound"
 
 
 def _bootstrap(
@@ -245,8 +263,11 @@ def compare_samples(
     for key in ("output_tokens_per_s", "requests_per_s"):
         deltas.append(_throughput(key, base, current, rng, resamples, alpha, tolerance))
     deltas.append(_error_rate(base.failed, current.failed, rng, resamples, alpha, error_tolerance))
+    bound = [f"the {name} run's client was its own bottleneck ({why})"
+             for name, why in (("base", base.client_bound), ("current", current.client_bound))
+             if why]  # fmt: skip
     return Comparison(deltas=tuple(deltas), tolerance=tolerance, error_tolerance=error_tolerance,
-                      confidence=confidence)  # fmt: skip
+                      confidence=confidence, refused="; ".join(bound) or None)  # fmt: skip
 
 
 def _unjudged(
@@ -340,7 +361,12 @@ def render_comparison(
     found = comparison.regressions
     tolerance = f"{comparison.tolerance:.0%} (error rate: {comparison.error_tolerance:.1%} points)"
     lines.append("")
-    if found:
+    if comparison.refused is not None:
+        lines.append(
+            f"NO VERDICT: {comparison.refused}, so a change may be the client's, not the "
+            "server's; rerun as its remedy says (summary.json's client.remedy)"
+        )
+    elif found:
         names = ", ".join(d.metric for d in found)
         lines.append(f"REGRESSION beyond the {tolerance} tolerance: {names}")
     else:

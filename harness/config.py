@@ -47,6 +47,8 @@ class RunConfig:
     max_in_flight: int = 10_000
     #: client processes the load is spread over (each runs its own event loop)
     processes: int = 1
+    #: sample the client's own loop lag and CPU share while it runs (``harness.selfwatch``)
+    self_watch: bool = True
     #: times a rate-limited request (429, 503) is sent again after its Retry-After
     retry_429: int = 0
     #: the longest wait before such a retry, whatever Retry-After asks
@@ -116,6 +118,8 @@ class RunConfig:
             "slo": dict(self.slo),
             "seed": self.seed,
             "processes": self.processes,
+            "max_in_flight": self.max_in_flight,
+            "self_watch": self.self_watch,
         }
 
 

@@ -8,6 +8,7 @@ An SLO file is TOML with one ``[slo]`` table; each key names a figure of
     "itl.p99" = "< 50 ms"
     "error_rate" = "< 1%"
     "output_tokens_per_s" = "> 1000"
+    "client.bound" = "== false"     # the client itself was not the bottleneck
 
 ``load_objectives`` reads such a file into ``Objective`` values (a malformed file raises
 ``ConfigError`` naming the file and line), ``evaluate`` judges them against a summary and
@@ -58,10 +59,16 @@ _SCALARS: dict[str, tuple[tuple[str, ...], str]] = {
     "errors": (("errors",), ""),
     "ok": (("ok",), ""),
 }
+#: Yes-or-no figures, judged with ``== true`` or ``== false``: name -> path in the summary.
+_FLAGS: dict[str, tuple[str, ...]] = {
+    "client.bound": ("client", "bound"),
+}
 METRIC_NAMES = (
     *(f"{family}.{stat}" for family in _LATENCIES for stat in _STATISTICS),
     *_SCALARS,
+    *_FLAGS,
 )
+_FLAG_CONDITION = re.compile(r"^\s*==\s*(true|false)\s*$", re.IGNORECASE)
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9,
@@ -100,6 +107,8 @@ class Objective:
 
     def show(self, value: float) -> str:
         """``value`` (in the figure's unit) as the objective was written."""
+        if self.unit == "flag":
+            return "true" if value else "false"
         if self.unit == "ms":
             return f"{value * 1000:.4g} ms"
         if self.unit == "%":
@@ -158,10 +167,18 @@ def parse_condition(metric: str, condition: str, *, line: int | None = None) -> 
     if metric not in METRIC_NAMES:
         families = ", ".join(_LATENCIES)
         raise ConfigError("slo", f"unknown metric {metric!r}; use <{families}>.<"
-                          f"{'|'.join(_STATISTICS)}> or {', '.join(_SCALARS)}")  # fmt: skip
+                          f"{'|'.join(_STATISTICS)}>, {', '.join(_SCALARS)} or "
+                          f"{', '.join(_FLAGS)}")  # fmt: skip
     if not isinstance(condition, str):
         raise ConfigError("slo", f"{metric}: write a comparison as a string, e.g. \"< 0.5\", "
                           f"not {condition!r}")  # fmt: skip
+    if metric in _FLAGS:
+        flag = _FLAG_CONDITION.match(condition)
+        if flag is None:
+            raise ConfigError("slo", f"{metric}: write \"== false\" or \"== true\", not "
+                              f"{condition!r}")  # fmt: skip
+        threshold = 1.0 if flag.group(1).lower() == "true" else 0.0
+        return Objective(metric=metric, op="==", threshold=threshold, unit="flag", line=line)
     match = _CONDITION.match(condition)
     if match is None:
         raise ConfigError("slo", f"{metric}: {condition!r} is not a comparison "
@@ -258,10 +275,13 @@ def resolve_metric(summary: Mapping[str, Any], metric: str) -> float | None:
     family, _, stat = metric.partition(".")
     if family in _LATENCIES and stat in _STATISTICS:
         value = (summary.get(_LATENCIES[family]) or {}).get(stat)
-    elif metric in _SCALARS:
+    elif metric in _SCALARS or metric in _FLAGS:
         value: Any = summary
-        for part in _SCALARS[metric][0]:
+        path = _FLAGS[metric] if metric in _FLAGS else _SCALARS[metric][0]
+        for part in path:
             value = value.get(part) if isinstance(value, Mapping) else None
+        if metric in _FLAGS:
+            return None if value is None else float(bool(value))
     else:
         raise ConfigError("slo", f"unknown metric {metric!r}")
     if value is None or isinstance(value, bool) or not math.isfinite(float(value)):

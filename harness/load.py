@@ -12,6 +12,7 @@ Every profile is bounded: the runner stops at ``Bounds.requests`` and/or
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -109,13 +110,14 @@ class OpenLoop:
         rng = random.Random(self.seed)
         mean_s = 1.0 / self.rate
         shape = self.burstiness if self.arrival == "gamma" else 1.0
-        t = 0.0
-        while True:
-            yield int(t * 1e9)
-            if self.arrival == "constant":
-                t += mean_s
-            else:  # a gamma gap with mean 1/rate; shape 1 is the exponential (Poisson)
-                t += rng.gammavariate(shape, mean_s / shape)
+        if self.arrival == "constant":  # multiplied, not summed: no drift over a long run
+            for number in itertools.count():
+                yield round(number * 1e9 / self.rate)
+        else:
+            t = 0.0
+            while True:
+                yield int(t * 1e9)
+                t += rng.gammavariate(shape, mean_s / shape)  # shape 1 is the exponential
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.client_health import ClientSamples
 from harness.record import Outcome, RequestRecord, TokenSource, span_s
 
 __all__ = [
@@ -296,8 +297,31 @@ def _token_source(with_usage: int, requests: int) -> str:
     return TokenSource.USAGE.value if with_usage == requests else "mixed"
 
 
-def time_series(records: Sequence[RequestRecord], *, origin_ns: int | None = None) -> pd.DataFrame:
-    """Per second of the run: requests started, completed, in flight, tokens/s, TTFT p50."""
+def token_reads(tokens: pd.DataFrame) -> pd.DataFrame:
+    """One row per read that carried token events (a request's tokens that share one
+    arrival stamp): its ``t_ns`` and how many token ``events`` it carried. A read of more
+    than one hides the gaps between its events (their ITL reads 0)."""
+    if tokens.empty:
+        return pd.DataFrame({"t_ns": np.empty(0, np.int64), "events": np.empty(0, np.int64)})
+    reads = tokens.groupby(["request_id", "t_ns"], sort=False).size()
+    return reads.rename("events").reset_index()[["t_ns", "events"]]
+
+
+def merged_reads_share(records: Iterable[RequestRecord]) -> float | None:
+    """The share of token-bearing reads that carried more than one token event."""
+    reads = token_reads(tokens_frame(records))
+    return float((reads["events"] > 1).mean()) if len(reads) else None
+
+
+def time_series(
+    records: Sequence[RequestRecord],
+    *,
+    origin_ns: int | None = None,
+    client: ClientSamples | None = None,
+) -> pd.DataFrame:
+    """Per second of the run: requests started, completed, in flight, tokens/s, TTFT p50,
+    and the client's own health: its loop lag and CPU share (the busiest process's, when
+    ``client`` samples are given), send lateness p99 and the share of merged reads."""
     frame = requests_frame(records)
     if frame.empty:
         return pd.DataFrame(columns=["second", "started", "completed", "in_flight",
@@ -315,8 +339,23 @@ def time_series(records: Sequence[RequestRecord], *, origin_ns: int | None = Non
     token_s = second(tokens["t_ns"]).value_counts().reindex(index, fill_value=0)
     ttft_by_s = frame.assign(s=second(frame["t_first_token_ns"].astype("Int64")))
     ttft_p50 = ttft_by_s.dropna(subset=["s"]).groupby("s")["ttft_s"].median().reindex(index)
-    return pd.DataFrame({
-        "started": started.astype(int), "completed": completed.astype(int),
-        "in_flight": in_flight.astype(int), "tokens_per_s": token_s.astype(int),
+    scheduled = pd.to_numeric(frame["t_scheduled_ns"], errors="coerce")  # None: closed loop
+    late = frame.assign(s=start_s, late_ms=(frame["t_sent_ns"] - scheduled) / 1e6)
+    late_p99 = late.dropna(subset=["late_ms"]).groupby("s")["late_ms"].quantile(0.99)
+    reads = token_reads(tokens)
+    merged = (reads["events"] > 1).groupby(second(reads["t_ns"])).mean()
+    columns = {
+        "started": started.astype(int),
+        "completed": completed.astype(int),
+        "in_flight": in_flight.astype(int),
+        "tokens_per_s": token_s.astype(int),
         "ttft_p50_s": ttft_p50.astype(float),
-    }).reset_index()  # fmt: skip
+        "send_lateness_p99_ms": late_p99.reindex(index).astype(float),
+        "merged_reads_share": merged.reindex(index).astype(float),
+    }
+    if client is not None and client.seconds:
+        watch = pd.DataFrame(client.seconds, columns=["t_ns", "lag_max_ns", "cpu", "process"])
+        busiest = watch.groupby(second(watch["t_ns"]))
+        columns["loop_lag_max_ms"] = (busiest["lag_max_ns"].max() / 1e6).reindex(index)
+        columns["cpu_percent"] = busiest["cpu"].max().reindex(index)
+    return pd.DataFrame(columns).reset_index()

@@ -40,9 +40,11 @@ from typing import Any
 
 from harness.config import RunConfig
 from harness.errors import HarnessError
+from harness.ledger import ScheduleLedger
 from harness.lifeline import die_with_parent
 from harness.record import RequestRecord
 from harness.runner import Progress, Runner, SegmentRunner
+from harness.selfwatch import ClientSamples
 from harness.transports import run_event_loop
 
 __all__ = ["ProcessRunner", "shard_requests"]
@@ -76,6 +78,8 @@ class ProcessRunner(SegmentRunner):
         self.config = config
         self.segment = segment
         self.progress = Progress()
+        self.ledger = ScheduleLedger()
+        self.client = ClientSamples() if config.self_watch else None
         #: children that ended without reporting back (their in-flight records are lost)
         self.failed: list[str] = []
         self._sink = sink
@@ -198,6 +202,10 @@ class ProcessRunner(SegmentRunner):
                 self.progress.add(record)
                 self._sink(record)
         elif kind == "done":
+            if len(message) > 1:  # the child's books and what it saw of itself
+                self.ledger.add(ScheduleLedger.from_dict(message[1]))
+                if message[2] is not None and self.client is not None:
+                    self.client.extend(ClientSamples.from_dict(message[2]))
             _settle(ready)
             _settle(done)
 
@@ -279,7 +287,12 @@ def _child(
             run_event_loop(main(message[1]))
         finally:
             flush()
-            data.send(("done",))
+            if runners:
+                runner = runners[0]
+                client = runner.client.as_dict() if runner.client is not None else None
+                data.send(("done", runner.ledger.as_dict(), client))
+            else:
+                data.send(("done",))
             data.close()
     except (EOFError, BrokenPipeError):  # the parent has ended: there is no one to tell
         return

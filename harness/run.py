@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.client_health import ClientSamples, client_verdict
 from harness.config import RunConfig
 from harness.disconnects import summarize_disconnects, ttft_of_others
 from harness.gauge import GaugeSampler, check_gauge
+from harness.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
 from harness.load import ClosedLoop, OpenLoop
-from harness.metrics import Window, requests_frame, summarize, time_series
+from harness.metrics import Window, merged_reads_share, requests_frame, summarize, time_series
 from harness.processes import ProcessRunner
 from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
@@ -100,6 +103,10 @@ class RunResult:
     gave_up: str | None = None
     #: client processes that ended without reporting back (``--processes``)
     lost_processes: list[str] = field(default_factory=list)
+    #: what became of every request the schedule offered, over all segments
+    ledger: ScheduleLedger = field(default_factory=ScheduleLedger)
+    #: what the client process(es) saw of themselves (None when the self-watch was off)
+    client: ClientSamples | None = None
 
 
 def default_out_dir(root: Path = Path("reports")) -> Path:
@@ -228,10 +235,15 @@ async def execute(
             await runner.run()
             if isinstance(runner, ProcessRunner) and runner.failed:
                 result.lost_processes.extend(runner.failed)
+            result.ledger.add(runner.ledger)
+            if runner.client is not None:
+                result.client = result.client or ClientSamples()
+                result.client.extend(runner.client)
             if sweep is not None or search is not None:
                 records = list(read_records(results_path, offset=first))
                 window = Window.around(records, warmup_s=segment_config.bounds.warmup_s)
                 summary = summarize(records, window=window, slo=segment_config.slo)
+                summary.update(_self_judged(segment_config, records, runner.ledger, runner.client))
                 result.segments.append({"segment": label, "summary": summary})
                 if sweep is not None and sweep.name == "disconnect-rate":
                     result.segments[-1]["disconnect_rate"] = segment_config.disconnect_rate
@@ -252,6 +264,7 @@ async def execute(
         )
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     summary = summarize(result.records, window=window, slo=config.slo)
+    summary.update(_self_judged(config, result.records, result.ledger, result.client))
     truths = await _truths(result.records, truth_url)
     summary["disconnect"] = summarize_disconnects(
         result.records, truths, gauge=gauge, samples=samples, max_tokens=config.spec.max_tokens
@@ -296,6 +309,26 @@ async def execute(
     result.summary = summary
     write_run_files(result)
     return result
+
+
+def _self_judged(
+    config: RunConfig,
+    records: Sequence[RequestRecord],
+    ledger: ScheduleLedger,
+    client: ClientSamples | None,
+) -> dict[str, Any]:
+    """The summary's ``schedule`` (what became of every offered request) and ``client``
+    (whether the client itself was the bottleneck)."""
+    lateness = send_lateness_ns(records)
+    verdict = client_verdict(
+        client,
+        send_lateness_ns=lateness,
+        merged_reads_share=merged_reads_share(records),
+        transport=config.transport,
+        processes=config.processes,
+        cores=os.cpu_count() or 1,
+    )
+    return {"schedule": schedule_summary(ledger, lateness), "client": verdict}
 
 
 @contextlib.contextmanager
@@ -390,6 +423,6 @@ def write_run_files(result: RunResult) -> None:
     out = result.out_dir
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
-    time_series(result.records).to_csv(out / "timeseries.csv", index=False)
+    time_series(result.records, client=result.client).to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
     (out / "report.html").write_text(render_html(result.summary, result.records), "utf-8")

@@ -16,15 +16,17 @@ import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from harness.config import RunConfig
 from harness.dialects import get as get_dialect
 from harness.exchange import run_exchange
+from harness.ledger import ScheduleLedger
 from harness.load import ClosedLoop, OpenLoop, Trace
 from harness.payloads import Message, build_request
 from harness.record import ErrorKind, Outcome, RequestRecord
+from harness.selfwatch import ClientSamples, ClientWatch
 from harness.transports import Clock, Transport, make_transport
 
 __all__ = ["Progress", "Runner", "SegmentRunner"]
@@ -69,9 +71,14 @@ class SegmentRunner(abc.ABC):
         segment: the label of the segment (a sweep's level).
         interrupted: True once ``interrupt`` was called: the run was stopped by its user.
         gave_up: why the segment stopped early by itself (the target cannot be reached).
+        ledger: what became of every request the schedule offered.
+        client: what the client process(es) saw of themselves, once the segment ran
+            (None when the self-watch is off).
     """
 
     progress: Progress
+    ledger: ScheduleLedger
+    client: ClientSamples | None = None
     segment: str
     interrupted: bool = False
     #: why the segment stopped before its bounds, when the runner gave up by itself
@@ -111,6 +118,8 @@ class Runner(SegmentRunner):
             spread over ``count`` processes. ``config.bounds.requests`` is this shard's own.
         start_ns: the segment's start on ``clock`` (default: when the transport is set
             up), so that the shards of one run keep one schedule.
+        transport: the transport to send with, instead of the one ``config`` names (an
+            in-memory transport in tests); it is entered and left by ``run``.
     """
 
     def __init__(
@@ -122,18 +131,21 @@ class Runner(SegmentRunner):
         clock: Clock = time.perf_counter_ns,
         shard: tuple[int, int] = (0, 1),
         start_ns: int | None = None,
+        transport: Transport | None = None,
     ) -> None:
         index, count = shard
         if not 0 <= index < count:
             raise ValueError(f"shard {index} of {count} does not exist")
         self.config = config
         self.progress = Progress()
+        self.ledger = ScheduleLedger()
         self._sink = sink
         self.segment = segment
         self._clock = clock
         self._dialect = get_dialect(config.dialect, pointer=config.pointer)
         self._shard = shard
         self._start_ns = start_ns
+        self._transport = transport
         self._rng = random.Random(config.seed * count + index)
         self._ids = itertools.count()
         self._id_prefix = f"{segment or 'r'}-" if count == 1 else f"{segment or 'r'}-p{index}-"
@@ -159,14 +171,16 @@ class Runner(SegmentRunner):
 
     async def run(self) -> None:
         config = self.config
-        transport = make_transport(
+        transport = self._transport or make_transport(
             config.transport,
             timeouts=config.timeouts,
             connections=config.connections,
             http2=config.http2,
             follow_redirects=config.follow_redirects,
         )
-        async with transport:  # set up first: a TLS context can take 100 ms to build
+        watch = ClientWatch(clock=self._clock, process=self._shard[0])
+        async with transport, _watching(watch, config.self_watch):
+            # the transport is set up first: a TLS context can take 100 ms to build
             # a shared start keeps one schedule even for a shard that got ready late: its
             # overdue requests start at once and are measured from when they were due
             self._t0_ns = self._clock() if self._start_ns is None else self._start_ns
@@ -189,6 +203,8 @@ class Runner(SegmentRunner):
                 self.cancel()
                 if self._tasks:
                     await asyncio.gather(*self._tasks, return_exceptions=True)
+        if config.self_watch:
+            self.client = watch.samples
 
     # -- scheduling ------------------------------------------------------------------
 
@@ -228,6 +244,7 @@ class Runner(SegmentRunner):
                 conversation = list(prompt)
             else:
                 conversation.append(prompt[-1])
+            self._launch()
             text = await self._one(transport, conversation, user=user, turn=turn)
             turn += 1
             if self.config.turns > 1:
@@ -238,28 +255,70 @@ class Runner(SegmentRunner):
 
     async def _open_loop(self, transport: Transport, profile: OpenLoop | Trace) -> None:
         entries = profile.entries if isinstance(profile, Trace) else None
-        index, count = self._shard
-        for number, offset_ns in enumerate(profile.offsets_ns()):
-            due_ns = self._t0_ns + offset_ns
-            if self._end_ns is not None and due_ns >= self._end_ns:
-                break
-            if number % count != index:  # another process's request
-                if entries is not None and number + 1 >= len(entries):
-                    break
-                continue
+        schedule = self._own_schedule(profile)
+        for number, due_ns in schedule:
             await self._sleep_until(due_ns)
             if not self._may_start():
-                break
-            while len(self._tasks) >= self.config.max_in_flight and not self._stopping.is_set():
-                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                self._account_unsent(itertools.chain([(number, due_ns)], schedule))
+                return
+            if not await self._slot_free():
+                self._account_unsent(itertools.chain([(number, due_ns)], schedule), capped=True)
+                return
             entry = entries[number] if entries is not None else None
             prompt = self.config.prompts[number % len(self.config.prompts)]
             if entry is not None and entry.prompt is not None:
                 prompt = ({"role": "user", "content": entry.prompt},)
             output = entry.output_tokens if entry is not None else None
+            self._launch()
             self._spawn(self._one(transport, list(prompt), scheduled_ns=due_ns, max_tokens=output))
-            if entries is not None and number + 1 >= len(entries):
-                break
+
+    def _own_schedule(self, profile: OpenLoop | Trace) -> Iterator[tuple[int, int]]:
+        """This shard's requests of the schedule, ``(number, due_ns)``, up to the end."""
+        index, count = self._shard
+        last = len(profile.entries) - 1 if isinstance(profile, Trace) else None
+        for number, offset_ns in enumerate(profile.offsets_ns()):
+            due_ns = self._t0_ns + offset_ns
+            if self._end_ns is not None and due_ns >= self._end_ns:
+                return
+            if number % count == index:
+                yield number, due_ns
+            if number == last:
+                return
+
+    async def _slot_free(self) -> bool:
+        """Wait while ``max_in_flight`` requests run; False if the segment stops first."""
+        while len(self._tasks) >= self.config.max_in_flight:
+            if self._stopping.is_set():
+                return False
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            try:
+                await asyncio.wait({*self._tasks, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+        return not self._stopping.is_set()
+
+    def _account_unsent(self, pending: Iterator[tuple[int, int]], *, capped: bool = False) -> None:
+        """Book the requests the schedule offered inside the bounds but this segment did
+        not send: those already due (``in_flight_cap`` when it was waiting for a slot,
+        else ``late``: the client reached them only after the end), and, when stopped
+        before the end, those still to come before it (``stopping``)."""
+        now = self._clock()
+        until = self._end_ns if self._end_ns is not None else now
+        requests = self.config.bounds.requests
+        room = None if requests is None else requests - self.progress.started
+        for number, due_ns in pending:
+            if due_ns >= until or room == 0:
+                return
+            already_due = "in_flight_cap" if capped else "late"
+            why = already_due if due_ns <= now else "stopping"
+            self.ledger.not_sent(number, due_ns - self._t0_ns, why)
+            if room is not None:
+                room -= 1
+
+    def _launch(self) -> None:
+        """Count a request as started the moment it is launched, before it first runs."""
+        self.progress.started += 1
+        self.ledger.sent()
 
     async def _grace(self) -> None:
         """Once stopping, give in-flight requests the grace period, then cancel them."""
@@ -286,7 +345,6 @@ class Runner(SegmentRunner):
         max_tokens: int | None = None,
     ) -> str | None:
         config = self.config
-        self.progress.started += 1
         request_id = f"{self._id_prefix}{next(self._ids)}"
         attempts: list[dict[str, object]] = []
 
@@ -362,3 +420,13 @@ class Runner(SegmentRunner):
         if self._connect_failures >= CONNECT_GIVE_UP:
             self.gave_up = f"cannot connect: {record.error_message}"
             self.stop()
+
+
+@contextlib.asynccontextmanager
+async def _watching(watch: ClientWatch, on: bool) -> AsyncIterator[None]:
+    """Run the client's self-watch around a segment, when it is on."""
+    if not on:
+        yield
+        return
+    async with watch:
+        yield

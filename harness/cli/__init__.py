@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the leanest client at every level too, as this machine's floor",
     )
+    calibrate.add_argument(
+        "--no-self-watch",
+        dest="self_watch",
+        action="store_false",
+        help="measure without the client's self-watch (its verdict column stays empty), "
+        "to see what the watch costs",
+    )
     calibrate.set_defaults(handler=_calibrate)
 
     commands.add_parser(
@@ -250,7 +257,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     results = []
     transports = args.transport or list(TRANSPORTS)
-    calibration = run_calibration(transports, levels, seconds=args.seconds, baseline=args.baseline)
+    calibration = run_calibration(
+        transports,
+        levels,
+        seconds=args.seconds,
+        baseline=args.baseline,
+        self_watch=args.self_watch,
+    )
     for result in calibration:
         results.append(result)
         user = result.user_lag_p99_ms
@@ -274,6 +287,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         "ITL err p99",
         "CPU us/event",
         "x baseline",
+        "loop p99",
+        "bound",
         "errors",
     ):
         table.add_column(column, justify="right")
@@ -291,9 +306,11 @@ def _calibrate(args: argparse.Namespace) -> int:
             _fmt(r.itl_error_p99_ms),
             _fmt(r.cpu_us_per_event),
             _fmt(r.cpu_vs_baseline),
+            _fmt(r.loop_lag_p99_ms),
+            "-" if r.self_watch_bound is None else "yes" if r.self_watch_bound else "no",
             str(r.errors),
         )
-    out = Console(width=None if sys.stdout.isatty() else 132)  # a log keeps every column
+    out = Console(width=None if sys.stdout.isatty() else 150)  # a log keeps every column
     out.print(table)
     for transport, best in best_levels(results).items():
         out.print(f"{transport}: p99 arrival lag <= 2 ms up to {best or 'no'} concurrent streams")

@@ -1,7 +1,8 @@
 """``sse-harness compare BASE_DIR CURRENT_DIR``: a run against a baseline run.
 
 Exit codes: 0 no significant regression beyond the tolerance, 1 at least one, 2 a
-folder holds no run or an option is invalid.
+folder holds no run or an option is invalid, 3 no verdict: a run's client was its own
+bottleneck (its summary's ``client.bound``), so its figures cannot be trusted to compare.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
             "Compare TTFT, ITL, TPOT and E2E percentiles, throughput and error rate of "
             "CURRENT_DIR against BASE_DIR. Each change comes with a bootstrap confidence "
             "interval from the per-request values in results.jsonl; a change counts as a "
-            "regression only when it is significant and beyond the tolerance."
+            "regression only when it is significant and beyond the tolerance. No verdict "
+            "(exit 3) when either run's client was its own bottleneck."
         ),
     )
     compare.add_argument("base_dir", type=Path, metavar="BASE_DIR", help="the baseline run")
@@ -67,4 +69,6 @@ def compare_command(args: argparse.Namespace) -> int:
         with args.markdown.open("a", encoding="utf-8") as file:
             file.write(text)
     print(text, end="")
+    if comparison.refused is not None:
+        return 3
     return 1 if comparison.regressions else 0

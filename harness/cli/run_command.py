@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 import urllib.parse
 from contextlib import ExitStack
@@ -32,6 +33,7 @@ from harness.limits import raise_open_files_limit
 from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.payloads import read_prompt_file, synthetic_prompt
 from harness.recording import redact
+from harness.report.labels import client_line, schedule_line
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.runner import SegmentRunner
 from harness.target import embedded_mock, mock_arguments
@@ -89,6 +91,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="client processes to spread the load over, one event loop each (use every core)",
+    )
+    parser.add_argument(
+        "--no-self-watch",
+        dest="self_watch",
+        action="store_false",
+        help="do not sample the client's own event-loop lag and CPU share; the summary then "
+        "cannot say whether the client itself was the bottleneck (client.bound)",
     )
 
     limits = parser.add_argument_group("timeouts and per-request bounds")
@@ -276,6 +285,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         slo=parse_slo(args.slo),
         seed=args.seed,
         processes=args.processes,
+        self_watch=args.self_watch,
         retry_429=args.retry_429,
         # with --rate, --concurrency caps the requests in flight: arrivals wait for a slot
         **({"max_in_flight": args.concurrency} if open_loop and args.concurrency else {}),
@@ -483,7 +493,8 @@ def run_command(args: argparse.Namespace) -> int:
         )
     levels = _levels_table(result)
     if levels is not None:
-        Console().print(levels)
+        # a log, or a pipe, keeps every column whole: rich would squeeze them to 80
+        Console(width=None if sys.stdout.isatty() else 120).print(levels)
     Console().print(_summary_table(result))
     if search is not None:
         found = result.summary["max_rate"]
@@ -493,6 +504,9 @@ def run_command(args: argparse.Namespace) -> int:
         )
     for line in error_lines(result.summary):
         console.print(line, markup=False, highlight=False)
+    for line in health_lines(result.summary):
+        bound = (result.summary.get("client") or {}).get("bound")
+        console.print(line, markup=False, highlight=False, style="yellow" if bound else None)
     console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md, "
                   "report.html)")  # fmt: skip
     if result.interrupted:
@@ -532,6 +546,18 @@ def error_lines(summary: dict[str, Any]) -> list[str]:
     if summary.get("no_terminator"):
         habit = "ended without the stream's terminator ([DONE]): a habit, not an error"
         lines.append(f"  note: {summary['no_terminator']} complete answer(s) {habit}")
+    return lines
+
+
+def health_lines(summary: dict[str, Any]) -> list[str]:
+    """What became of the schedule, and whether the client itself was the bottleneck,
+    with the remedy when it was."""
+    lines = [f"  {line}" for line in (schedule_line(summary), client_line(summary)) if line]
+    client = summary.get("client") or {}
+    if client.get("bound"):
+        reasons = "; ".join(client["reasons"])
+        lines.append(f"  the client's own delays may have moved the figures: {reasons}")
+        lines.append(f"  remedy: {client['remedy']}")
     return lines
 
 

@@ -22,7 +22,14 @@ import numpy as np
 from harness import __version__
 from harness.metrics import requests_frame, time_series, tokens_frame
 from harness.record import Outcome, RequestRecord
-from harness.report.labels import COLUMNS, LATENCIES, VARIANTS
+from harness.report.labels import (
+    COLUMNS,
+    LATENCIES,
+    VARIANTS,
+    client_banner,
+    client_line,
+    schedule_line,
+)
 
 __all__ = ["ERROR_SAMPLES", "environment", "render_html", "saturation_knee"]
 
@@ -45,6 +52,8 @@ td.text{max-width:560px;overflow-wrap:anywhere;white-space:pre-wrap;font-family:
 monospace;font-size:12px}.figs{display:grid;grid-template-columns:repeat(auto-fit,
 minmax(480px,1fr));gap:12px}figure{margin:0;background:#fff;border:1px solid #dee2e6;
 border-radius:6px;padding:6px}figure svg{width:100%;height:auto}.note{color:#862e9c}
+.banner{background:#fff3bf;border:1px solid #f08c00;border-radius:6px;padding:8px 12px;
+font-weight:600}
 figure.single{max-width:720px}.bad{color:#c92a2a;font-weight:600}.ok{color:#2b8a3e}
 """
 
@@ -154,6 +163,7 @@ def _notes(summary: Summary) -> list[str]:
         notes.append("The run was interrupted: these figures cover what finished before.")
     if summary.get("measurement_error"):
         notes.append(f"Measurement error on this machine: {summary['measurement_error']}")
+    notes += [line for line in (schedule_line(summary), client_line(summary)) if line]
     return notes
 
 
@@ -303,8 +313,10 @@ def render_html(
     target = (f"{config.get('url', '?')} · {config.get('request', '?')} request · {dialect}"
               f" dialect · {config.get('transport', '?')} transport")  # fmt: skip
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in _notes(summary))
+    banner = client_banner(summary)
     parts = [
         f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(target)}</p>",
+        f'<div class="banner" role="alert">{_e(banner)}</div>' if banner else "",
         _overview(summary), notes, "<h2>Latency</h2>", _latency(summary),
         "<h2>Figures</h2>", _figures(summary, records),
     ]  # fmt: skip

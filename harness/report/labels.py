@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["COLUMNS", "LATENCIES", "VARIANTS"]
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["COLUMNS", "LATENCIES", "VARIANTS", "client_banner", "client_line", "schedule_line"]
 
 #: The latency figures, in the order reports show them: (label, summary key).
 LATENCIES = (
@@ -22,3 +25,55 @@ VARIANTS = (
     ("TTFT to first answer text", "ttft_first_answer_s"),
     ("ITL as per-request mean (E2E - TTFT)/(n - 1)", "itl_request_mean_s"),
 )
+
+
+def client_banner(summary: Mapping[str, Any]) -> str | None:
+    """The warning a report opens with when the client itself was the bottleneck."""
+    client = summary.get("client") or {}
+    if not client.get("bound"):
+        return None
+    reasons = "; ".join(client.get("reasons") or [])
+    text = (
+        f"The client was the bottleneck of this run ({reasons}): its own delays may have "
+        "moved these figures by more than the calibrated 2 ms, so read them as the "
+        "client's as much as the server's."
+    )
+    if client.get("remedy"):
+        text += f" To measure the server: {client['remedy']}."
+    return text
+
+
+def client_line(summary: Mapping[str, Any]) -> str | None:
+    """The client's own health in a line, bound or not (None when it was not watched)."""
+    client = summary.get("client") or {}
+    lag = client.get("loop_lag_ms") or {}
+    cpu = client.get("cpu_percent") or {}
+    if not client.get("watched"):
+        return None
+    parts = []
+    if lag.get("p99") is not None:
+        parts.append(f"loop lag p99 {lag['p99']:.3g} ms while busy")
+    if cpu.get("p50") is not None:
+        parts.append(f"CPU {cpu['p50']:.0f}% of a core (p50), {cpu['max']:.0f}% max")
+    if client.get("merged_reads_share"):
+        parts.append(f"{client['merged_reads_share']:.1%} of reads carried several tokens")
+    verdict = "BOUND" if client.get("bound") else "not bound"
+    return f"client {verdict}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def schedule_line(summary: Mapping[str, Any]) -> str | None:
+    """What became of the requests the schedule offered, and how late they went out."""
+    schedule = summary.get("schedule")
+    if not schedule:
+        return None
+    line = f"schedule: {schedule['offered']} offered, {schedule['sent']} sent"
+    if schedule["not_sent"]:
+        why = ", ".join(f"{count} {reason}" for reason, count in schedule["not_sent_by"].items())
+        line += f", {schedule['not_sent']} not sent ({why})"
+    late = schedule.get("send_lateness_s")
+    if late:
+        line += (
+            f"; send lateness p50 {late['p50'] * 1e3:.3g} ms, p99 {late['p99'] * 1e3:.3g} ms,"
+            f" max {late['max'] * 1e3:.3g} ms"
+        )
+    return line

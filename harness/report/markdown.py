@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.report.labels import COLUMNS, LATENCIES, VARIANTS
+from harness.report.labels import (
+    COLUMNS,
+    LATENCIES,
+    VARIANTS,
+    client_banner,
+    client_line,
+    schedule_line,
+)
 
 __all__ = ["latency_table", "render_markdown"]
 
@@ -78,6 +85,9 @@ def _overview(summary: Summary) -> list[str]:
         lines.append(
             f"- measurement error on this machine: {_escape(summary['measurement_error'])}"
         )
+    for line in (schedule_line(summary), client_line(summary)):
+        if line:
+            lines.append(f"- {_escape(line)}")
     if sweep := summary.get("sweep"):
         levels = ", ".join(f"{level:g}" for level in sweep["levels"])
         lines.append(
@@ -182,7 +192,10 @@ def render_markdown(
     summary: Summary, *, segments: Sequence[Mapping[str, Any]] = (), title: str = "sse-harness run"
 ) -> str:
     """The run summary (and a sweep's segments) as Markdown."""
-    lines = [f"# {_escape(title)}", "", *_overview(summary), "", "## Latency", ""]
+    lines = [f"# {_escape(title)}", ""]
+    if banner := client_banner(summary):
+        lines += [f"> **Warning:** {_escape(banner)}", ""]
+    lines += [*_overview(summary), "", "## Latency", ""]
     lines += latency_table(summary)
     if summary.get("variants"):
         lines += ["", *_variants(summary["variants"])]

@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_sweep_prints_each_level_and_records_itself(tmp_path: Path) -> None:
+    # streams of 100 ms or more: three at once clearly beat one, and the sweep goes on
     command = [sys.executable, "-m", "harness.cli", "run", "--sweep", "concurrency=1,3",
-               "--requests", "6", "--mock-tokens", "4", "--mock-ttft-ms", "5",
-               "--mock-itl-ms", "2", "--header", "x-team-token: hush-0123456789",
+               "--requests", "6", "--mock-tokens", "4", "--mock-ttft-ms", "40",
+               "--mock-itl-ms", "20", "--ramp-up", "0", "--header", "x-team-token: hush-0123456789",
                "--quiet", "--out", str(tmp_path)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
