@@ -15,7 +15,7 @@ from harness.errors import ConfigError
 from harness.exchange import Abandon, StreamBounds
 from harness.load import Bounds, ClosedLoop, OpenLoop, Trace
 from harness.payloads import Message, RequestSpec
-from harness.transports import TRANSPORTS, Timeouts
+from harness.transports import DEFAULT_TRANSPORT, TRANSPORTS, Timeouts
 
 __all__ = ["SLO_NAMES", "RunConfig", "parse_slo"]
 
@@ -32,7 +32,7 @@ class RunConfig:
     bounds: Bounds
     dialect: str = "auto"
     pointer: str | None = None
-    transport: str = "httpx"
+    transport: str = DEFAULT_TRANSPORT
     http2: bool = False
     #: follow redirects within the request's origin (by default a 3xx is the answer)
     follow_redirects: bool = False

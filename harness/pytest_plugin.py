@@ -138,7 +138,7 @@ def sse_load(
 
     ``sse_load(url=None, *, requests=20, duration_s=None, concurrency=4, rate=None,
     warmup_s=0.0, api="openai-chat", model="mock-model", max_tokens=None, headers=None,
-    prompt="Tell me a story.", transport="httpx", slo=None, timeout_s=60.0)``. Without a
+    prompt="Tell me a story.", transport="aiohttp", slo=None, timeout_s=60.0)``. Without a
     URL it loads the test's ``mock_llm``. ``rate`` switches to an open loop; ``slo``
     (``{"ttft": 0.5}``, seconds) adds goodput. Call it from synchronous tests.
     """
@@ -156,7 +156,7 @@ def sse_load(
         max_tokens: int | None = None,
         headers: Mapping[str, str] | None = None,
         prompt: str = "Tell me a story.",
-        transport: str = "httpx",
+        transport: str = "aiohttp",
         slo: Mapping[str, float] | None = None,
         timeout_s: float = 60.0,
     ) -> dict[str, Any]:

@@ -98,7 +98,9 @@ def add_check_parser(commands: argparse._SubParsersAction) -> None:  # type: ign
         ),
     )
     check.add_argument("url", help="the endpoint; http://host:port gets the API's usual path")
-    add_request_arguments(check.add_argument_group("request (as for run)"))
+    add_request_arguments(
+        check.add_argument_group("request (as for run)"), default_transport="httpx"
+    )
     check.set_defaults(request=None)  # then chosen from --dialect
     suite = check.add_argument_group("the suite (every request bounded in tokens and time)")
     for flag, field, kind, text in _SUITE_OPTIONS:

@@ -13,6 +13,7 @@ from harness.transports.base import (
 )
 
 __all__ = [
+    "DEFAULT_TRANSPORT",
     "TRANSPORTS",
     "Clock",
     "HttpRequest",
@@ -24,6 +25,9 @@ __all__ = [
 ]
 
 TRANSPORTS = ("httpx", "aiohttp", "kernel")
+#: The transport that measures best under load on the benchmarks (see the README's
+#: transports table): aiohttp's connection handling with the harness's own chunk reader.
+DEFAULT_TRANSPORT = "aiohttp"
 
 
 def make_transport(

@@ -8,6 +8,10 @@ exactly when a count taken as each task first runs (not as it is launched) overs
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +23,7 @@ from harness.record import RequestRecord
 from harness.runner import Runner
 from tests.client.scripted import HANG, ScriptedTransport
 
+ROOT = Path(__file__).resolve().parents[2]
 STREAM = [b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n', b"data: [DONE]\n\n"]
 NOW_NS = 1_000_000_000_000  # the frozen clock's reading
 
@@ -180,3 +185,23 @@ def test_books_cross_a_process_boundary_unchanged() -> None:
     assert [run["count"] for run in again.as_dict()["unsent"]] == [3, 1]
     with pytest.raises(ValueError, match="unknown reason"):
         ledger.not_sent(10, 0, "bored")
+
+
+def test_a_run_books_its_whole_schedule_and_judges_its_client(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "harness.cli", "run", "--rate", "400", "--duration", "2",
+               "--max-tokens", "16", "--mock-tokens", "16", "--mock-itl-ms", "5",
+               "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    schedule = summary["schedule"]
+    assert schedule["offered"] == 800  # 2 s at 400/s, however far the client fell behind
+    assert schedule["sent"] + schedule["not_sent"] == 800
+    assert schedule["sent"] == summary["requests"]
+    assert schedule["send_lateness_s"]["max"] >= schedule["send_lateness_s"]["p50"] >= 0
+    client = summary["client"]
+    assert client["watched"] is True
+    assert client["bound"] is bool(client["reasons"])
+    assert f"schedule: 800 offered, {schedule['sent']} sent" in done.stderr
+    series = (tmp_path / "timeseries.csv").read_text().splitlines()[0].split(",")
+    assert {"send_lateness_p99_ms", "loop_lag_max_ms", "cpu_percent"} <= set(series)
