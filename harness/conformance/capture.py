@@ -334,6 +334,7 @@ async def capture(
         connections=settings.burst + 2,
         http2=target.http2,
         follow_redirects=target.follow_redirects,
+        httpcore=True,  # the body in the pieces the SDKs see: framing.split-reads
     )
     async with transport:
         capturer = _Capturer(transport, target, settings, clock)

@@ -37,6 +37,7 @@ def make_transport(
     connections: int,
     http2: bool = False,
     follow_redirects: bool = False,
+    httpcore: bool = False,
 ) -> Transport:
     """The transport called ``name``, with a pool of ``connections``.
 
@@ -47,6 +48,8 @@ def make_transport(
         http2: speak HTTP/2 where the server offers it (httpx only).
         follow_redirects: follow redirects within the request's origin, a few hops at
             most (see ``harness.transports.redirects``); by default a 3xx is the response.
+        httpcore: httpx only: read through httpx's own transport, which hands over a
+            chunked body one HTTP chunk at a time, as the SDKs built on httpx see it.
 
     Raises:
         ConfigError: an unknown name (field ``transport``).
@@ -59,6 +62,7 @@ def make_transport(
             connections=connections,
             http2=http2,
             follow_redirects=follow_redirects,
+            httpcore=httpcore,
         )
     if name == "aiohttp":
         from harness.transports.aiohttp_transport import AiohttpTransport

@@ -12,8 +12,10 @@ per chunk, and the task of a request wakes on one future when there is body to t
 * Timeouts come from the request's ``timeout`` extension (connect, read, write, pool)
   and fail as httpx's own exceptions, which httpx's callers already map.
 * The response's stream yields the body's bytes as they arrive, as sent: a content
-  coding is the caller's to decode. Its ``DELIVER`` extension hands them instead to a
-  sink from the read callback, as the aiohttp transport's tap does.
+  coding is the caller's to decode. Its ``READS`` extension yields them read by read,
+  each with its arrival stamp (what ``check`` judges framing by), and its ``DELIVER``
+  extension hands them instead to a sink from the read callback, as the aiohttp
+  transport's tap does.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ import httpx
 from harness.transports.base import ChunkSink, Clock
 from harness.transports.httpx_fast_protocol import H11Protocol
 
-__all__ = ["DELIVER", "FastH11Transport"]
+__all__ = ["DELIVER", "READS", "FastH11Transport"]
 
 #: The response extension holding ``deliver(sink)``: the body's reads go to ``sink``,
 #: ``(arrival_ns, data)``, from the read callback until the body ends or it returns True.
 DELIVER = "sse_harness.deliver"
+#: The response extension holding ``reads()``: the body's reads as they arrived, each
+#: apart, ``(arrival_ns, data)``, stamped in the read callback.
+READS = "sse_harness.reads"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _Key = tuple[str, str, int]
 
@@ -65,6 +70,20 @@ class _Body(httpx.AsyncByteStream):
                 raise conn.error
             elif conn.ended:
                 await self.aclose()  # the connection goes back at once
+            else:
+                await conn.wait(read_s)
+
+    async def reads(self) -> AsyncIterator[tuple[int, bytes]]:
+        """See ``READS``."""
+        conn, read_s = self._conn, self._read_s
+        while not self._closed:
+            if reads := conn.take_reads():
+                for read in reads:
+                    yield read
+            elif conn.error is not None:
+                raise conn.error
+            elif conn.ended:
+                await self.aclose()
             else:
                 await conn.wait(read_s)
 
@@ -144,6 +163,7 @@ class FastH11Transport(httpx.AsyncBaseTransport):
                     "http_version": b"HTTP/" + response.http_version,
                     "reason_phrase": response.reason,
                     DELIVER: body.deliver,
+                    READS: body.reads,
                 },
             )
         raise httpx.RemoteProtocolError("the server closed the connection without a response")

@@ -11,7 +11,8 @@ the one future the protocol sets when it has news, and takes what was read.
   (or names the fault) and ends the body. Other bodies (content-length,
   close-delimited) are read by h11 throughout.
 * Body data is appended to a list, each read stamped on arrival, and taken whole,
-  joined; with more than ``READ_BUFFER_BYTES`` not taken the socket is paused. Or it
+  joined (``take``) or read by read (``take_reads``); with more than
+  ``READ_BUFFER_BYTES`` not taken the socket is paused. Or it
   goes, read by read, to a sink called from the read callback (``deliver``).
 * A read timeout is one timer per quiet period, re-armed when it finds the connection
   was not quiet all along, rather than one timer per read.
@@ -220,13 +221,23 @@ class H11Protocol(asyncio.Protocol):
         if not chunks:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
+        self._taken()
+        return data
+
+    def take_reads(self) -> list[tuple[int, bytes]]:
+        """The body's reads not taken yet, each apart with its arrival stamp."""
+        reads = list(zip(self.stamps, self.chunks, strict=True))
+        if reads:
+            self._taken()
+        return reads
+
+    def _taken(self) -> None:
+        self.chunks.clear()
         self.stamps.clear()
         self._unread = 0
         if self._paused:
             self._paused = False
             self.transport.resume_reading()  # type: ignore[union-attr]
-        return data
 
     async def wait(self, timeout: float | None) -> None:
         """Wait until the protocol has news: data, the head, the end or an error.

@@ -24,7 +24,7 @@ import httpx
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
 from harness.transports.base import ChunkSink, Clock, HttpRequest, Timeouts
 from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
-from harness.transports.httpx_fast import DELIVER, FastH11Transport
+from harness.transports.httpx_fast import DELIVER, READS, FastH11Transport
 from harness.transports.redirects import following
 
 __all__ = ["HttpxTransport"]
@@ -47,8 +47,17 @@ class _Response:
         return decoded(self._raw_chunks(), self._coding)
 
     async def _raw_chunks(self) -> AsyncIterator[tuple[int, bytes]]:
-        clock = self._clock
-        try:  # the bytes as sent: a compressed body is decoded by chunks()
+        """The body's reads as sent (a compressed body is decoded by chunks()): through
+        ``FastH11Transport`` each read apart, stamped on arrival; else httpx's chunks,
+        stamped as they are taken."""
+        reads = self._response.extensions.get(READS)
+        try:
+            if reads is not None:
+                async with contextlib.aclosing(reads()) as arrived:
+                    async for read in arrived:
+                        yield read
+                return
+            clock = self._clock
             async for data in self._response.aiter_raw():
                 yield clock(), data
         except httpx.TimeoutException as exc:
@@ -90,6 +99,9 @@ class HttpxTransport:
         connections: the pool's size; size it to the load's concurrency.
         http2: speak HTTP/2 where the server offers it (needs the ``h2`` package),
             through httpx's own transport.
+        httpcore: HTTP/1.1 through httpx's own transport too: slower, but a chunked body
+            comes one HTTP chunk at a time, as the SDKs built on httpx read it (what
+            ``check`` judges framing by).
         follow_redirects: follow redirects within the request's origin (see
             ``harness.transports.redirects``); by default a 3xx is the response.
         clock: the arrival clock.
@@ -104,11 +116,13 @@ class HttpxTransport:
         connections: int = 100,
         http2: bool = False,
         follow_redirects: bool = False,
+        httpcore: bool = False,
         clock: Clock = time.perf_counter_ns,
     ) -> None:
         self._timeouts = timeouts
         self._connections = connections
         self._http2 = http2
+        self._httpcore = httpcore
         self._follow_redirects = follow_redirects
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
@@ -123,8 +137,8 @@ class HttpxTransport:
         limits = httpx.Limits(
             max_connections=self._connections, max_keepalive_connections=self._connections
         )
-        fast = None  # HTTP/2: httpx's own transport (httpcore), with these limits
-        if not self._http2:
+        fast = None  # httpx's own transport (httpcore), with these limits
+        if not (self._http2 or self._httpcore):
             fast = FastH11Transport(max_connections=self._connections, clock=self._clock)
         self._client = httpx.AsyncClient(
             timeout=timeout,
