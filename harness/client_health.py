@@ -91,6 +91,7 @@ def client_verdict(
     send_lateness_ns: Sequence[int] = (),
     merged_reads_share: float | None = None,
     transport: str = "",
+    http2: bool = False,
     processes: int = 1,
     cores: int = 1,
 ) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def client_verdict(
         send_lateness_ns: how late each scheduled request was sent.
         merged_reads_share: the share of reads that carried more than one token event.
         transport: the run's transport, for the remedy.
+        http2: whether it spoke HTTP/2, for the remedy.
         processes: the run's client processes, for the remedy.
         cores: this machine's cores, for the remedy.
     """
@@ -139,16 +141,16 @@ def client_verdict(
     block["merged_reads_share"] = merged_reads_share
     block["bound"] = bool(reasons)
     block["reasons"] = reasons
-    block["remedy"] = remedy(transport, processes, cores) if reasons else None
+    block["remedy"] = remedy(transport, processes, cores, http2=http2) if reasons else None
     return block
 
 
-def remedy(transport: str, processes: int, cores: int) -> str:
+def remedy(transport: str, processes: int, cores: int, *, http2: bool = False) -> str:
     """What to do about a bound client, the first that applies."""
-    if transport == "httpx":
+    if transport == "httpx" and http2:  # httpx's own transport: 6-10x aiohttp's CPU per event
         return (
-            "use a faster transport: --transport aiohttp (about 1.6x the leanest reader's "
-            "CPU per event) or --transport kernel; see the README's transports table"
+            "use a faster transport: drop --http2 and use --transport aiohttp (about 1.6x "
+            "the leanest reader's CPU per event); see the README's transports table"
         )
     if processes < cores:
         return f"spread the load over more client processes: --processes {cores}"

@@ -325,6 +325,7 @@ def _self_judged(
         send_lateness_ns=lateness,
         merged_reads_share=merged_reads_share(records),
         transport=config.transport,
+        http2=config.http2,
         processes=config.processes,
         cores=os.cpu_count() or 1,
     )

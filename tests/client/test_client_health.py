@@ -31,7 +31,9 @@ def samples(lags_ms: list[float], busy: list[int], cpu: list[float]) -> ClientSa
 
 
 def test_a_busy_lagging_client_is_bound_and_says_why_and_what_to_do() -> None:
-    verdict = client_verdict(samples([30.0] * 50, [100] * 50, [97.0, 99.0]), transport="httpx")
+    verdict = client_verdict(
+        samples([30.0] * 50, [100] * 50, [97.0, 99.0]), transport="httpx", http2=True
+    )
     assert verdict["bound"] is True
     assert verdict["loop_lag_ms"]["p99"] == 30.0
     assert verdict["cpu_percent"] == {"p50": 98.0, "max": 99.0}
@@ -70,14 +72,14 @@ def test_without_the_watch_only_the_schedule_is_judged() -> None:
 
 
 @pytest.mark.parametrize(
-    ("transport", "processes", "cores", "expected"),
-    [("httpx", 1, 2, "--transport aiohttp"), ("aiohttp", 1, 4, "--processes 4"),
-     ("kernel", 4, 4, "fewer streams")],
+    ("transport", "http2", "processes", "cores", "expected"),
+    [("httpx", True, 1, 2, "--transport aiohttp"), ("httpx", False, 1, 2, "--processes 2"),
+     ("aiohttp", False, 1, 4, "--processes 4"), ("kernel", False, 4, 4, "fewer streams")],
 )  # fmt: skip
 def test_the_remedy_is_the_first_that_applies(
-    transport: str, processes: int, cores: int, expected: str
+    transport: str, http2: bool, processes: int, cores: int, expected: str
 ) -> None:
-    assert expected in remedy(transport, processes, cores)
+    assert expected in remedy(transport, processes, cores, http2=http2)
 
 
 def test_samples_cross_a_process_boundary_unchanged() -> None:
@@ -132,7 +134,9 @@ def bound_summary() -> dict:
     records = [record(f"r{i}", i * 10, [i * 10 + 100, i * 10 + 120]) for i in range(5)]
     summary = summarize(records)
     summary["config"] = {"url": "http://127.0.0.1:8000/v1/chat/completions", "transport": "httpx"}
-    summary["client"] = client_verdict(samples([20.0] * 20, [100] * 20, [99.0]), transport="httpx")
+    summary["client"] = client_verdict(
+        samples([20.0] * 20, [100] * 20, [99.0]), transport="httpx", http2=True
+    )
     summary["schedule"] = {"offered": 10, "sent": 8, "not_sent": 2,
                            "not_sent_by": {"late": 2}, "unsent": [],
                            "send_lateness_s": {"p50": 0.001, "p99": 0.02, "max": 0.03}}  # fmt: skip
