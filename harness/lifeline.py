@@ -19,8 +19,8 @@ both set up by the child:
 PR_SET_PDEATHSIG fires when the parent *thread* that started the child ends, not when its
 process does. The parent must therefore start such a child from a thread that lives as long
 as the child should: the main thread, or the thread that enters and leaves the context
-manager around the child (``harness.target.embedded_mock``), or the one that awaits the
-children (``harness.processes``), never a short-lived worker thread of a pool.
+manager around the child (``harness.servers.embedded.embedded_mock``), or the one that awaits the
+children (``harness.load.processes``), never a short-lived worker thread of a pool.
 
 ``python -m harness.lifeline PARENT_PID MODULE [ARG...]`` runs ``python -m MODULE ARG...``
 tied to its parent by the signal, for a program that cannot call ``die_with_parent`` itself

@@ -11,7 +11,7 @@ their libraries load only when a test uses a fixture.
   (``headers(...)``, ``url(...)``) and the mock's ground truth (``truth(...)``).
 * ``mock_llm_factory``: start mocks with options of the test's choosing.
 * ``sse_load``: run a bounded load (by default at the test's ``mock_llm``) and return
-  the run's summary, as in ``summary.json``; judge it with ``harness.gate.check``.
+  the run's summary, as in ``summary.json``; judge it with ``harness.analysis.gate.check``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class MockLLM:
         """What the mock did for one request (its ``x-mock-request-id`` header): when it
         wrote each token, whether it saw a disconnect, ...; waits up to ``wait_ms`` for
         the request to end first."""
-        from harness.target import fetch_truth
+        from harness.servers.embedded import fetch_truth
 
         rid = f"{mock_request_id}?wait_ms={int(wait_ms)}"
         return fetch_truth(self.base_url, rid, timeout_s=wait_ms / 1000 + 5.0)
@@ -110,7 +110,7 @@ def _mock_arguments(arguments: Sequence[str], options: Mapping[str, Any]) -> lis
 def mock_llm_factory() -> Iterator[Callable[..., MockLLM]]:
     """Start mock LLM servers: ``mock_llm_factory(ttft_ms=20, tokens=5)``; every one is
     stopped when the test ends."""
-    from harness.target import embedded_mock
+    from harness.servers.embedded import embedded_mock
 
     with ExitStack() as stack:
 
@@ -160,9 +160,9 @@ def sse_load(
         slo: Mapping[str, float] | None = None,
         timeout_s: float = 60.0,
     ) -> dict[str, Any]:
-        from harness.config import RunConfig
-        from harness.load import Bounds, ClosedLoop, OpenLoop
-        from harness.payloads import RequestSpec
+        from harness.load.config import RunConfig
+        from harness.load.payloads import RequestSpec
+        from harness.load.schedule import Bounds, ClosedLoop, OpenLoop
         from harness.run import execute
         from harness.transports import Timeouts, run_event_loop
 

@@ -22,21 +22,27 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.client_health import ClientSamples, client_verdict
-from harness.config import RunConfig
-from harness.disconnects import summarize_disconnects, ttft_of_others
-from harness.gauge import GaugeSampler, check_gauge
-from harness.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
-from harness.load import ClosedLoop, OpenLoop
-from harness.metrics import Window, merged_reads_share, requests_frame, summarize, time_series
-from harness.processes import ProcessRunner
+from harness.analysis.disconnects import summarize_disconnects, ttft_of_others
+from harness.analysis.metrics import (
+    Window,
+    merged_reads_share,
+    requests_frame,
+    summarize,
+    time_series,
+)
+from harness.load.config import RunConfig
+from harness.load.health import ClientSamples, client_verdict
+from harness.load.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
+from harness.load.processes import ProcessRunner
+from harness.load.runner import Runner, SegmentRunner
+from harness.load.schedule import ClosedLoop, OpenLoop
+from harness.load.stopping import GUARD_NS, Sample, settling, watch_until_ns
 from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter, read_records
-from harness.runner import Runner, SegmentRunner
-from harness.stopping import GUARD_NS, Sample, settling, watch_until_ns
-from harness.target import fetch_truths
+from harness.servers.embedded import fetch_truths
+from harness.servers.gauge import GaugeSampler, check_gauge
 
 __all__ = [
     "RateSearch",

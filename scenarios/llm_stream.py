@@ -10,7 +10,7 @@ options (``--request``, ``--dialect``, ``--model``, ``--max-tokens``, ``--prompt
 
 from locust import task
 
-from harness.locust_user import LLMStreamUser, install
+from harness.locust.user import LLMStreamUser, install
 
 install()
 

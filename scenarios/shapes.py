@@ -8,7 +8,7 @@ rate. **step** adds ``--shape-step-users`` every ``--shape-step-seconds`` up to 
 **spike** holds ``--shape-step-users``, jumps to ``-u`` for ``--shape-spike-seconds`` and
 comes back; **ramp** steps up until the endpoint saturates: output tokens/s grows less than
 5% over a step, errors pass 20%, or TTFT p95 passes ``--saturation-ttft-ms``. The shape
-ends the test by itself. See ``harness.locust_shapes`` for the schedules.
+ends the test by itself. See ``harness.locust.shapes`` for the schedules.
 """
 
 import logging
@@ -17,8 +17,8 @@ from typing import Any
 from locust import LoadTestShape, events
 
 from harness.errors import ConfigError
-from harness.locust_client import REQUEST_TYPE
-from harness.locust_shapes import SHAPE_NAMES, Observation, Shape
+from harness.locust.client import REQUEST_TYPE
+from harness.locust.shapes import SHAPE_NAMES, Observation, Shape
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from harness.benchmarks.client_path import chat_response, run_client_bench
+from harness.calibration.client_path import chat_response, run_client_bench
 from harness.dialects import StreamReader, get
 from harness.transports.chunked import ChunkedBody
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.benchmarks.run_memory import MemoryTrace
+from harness.calibration.memory_bench import MemoryTrace
 
 ROOT = Path(__file__).resolve().parents[1]
 

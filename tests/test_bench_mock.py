@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.benchmarks.mock import run_mock_bench
+from harness.calibration.mock_bench import run_mock_bench
 
 
 def test_a_small_level_holds_every_stream_and_measures_its_tokens() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.benchmarks.parser import chat_stream, run_parser_bench
+from harness.calibration.parser_bench import chat_stream, run_parser_bench
 from harness.sse import Decoder
 
 

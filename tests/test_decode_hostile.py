@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.decode import MAX_DEPTH, NESTED, decode_body, render_summary
 from harness.dialects import DIALECT_NAMES, StreamReader
+from harness.dialects.decode import MAX_DEPTH, NESTED, decode_body, render_summary
 from harness.sse import encode
 
 DEEP = encode("[" * 100_000)

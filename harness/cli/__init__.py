@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from harness.decode import decode_body, render_summary
+    from harness.dialects.decode import decode_body, render_summary
 
     try:
         body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
@@ -194,7 +194,7 @@ def _bench_parser(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.benchmarks.parser import run_parser_bench
+    from harness.calibration.parser_bench import run_parser_bench
 
     if args.rounds < 1 or args.size_mb <= 0:
         return _usage_error("--rounds must be at least 1 and --size-mb positive")
@@ -249,7 +249,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.calibrate import BASELINE, best_levels, run_calibration, save_calibration
+    from harness.calibration.calibrate import (
+        BASELINE,
+        best_levels,
+        run_calibration,
+        save_calibration,
+    )
 
     levels = _levels(args.levels)
     if levels is None or args.seconds <= 0:
@@ -324,7 +329,7 @@ def _bench_mock(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.benchmarks.mock import run_mock_bench
+    from harness.calibration.mock_bench import run_mock_bench
 
     levels = _levels(args.levels)
     if levels is None or args.workers < 1 or args.seconds <= 0:
@@ -388,7 +393,7 @@ def _usage_error(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["mock"]:  # the mock has its own options and help
-        from harness.target import serve_mock
+        from harness.servers.embedded import serve_mock
 
         return serve_mock(argv[1:])
     if argv[:1] == ["locust"]:  # locust's own options pass through

@@ -36,7 +36,7 @@ def _bench_client(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.benchmarks.client_path import run_client_bench
+    from harness.calibration.client_path import run_client_bench
 
     if args.streams < 1 or args.tokens < 1 or args.rounds < 1:
         print("sse-harness: error: --streams, --tokens and --rounds must be >= 1", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.compare import compare_runs, render_comparison
+from harness.analysis.compare import compare_runs, render_comparison
 from harness.errors import ConfigError
 
 __all__ = ["add_compare_parser", "compare_command", "parse_share"]

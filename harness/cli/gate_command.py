@@ -12,8 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.gate import (
+    Objective,
+    evaluate,
+    load_objectives,
+    render_gate_markdown,
+    render_junit,
+)
 from harness.errors import ConfigError
-from harness.gate import Objective, evaluate, load_objectives, render_gate_markdown, render_junit
 
 __all__ = ["GATE_FILES", "add_gate_parser", "apply_gate", "gate_command"]
 

@@ -34,7 +34,7 @@ from typing import Any
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
 from harness.run import default_out_dir
-from harness.target import embedded_mock, mock_arguments
+from harness.servers.embedded import embedded_mock, mock_arguments
 
 __all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
 
@@ -284,7 +284,7 @@ def _bench_locust(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.benchmarks.locust_bench import run_locust_bench
+    from harness.calibration.locust_bench import run_locust_bench
 
     if args.users < 1 or args.seconds <= 0 or args.tokens < 2:
         print("sse-harness: error: --users, --seconds positive; --tokens >= 2", file=sys.stderr)

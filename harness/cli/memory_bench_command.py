@@ -38,7 +38,7 @@ def add_memory_bench_parser(targets: Any) -> None:
 
 
 def _bench_memory(args: argparse.Namespace) -> int:
-    from harness.benchmarks.run_memory import trace_run_memory
+    from harness.calibration.memory_bench import trace_run_memory
 
     options = [o for o in args.run_options if o != "--"] or DEFAULT_RUN.split()
     if args.settle <= 0:

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.dialects import DIALECT_NAMES
 from harness.errors import ConfigError
-from harness.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env
+from harness.load.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env
 from harness.transports import DEFAULT_TRANSPORT, TRANSPORTS
 
 __all__ = ["add_request_arguments", "request_spec_from_args"]

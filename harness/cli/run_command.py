@@ -21,22 +21,22 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from harness.calibrate import measurement_error
+from harness.analysis.gate import load_objectives
+from harness.calibration.calibrate import measurement_error
 from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import add_request_arguments, request_spec_from_args
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
-from harness.config import RunConfig, parse_abandon, parse_slo
 from harness.errors import ConfigError
-from harness.exchange import StreamBounds
-from harness.gate import load_objectives
 from harness.limits import raise_open_files_limit
-from harness.load import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
-from harness.payloads import read_prompt_file, synthetic_prompt
-from harness.recording import redact
+from harness.load.config import RunConfig, parse_abandon, parse_slo
+from harness.load.exchange import StreamBounds
+from harness.load.payloads import read_prompt_file, synthetic_prompt
+from harness.load.recorder import redact
+from harness.load.runner import SegmentRunner
+from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.report.labels import client_line, schedule_line
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
-from harness.runner import SegmentRunner
-from harness.target import embedded_mock, mock_arguments
+from harness.servers.embedded import embedded_mock, mock_arguments
 from harness.transports import Timeouts, run_event_loop
 
 __all__ = ["add_run_arguments", "config_from_args", "run_command"]

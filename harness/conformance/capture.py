@@ -32,10 +32,10 @@ from harness.conformance.captured import (
 from harness.conformance.events import load_payload
 from harness.dialects import StreamReader, get
 from harness.errors import ConfigError, ConnectFailed, ReadFailed, ReadTimedOut
-from harness.gauge import read_gauge, wait_for_baseline
-from harness.payloads import RequestSpec, build_request
-from harness.recording import MOCK_REQUEST_ID, redact
-from harness.target import fetch_truth
+from harness.load.payloads import RequestSpec, build_request
+from harness.load.recorder import MOCK_REQUEST_ID, redact
+from harness.servers.embedded import fetch_truth
+from harness.servers.gauge import read_gauge, wait_for_baseline
 from harness.transports import (
     Clock,
     HttpRequest,

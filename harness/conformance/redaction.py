@@ -3,7 +3,7 @@
 A server can echo the API key or a header's value anywhere: in an error body, an
 in-stream error, a broken event, a response header. Reports show such text cut to a
 bound (an excerpt of 80 bytes, a body's first 120), so a secret can also appear cut in
-two. ``Redactor`` hides each secret whole (with ``harness.recording.redact``) and then
+two. ``Redactor`` hides each secret whole (with ``harness.load.recorder.redact``) and then
 every piece of one at least ``PIECE_CHARS`` long, wherever a report carries text: the
 target, the requests' descriptions, and each finding's message and evidence.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.conformance.model import CheckResult, Evidence, Report
-from harness.recording import redact
+from harness.load.recorder import redact
 
 __all__ = ["PIECE_CHARS", "Redactor"]
 

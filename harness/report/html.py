@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness import __version__
-from harness.metrics import requests_frame, time_series, tokens_frame
+from harness.analysis.metrics import requests_frame, time_series, tokens_frame
 from harness.record import Outcome, RequestRecord
 from harness.report.labels import (
     COLUMNS,

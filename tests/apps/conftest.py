@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import EmbeddedMock, embedded_mock, mock_arguments
+from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Apps sharing one process (and event loop); the one that blocks its loop runs alone.

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from harness.conformance import Report, SuiteSettings, Target, capture_suite, judge
-from harness.payloads import RequestSpec
-from harness.target import EmbeddedMock
+from harness.load.payloads import RequestSpec
+from harness.servers.embedded import EmbeddedMock
 from tests.apps.conftest import ROOT
 
 #: What the tutorial apps take: a prompt and a length (the suite asks short and long).

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from harness.decode import decode_body
-from harness.target import EmbeddedMock, embedded_mock, mock_arguments
+from harness.dialects.decode import decode_body
+from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>EventSource</title><pre id="log"></pre>
 <script>

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.target import EmbeddedMock, embedded_mock, mock_arguments
+from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 
 
 @pytest.fixture(scope="module")

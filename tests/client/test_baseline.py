@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.baseline import _Stream, mock_chat_request, read_streams
-from harness.calibrate import BASELINE, LevelResult, best_levels
+from harness.calibration.baseline import _Stream, mock_chat_request, read_streams
+from harness.calibration.calibrate import BASELINE, LevelResult, best_levels
 from harness.record import ErrorKind, RequestRecord
-from harness.target import EmbeddedMock, fetch_truths
+from harness.servers.embedded import EmbeddedMock, fetch_truths
 
 ROOT = Path(__file__).resolve().parents[2]
 

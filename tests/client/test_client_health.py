@@ -10,15 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.analysis.compare import compare_samples, render_comparison
+from harness.analysis.gate import check
+from harness.analysis.metrics import merged_reads_share, summarize, time_series
 from harness.cli.run_command import health_lines
-from harness.client_health import ClientSamples, client_verdict, remedy
-from harness.compare import compare_samples, render_comparison
-from harness.gate import check
-from harness.metrics import merged_reads_share, summarize, time_series
+from harness.load.health import ClientSamples, client_verdict, remedy
+from harness.load.selfwatch import ClientWatch
 from harness.record import RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
-from harness.selfwatch import ClientWatch
 
 MS = 1_000_000
 
@@ -167,7 +167,7 @@ def test_the_gate_can_require_an_unbound_client() -> None:
 
 
 def test_compare_calls_no_regression_when_a_client_was_bound(tmp_path: Path) -> None:
-    from harness.compare import sample_records
+    from harness.analysis.compare import sample_records
 
     fast = [record(f"r{i}", i * 10, [i * 10 + 100, i * 10 + 120]) for i in range(60)]
     slow = [record(f"r{i}", i * 10, [i * 10 + 900, i * 10 + 920]) for i in range(60)]

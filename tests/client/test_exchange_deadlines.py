@@ -11,7 +11,7 @@ import json
 import pytest
 
 from harness.dialects import get as get_dialect
-from harness.exchange import Abandon, StreamBounds, run_exchange
+from harness.load.exchange import Abandon, StreamBounds, run_exchange
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports.base import HttpRequest, Timeouts
 from tests.client.scripted import HANG, ScriptedTransport

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import gauge
 from harness.errors import ConfigError
-from harness.gauge import GaugeSampler, GaugeSelector, check_gauge, parse_gauge, read_gauge
+from harness.servers import gauge
+from harness.servers.gauge import GaugeSampler, GaugeSelector, check_gauge, parse_gauge, read_gauge
 
 TEXT = """# HELP vllm:num_requests_running Number of requests running.
 # TYPE vllm:num_requests_running gauge

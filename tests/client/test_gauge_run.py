@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.exchange import Abandon
-from harness.load import Bounds, ClosedLoop
-from harness.payloads import RequestSpec
+from harness.load.config import RunConfig
+from harness.load.exchange import Abandon
+from harness.load.payloads import RequestSpec
+from harness.load.schedule import Bounds, ClosedLoop
 from harness.run import execute
-from harness.target import EmbeddedMock, embedded_mock, mock_arguments
+from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 from harness.transports import Timeouts
 
 TOKENS = 60  # at 25 ms each: 1.5 s a stream, far longer than the time to notice a close

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from harness.errors import ConfigError
-from harness.load import Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
+from harness.load.schedule import Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 
 
 def test_a_profile_without_bounds_is_refused() -> None:

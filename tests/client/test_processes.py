@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.load import Bounds, ClosedLoop, OpenLoop
-from harness.payloads import RequestSpec
-from harness.processes import ProcessRunner, shard_requests
+from harness.load.config import RunConfig
+from harness.load.payloads import RequestSpec
+from harness.load.processes import ProcessRunner, shard_requests
+from harness.load.schedule import Bounds, ClosedLoop, OpenLoop
 from harness.record import Outcome, RequestRecord
 from harness.results import read_records
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 from harness.transports import Timeouts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.config import RunConfig
-from harness.load import Bounds, OpenLoop
-from harness.payloads import RequestSpec
+from harness.load.config import RunConfig
+from harness.load.payloads import RequestSpec
+from harness.load.schedule import Bounds, OpenLoop
 from harness.run import RateSearch, search_rates
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.metrics import Window, distribution, requests_frame, summarize, time_series
+from harness.analysis.metrics import Window, distribution, requests_frame, summarize, time_series
 from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
 from harness.results import ResultsWriter, read_records
 

@@ -9,15 +9,15 @@ import json
 
 import pytest
 
-from harness.config import RunConfig
 from harness.dialects import StreamReader, get
 from harness.dialects.base import parse_json
 from harness.dialects.openai_chat import OpenAIChat
-from harness.load import Bounds, ClosedLoop
-from harness.payloads import RequestSpec
+from harness.load.config import RunConfig
+from harness.load.payloads import RequestSpec
+from harness.load.recorder import error_body_message, redact, redact_record
+from harness.load.runner import Runner
+from harness.load.schedule import Bounds, ClosedLoop
 from harness.record import ErrorKind, Outcome, RequestRecord
-from harness.recording import error_body_message, redact, redact_record
-from harness.runner import Runner
 from harness.sse import encode
 from tests.client.scripted import ScriptedTransport
 
@@ -30,7 +30,7 @@ def chat_body(*texts: str) -> list[object]:
 
 
 def run_with(transport: ScriptedTransport, monkeypatch: pytest.MonkeyPatch, requests: int):
-    monkeypatch.setattr("harness.runner.make_transport", lambda *a, **k: transport)
+    monkeypatch.setattr("harness.load.runner.make_transport", lambda *a, **k: transport)
     config = RunConfig(
         spec=RequestSpec(url="http://127.0.0.1:9/v1/chat/completions", api_key=KEY),
         dialect="openai-chat",

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.exchange import Abandon, StreamBounds
-from harness.load import Bounds, ClosedLoop, OpenLoop
-from harness.metrics import summarize
-from harness.payloads import RequestSpec
+from harness.analysis.metrics import summarize
+from harness.load.config import RunConfig
+from harness.load.exchange import Abandon, StreamBounds
+from harness.load.payloads import RequestSpec
+from harness.load.runner import Runner
+from harness.load.schedule import Bounds, ClosedLoop, OpenLoop
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.results import read_records
 from harness.run import execute
-from harness.runner import Runner
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 from harness.transports import Timeouts
 
 ROOT = Path(__file__).resolve().parents[2]

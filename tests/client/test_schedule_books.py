@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
-from harness.load import Bounds, ClosedLoop, OpenLoop, Trace, TraceEntry
-from harness.payloads import RequestSpec
+from harness.load.config import RunConfig
+from harness.load.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
+from harness.load.payloads import RequestSpec
+from harness.load.runner import Runner
+from harness.load.schedule import Bounds, ClosedLoop, OpenLoop, Trace, TraceEntry
 from harness.record import RequestRecord
-from harness.runner import Runner
 from tests.client.scripted import HANG, ScriptedTransport
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ import pytest
 from harness.cli.stop_signals import SAME_SIGTERM_S, StopSignals
 from harness.record import ErrorKind, Outcome
 from harness.results import read_records
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 from tests.launcher import DEADLINE_S, Launcher, none_alive, record_count, wait_for
 
 #: A long run: more requests and time than any test waits for.

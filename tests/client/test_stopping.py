@@ -11,9 +11,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from harness.disconnects import summarize_disconnects
-from harness.record import Outcome, RequestRecord, TokenSource
-from harness.stopping import (
+from harness.analysis.disconnects import summarize_disconnects
+from harness.load.stopping import (
     STILL_COUNTED_NS,
     Fall,
     Sample,
@@ -24,6 +23,7 @@ from harness.stopping import (
     settling,
     watch_until_ns,
 )
+from harness.record import Outcome, RequestRecord, TokenSource
 
 MS = 1_000_000
 TTFT, ITL = 50 * MS, 50 * MS

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from harness.dialects import StreamReader, get
+from harness.load.recorder import StreamRecorder, conclude, fail_status, parse_retry_after
 from harness.record import ErrorKind, Outcome, RequestRecord
-from harness.recording import StreamRecorder, conclude, fail_status, parse_retry_after
 from harness.sse import encode
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from harness.dialects import Delta, DeltaKind, StreamReader, get
 from harness.dialects.base import text_delta
+from harness.load.recorder import StreamRecorder, conclude
 from harness.record import Outcome, RequestRecord
-from harness.recording import StreamRecorder, conclude
 from harness.sse import encode
 
 ROLE = '{"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null}}]}'
@@ -161,7 +161,7 @@ def test_plain_text_is_read_only_from_a_lone_data_event() -> None:
 def test_an_endless_stream_is_cut_at_the_default_bound_on_the_fast_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("harness.recording.DEFAULT_MAX_EVENTS", 40)
+    monkeypatch.setattr("harness.load.recorder.DEFAULT_MAX_EVENTS", 40)
     chunk = encode(json.dumps({"choices": [{"index": 0, "delta": {"content": "x"}}]}))
     record, recorder = record_of([EVENTS[0], *[chunk] * 1000])
     assert record.outcome is Outcome.CUT

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.disconnects import ttft_of_others
-from harness.exchange import Abandon
-from harness.load import Bounds, ClosedLoop
-from harness.payloads import RequestSpec
+from harness.analysis.disconnects import ttft_of_others
+from harness.load.config import RunConfig
+from harness.load.exchange import Abandon
+from harness.load.payloads import RequestSpec
+from harness.load.schedule import Bounds, ClosedLoop
 from harness.run import Sweep, execute
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 from harness.transports import Timeouts
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from harness.conformance import Report, SuiteSettings, Target, capture_suite, judge
-from harness.payloads import RequestSpec
-from harness.target import EmbeddedMock, embedded_mock, mock_arguments
+from harness.load.payloads import RequestSpec
+from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 
 #: A small suite: enough tokens for every check to judge, a second or so per run.
 SMALL = SuiteSettings(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 
 SMALL = [
     "--streams",

@@ -23,8 +23,8 @@ from harness.conformance.checks.framing import FramingDigest
 from harness.conformance.model import Status
 from harness.conformance.reading import ReadEvent
 from harness.conformance.redaction import Redactor
+from harness.servers.embedded import EmbeddedMock
 from harness.sse import encode
-from harness.target import EmbeddedMock
 from tests.conformance.builders import captured, chat_stream, chunk, exchange, run
 from tests.conformance.hostile import serving
 from tests.conformance.test_cli import SMALL

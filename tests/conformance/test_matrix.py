@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.conformance import Status, SuiteSettings
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 from tests.conformance.conftest import SMALL, TUTORIAL_BODY, check, findings_text, statuses
 
 #: Faults that add a second to every request run with a suite this small.

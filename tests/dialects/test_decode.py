@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.decode import decode_body
+from harness.dialects.decode import decode_body
 from harness.errors import ConfigError
 
 CHUNK = (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.decode import decode_body
 from harness.dialects import DIALECT_NAMES, StreamReader, detect
+from harness.dialects.decode import decode_body
 from harness.sse import Decoder
 
 FIXTURES = Path(__file__).parent / "fixtures"

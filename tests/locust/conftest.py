@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.target import EmbeddedMock, embedded_mock, mock_arguments
+from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "llm_stream.py"

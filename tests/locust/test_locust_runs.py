@@ -11,7 +11,7 @@ import pytest
 
 from harness.record import ErrorKind, Outcome
 from harness.results import read_records
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 from tests.locust.conftest import ROOT, SCENARIO, SHAPES, run_locust
 
 
@@ -82,8 +82,8 @@ def test_the_step_shape_raises_users_and_ends_the_test(mock: EmbeddedMock, tmp_p
 
 def test_the_rest_of_the_harness_never_imports_locust_or_gevent() -> None:
     code = (
-        "import sys, harness.cli, harness.cli.locust_command, harness.locust_records,"
-        " harness.locust_settings, harness.locust_shapes, harness.benchmarks.locust_bench;"
+        "import sys, harness.cli, harness.cli.locust_command, harness.locust.records,"
+        " harness.locust.settings, harness.locust.shapes, harness.calibration.locust_bench;"
         " print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.locust_records import (
+from harness.analysis.metrics import Window, summarize
+from harness.locust.records import (
     ClockBase,
     LiveBoard,
     RecordCollector,
     decode_batch,
     encode_batch,
 )
-from harness.metrics import Window, summarize
 from harness.record import ErrorKind, Outcome, RequestRecord
 
 

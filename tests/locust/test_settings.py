@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.locust_settings import DEFAULT_PROMPT, StreamSettings
+from harness.locust.settings import DEFAULT_PROMPT, StreamSettings
 
 HOST = "http://127.0.0.1:8000"
 

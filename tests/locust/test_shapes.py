@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError
-from harness.locust_shapes import Observation, Shape
+from harness.locust.shapes import Observation, Shape
 
 
 def test_step_adds_users_each_step_and_holds_the_top_one_step() -> None:

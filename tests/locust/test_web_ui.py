@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import EmbeddedMock
+from harness.servers.embedded import EmbeddedMock
 from tests.browser.conftest import chromium_path
 from tests.locust.conftest import ROOT, SCENARIO
 from tests.locust.devtools import DevTools

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.load import Bounds, ClosedLoop
-from harness.payloads import RequestSpec
+from harness.load.config import RunConfig
+from harness.load.payloads import RequestSpec
+from harness.load.schedule import Bounds, ClosedLoop
 from harness.run import RunResult, execute
-from harness.target import embedded_mock, mock_arguments
+from harness.servers.embedded import embedded_mock, mock_arguments
 from harness.transports import Timeouts
 
 #: Requests per run: enough that p50 and p90 of TTFT have 5 values beyond them.

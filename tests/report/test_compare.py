@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli.compare_command import parse_share
-from harness.compare import (
+from harness.analysis.compare import (
     IMPROVEMENT,
     NO_CHANGE,
     REGRESSION,
@@ -24,6 +23,7 @@ from harness.compare import (
     load_sample,
     render_comparison,
 )
+from harness.cli.compare_command import parse_share
 from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.gate import (
+from harness.analysis.gate import (
     check,
     evaluate,
     parse_condition,
@@ -20,6 +19,7 @@ from harness.gate import (
     render_junit,
     resolve_metric,
 )
+from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = {
@@ -220,8 +220,8 @@ def test_run_with_a_gate_runs_judges_and_writes_the_gate_files(tmp_path: Path) -
 
 
 def test_the_examples_fit_the_command_line() -> None:
+    from harness.analysis.gate import load_objectives
     from harness.cli import build_parser
-    from harness.gate import load_objectives
 
     objectives = load_objectives(ROOT / "examples" / "slo.toml")
     assert [o.metric for o in objectives][:2] == ["ttft.p95", "itl.p99"]

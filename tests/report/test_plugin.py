@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gate import check
+from harness.analysis.gate import check
 
 
 def stream_answer(base_url, question, headers=None):

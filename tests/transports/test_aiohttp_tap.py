@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness.errors import ReadFailed, ReadTimedOut
-from harness.exchange import Abandon, run_exchange
+from harness.load.exchange import Abandon, run_exchange
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports import HttpRequest, Timeouts
 from harness.transports.aiohttp_transport import AiohttpTransport

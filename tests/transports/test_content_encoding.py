@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import ReadFailed
-from harness.exchange import run_exchange
+from harness.load.exchange import run_exchange
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports import TRANSPORTS, HttpRequest, Timeouts, make_transport
 from harness.transports.base import Transport

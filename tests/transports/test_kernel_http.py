@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
-from harness.exchange import run_exchange
-from harness.payloads import RequestSpec, build_request
+from harness.load.exchange import run_exchange
+from harness.load.payloads import RequestSpec, build_request
 from harness.record import ErrorKind, Outcome, RequestRecord
-from harness.target import EmbeddedMock, embedded_mock, fetch_truth, mock_arguments
+from harness.servers.embedded import EmbeddedMock, embedded_mock, fetch_truth, mock_arguments
 from harness.transports import HttpRequest, Timeouts
 from harness.transports.kernel import KernelTransport
 from tests.transports.servers import (

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.exchange import run_exchange
+from harness.load.exchange import run_exchange
 from harness.record import Outcome, RequestRecord
 from harness.transports import HttpRequest, Timeouts, kernel_socket
 from harness.transports import kernel as kernel_module

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.exchange import run_exchange
+from harness.load.exchange import run_exchange
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports import TRANSPORTS, HttpRequest, Timeouts, make_transport
 from harness.transports.redirects import MAX_REDIRECTS, redirected

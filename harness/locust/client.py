@@ -2,9 +2,9 @@
 
 Locust runs every user in a greenlet, so the client here is synchronous and
 gevent-friendly, around the same sans-IO reader as every other entry point: the request
-comes from ``harness.payloads.build_request``, the body goes through
+comes from ``harness.load.payloads.build_request``, the body goes through
 ``harness.dialects.StreamReader``, and the record is stamped and judged by
-``harness.recording``, as the asyncio exchange's are. The client reads the clock itself
+``harness.load.recorder``, as the asyncio exchange's are. The client reads the clock itself
 as each chunk arrives (locust's own clock stops at the headers when a response is
 streamed) and fires locust's ``request`` event: ``SSE``/``TTFT`` at the first token,
 ``SSE``/``ITL`` for every gap between token-bearing events, ``SSE``/``E2E`` when a
@@ -39,10 +39,8 @@ from requests.adapters import HTTPAdapter
 
 from harness.dialects import StreamReader
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
-from harness.locust_settings import StreamSettings
-from harness.payloads import Message, build_request
-from harness.record import ErrorKind, Outcome, RequestRecord
-from harness.recording import (
+from harness.load.payloads import Message, build_request
+from harness.load.recorder import (
     ERROR_BODY_BYTES,
     MOCK_REQUEST_ID,
     StreamRecorder,
@@ -51,6 +49,8 @@ from harness.recording import (
     fail_status,
     redact_record,
 )
+from harness.locust.settings import StreamSettings
+from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports.base import Clock, HttpRequest, Timeouts
 
 __all__ = ["REQUEST_TYPE", "SSEClient"]

@@ -6,7 +6,7 @@ number modulo ``N`` is ``k``, all from one start time, so the merged schedule is
 the one a single process would have followed (the same open-loop arrival times, the same
 user ramp-up). ``--requests`` is dealt out the same way.
 
-Each process runs an ordinary :class:`~harness.runner.Runner` and sends its finished
+Each process runs an ordinary :class:`~harness.load.runner.Runner` and sends its finished
 records back in small batches over a pipe; the parent hands them to the run's sink as
 they arrive, so ``results.jsonl`` grows during the run as it does with one process.
 Arrival times are comparable across processes because ``time.perf_counter_ns`` is the
@@ -38,13 +38,13 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from harness.config import RunConfig
 from harness.errors import HarnessError
-from harness.ledger import ScheduleLedger
 from harness.lifeline import die_with_parent
+from harness.load.config import RunConfig
+from harness.load.ledger import ScheduleLedger
+from harness.load.runner import Progress, Runner, SegmentRunner
+from harness.load.selfwatch import ClientSamples
 from harness.record import RequestRecord
-from harness.runner import Progress, Runner, SegmentRunner
-from harness.selfwatch import ClientSamples
 from harness.transports import run_event_loop
 
 __all__ = ["ProcessRunner", "shard_requests"]

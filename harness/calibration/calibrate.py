@@ -13,9 +13,9 @@ user-space stamps of the same reads; their lag (``user_lag_*``) is reported besi
 kernel's, so the gain of kernel stamps is measured in the same run.
 
 With ``baseline``, every level first runs the leanest client this Python can be (see
-``harness.baseline``) on the same mock, core and event loop, and each transport's CPU per
-event is also given as a multiple of the baseline's: the harness's own cost, apart from
-how fast the machine is at the time.
+``harness.calibration.baseline``) on the same mock, core and event loop, and each
+transport's CPU per event is also given as a multiple of the baseline's: the harness's own
+cost, apart from how fast the machine is at the time.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.accuracy import arrival_lags
-from harness.baseline import read_streams
-from harness.client_health import client_verdict
-from harness.config import RunConfig
-from harness.load import Bounds, ClosedLoop
-from harness.payloads import RequestSpec
+from harness.analysis.accuracy import arrival_lags
+from harness.calibration.baseline import read_streams
+from harness.load.config import RunConfig
+from harness.load.health import client_verdict
+from harness.load.payloads import RequestSpec
+from harness.load.runner import Runner
+from harness.load.schedule import Bounds, ClosedLoop
 from harness.record import RequestRecord
-from harness.runner import Runner
-from harness.target import embedded_mock, fetch_truths, mock_arguments
+from harness.servers.embedded import embedded_mock, fetch_truths, mock_arguments
 from harness.transports import Timeouts, make_transport, run_event_loop
 
 __all__ = [

@@ -4,7 +4,7 @@ Every case reads the same OpenAI chat responses (a role chunk, content chunks, t
 and usage chunks and ``[DONE]``, shaped as the mock writes them with usage requested),
 HTTP-chunked, one event per read as a 50 tokens/s stream arrives, with no socket:
 
-* ``raw``: the least a reader can do (as /work/shared/bench/rawreader.py does): take the
+* ``raw``: the least a reader can do (as the leanest raw load clients do): take the
   chunk framing off and find the content marker in each event, counting tokens.
 * ``aiohttp tap``: the aiohttp transport's path for a chunked body: aiohttp's protocol
   parses the head, the ``ResponseTap`` reads each body read and hands it to a
@@ -31,8 +31,8 @@ from typing import Any
 from aiohttp.client_proto import ResponseHandler
 
 from harness.dialects import StreamReader, get
+from harness.load.recorder import StreamRecorder, conclude
 from harness.record import RequestRecord
-from harness.recording import StreamRecorder, conclude
 from harness.sse import encode
 from harness.transports.aiohttp_tap import ResponseTap
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from harness import __version__
-from harness.disconnects import summarize_disconnects
-from harness.metrics import Window, summarize
+from harness.analysis.disconnects import summarize_disconnects
+from harness.analysis.metrics import Window, summarize
 from harness.record import Outcome, RequestRecord
 from harness.results import ResultsWriter, read_records
 from harness.run import RunResult, write_run_files

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.exchange import Abandon, StreamBounds
-from harness.load import Bounds, ClosedLoop, OpenLoop, Trace
-from harness.payloads import Message, RequestSpec
+from harness.load.exchange import Abandon, StreamBounds
+from harness.load.payloads import Message, RequestSpec
+from harness.load.schedule import Bounds, ClosedLoop, OpenLoop, Trace
 from harness.transports import DEFAULT_TRANSPORT, TRANSPORTS, Timeouts
 
 __all__ = ["SLO_NAMES", "RunConfig", "parse_slo"]
@@ -47,7 +47,7 @@ class RunConfig:
     max_in_flight: int = 10_000
     #: client processes the load is spread over (each runs its own event loop)
     processes: int = 1
-    #: sample the client's own loop lag and CPU share while it runs (``harness.selfwatch``)
+    #: sample the client's own loop lag and CPU share while it runs (``harness.load.selfwatch``)
     self_watch: bool = True
     #: times a rate-limited request (429, 503) is sent again after its Retry-After
     retry_429: int = 0

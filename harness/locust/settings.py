@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.dialects import Dialect, get
 from harness.errors import ConfigError
-from harness.payloads import (
+from harness.load.payloads import (
     REQUEST_KINDS,
     Message,
     RequestSpec,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.metrics import distribution
-from harness.target import embedded_mock, fetch_truths
+from harness.analysis.metrics import distribution
+from harness.servers.embedded import embedded_mock, fetch_truths
 
 __all__ = ["Level", "run_mock_bench"]
 
@@ -100,7 +100,7 @@ def measure_level(
     settle_s = 1.0
     with embedded_mock(arguments, cpu=mock_cpu) as mock:
         port = int(mock.base_url.rsplit(":", 1)[1])
-        command = [sys.executable, "-m", "harness.benchmarks.lean_client", "--port", str(port),
+        command = [sys.executable, "-m", "harness.calibration.lean_client", "--port", str(port),
                    "-c", str(streams), "-d", str(seconds), "--ramp", str(ramp_s),
                    "--settle", str(settle_s), "--tokens", str(tokens)]  # fmt: skip
         client_cpus = {cores[-1]} if len(cores) > 1 else set(cores)

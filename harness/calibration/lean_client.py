@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from harness.baseline import mock_chat_request
+from harness.calibration.baseline import mock_chat_request
 from harness.limits import raise_open_files_limit
 
 __all__ = ["main"]

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis.metrics import Window, requests_frame, time_series, tokens_frame
 from harness.errors import ConfigError
-from harness.metrics import Window, requests_frame, time_series, tokens_frame
 from harness.record import Outcome, RequestRecord
 from harness.results import read_records
 

@@ -19,8 +19,8 @@ import re
 import time
 from collections.abc import Callable
 
+from harness.load.recorder import fail
 from harness.record import ErrorKind, RequestRecord
-from harness.recording import fail
 
 __all__ = ["MAX_HEAD_BYTES", "mock_chat_request", "read_streams"]
 

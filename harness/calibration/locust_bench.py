@@ -27,14 +27,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.accuracy import arrival_lags
-from harness.config import RunConfig
-from harness.load import Bounds, ClosedLoop
-from harness.payloads import RequestSpec
+from harness.analysis.accuracy import arrival_lags
+from harness.load.config import RunConfig
+from harness.load.payloads import RequestSpec
+from harness.load.runner import Runner
+from harness.load.schedule import Bounds, ClosedLoop
 from harness.record import RequestRecord
 from harness.results import read_records
-from harness.runner import Runner
-from harness.target import embedded_mock, fetch_truths, mock_arguments
+from harness.servers.embedded import embedded_mock, fetch_truths, mock_arguments
 from harness.transports import Timeouts, run_event_loop
 
 __all__ = ["ClientFigures", "run_locust_bench"]

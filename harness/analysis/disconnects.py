@@ -12,7 +12,7 @@ From that:
 
 Where no ground truth can be had but the server's gauge of running requests was given
 (``--metrics-url``, ``--metrics-gauge``) and sampled through the run, each abandoned
-stream is judged by ``harness.stopping.judge_by_gauge``: stopped only when the gauge fell
+stream is judged by ``harness.load.stopping.judge_by_gauge``: stopped only when the gauge fell
 by it well before it would have ended by itself. ``stopped_by_server`` counts those (0
 when the server kept generating for every stream that could be judged, null when none
 could), ``gauge`` holds the counts and the evidence, and ``verdict`` says it in a line.
@@ -31,9 +31,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.metrics import distribution
+from harness.analysis.metrics import distribution
+from harness.load.stopping import Sample, judge_by_gauge
 from harness.record import Outcome, RequestRecord
-from harness.stopping import Sample, judge_by_gauge
 
 __all__ = ["summarize_disconnects", "ttft_of_others"]
 

@@ -19,14 +19,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
-from harness.config import RunConfig
 from harness.dialects import get as get_dialect
-from harness.exchange import run_exchange
-from harness.ledger import ScheduleLedger
-from harness.load import ClosedLoop, OpenLoop, Trace
-from harness.payloads import Message, build_request
+from harness.load.config import RunConfig
+from harness.load.exchange import run_exchange
+from harness.load.ledger import ScheduleLedger
+from harness.load.payloads import Message, build_request
+from harness.load.schedule import ClosedLoop, OpenLoop, Trace
+from harness.load.selfwatch import ClientSamples, ClientWatch
 from harness.record import ErrorKind, Outcome, RequestRecord
-from harness.selfwatch import ClientSamples, ClientWatch
 from harness.transports import Clock, Transport, make_transport
 
 __all__ = ["Progress", "Runner", "SegmentRunner"]

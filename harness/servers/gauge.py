@@ -3,7 +3,7 @@
 Where a server's ground truth per request cannot be had, its gauge still shows whether
 it stopped the streams the client abandoned. ``GaugeSampler`` reads it every
 ``interval_s`` through the run, in a thread of its own so the load's event loop never
-waits on a scrape; ``harness.stopping`` then judges, stream by stream, whether the gauge
+waits on a scrape; ``harness.load.stopping`` then judges, stream by stream, whether the gauge
 fell before the stream would have ended by itself. A gauge counts streams but does not
 name them, nor can it say how many tokens went out after a close; the summary says so.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.errors import ConfigError
-from harness.stopping import Sample
+from harness.load.stopping import Sample
 
 __all__ = [
     "GaugeSampler",

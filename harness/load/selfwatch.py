@@ -17,7 +17,7 @@ import asyncio
 import time
 from typing import Any
 
-from harness.client_health import ClientSamples
+from harness.load.health import ClientSamples
 
 __all__ = ["ClientWatch"]
 

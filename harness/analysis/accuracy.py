@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.metrics import distribution
+from harness.analysis.metrics import distribution
 from harness.record import RequestRecord
 
 __all__ = ["arrival_lags"]

@@ -19,8 +19,7 @@ from typing import Any
 
 from harness.dialects import Dialect, StreamReader, StreamResult
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut, UndecodableBody
-from harness.record import ErrorKind, Outcome, RequestRecord
-from harness.recording import (
+from harness.load.recorder import (
     ERROR_BODY_BYTES,
     MOCK_REQUEST_ID,
     StreamRecorder,
@@ -29,6 +28,7 @@ from harness.recording import (
     fail_status,
     redact_record,
 )
+from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports.base import Clock, HttpRequest, Timeouts, Transport, deliver
 
 __all__ = ["Abandon", "StreamBounds", "run_exchange"]

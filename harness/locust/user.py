@@ -3,7 +3,7 @@
 A locustfile calls ``install()`` and subclasses ``LLMStreamUser``, adding only tasks::
 
     from locust import task
-    from harness.locust_user import LLMStreamUser, install
+    from harness.locust.user import LLMStreamUser, install
 
     install()
 
@@ -40,8 +40,9 @@ from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner, WorkerRunner
 
 from harness.dialects import DIALECT_NAMES
 from harness.errors import ConfigError
-from harness.locust_client import REQUEST_TYPE, SSEClient
-from harness.locust_records import (
+from harness.load.payloads import REQUEST_KINDS, Message
+from harness.locust.client import REQUEST_TYPE, SSEClient
+from harness.locust.records import (
     DONE_MESSAGE,
     FLUSH_MESSAGE,
     RECORDS_MESSAGE,
@@ -51,8 +52,7 @@ from harness.locust_records import (
     decode_batch,
     encode_batch,
 )
-from harness.locust_settings import HTTP_CLIENTS, StreamSettings
-from harness.payloads import REQUEST_KINDS, Message
+from harness.locust.settings import HTTP_CLIENTS, StreamSettings
 from harness.record import RequestRecord
 from harness.run import default_out_dir
 
@@ -113,7 +113,7 @@ def plugin_of(environment: Any) -> Plugin:
     """
     plugin = getattr(environment, "sse_harness", None)
     if plugin is None:
-        raise ConfigError("locustfile", "call harness.locust_user.install() in the locustfile")
+        raise ConfigError("locustfile", "call harness.locust.user.install() in the locustfile")
     return plugin
 
 

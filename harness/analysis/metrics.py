@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.client_health import ClientSamples
+from harness.load.health import ClientSamples
 from harness.record import Outcome, RequestRecord, TokenSource, span_s
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Whether the client itself was the bottleneck of a run: its samples and their verdict.
 
-``harness.selfwatch`` samples each client process while a segment runs; this module holds
+``harness.load.selfwatch`` samples each client process while a segment runs; this module holds
 what it saw (``ClientSamples``) and judges it, with the send lateness and the merged reads
 the records show, against bounds that match ``sse-harness calibrate``'s: a client is
 *bound* when its own delays could have moved the figures by more than the calibrated 2 ms.
