@@ -12,6 +12,8 @@ import pytest
 
 import harness
 from harness import dialects
+from harness.dialects import Delta, DeltaKind, Read
+from harness.sse import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +27,29 @@ def test_public_surface_is_pinned_and_sorted() -> None:
     assert dialects.__all__ == sorted(dialects.__all__)
     for name in harness.__all__ + dialects.__all__:
         assert hasattr(harness if name in harness.__all__ else dialects, name), name
+
+
+def test_the_value_types_are_immutable_and_compare_by_value() -> None:
+    event = Event("message", "hi", "7", None)
+    delta = Delta(kind=DeltaKind.CONTENT, text="hi")
+    read = Read(event, (delta,), True)
+    assert event == Event(data="hi", id="7") != Event(data="hi")
+    assert hash(event) == hash(Event(data="hi", id="7"))
+    assert delta == Delta(kind=DeltaKind.CONTENT, text="hi", choice=0)
+    assert hash(delta) == hash(Delta(kind=DeltaKind.CONTENT, text="hi"))
+    assert read == Read(event=event, deltas=(delta,), token=True, terminator=False)
+    assert repr(event) == "Event(type='message', data='hi', id='7', retry=None)"
+    assert repr(read).startswith("Read(event=Event(type='message', data='hi'")
+    for value, name in ((event, "data"), (delta, "text"), (read, "token")):
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(value, name, getattr(value, name))
+    with pytest.raises(TypeError):
+        Delta(DeltaKind.CONTENT, "hi")  # type: ignore[misc]
+    match read:
+        case Read(Event(type="message", data=data), (Delta(kind=DeltaKind.CONTENT),), True):
+            assert data == "hi"
+        case _:
+            pytest.fail(f"{read!r} does not match its own fields")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from harness.dialects.base import Delta, DeltaKind, text_delta
+from harness.dialects.base import Delta, DeltaKind
 from harness.dialects.fields import Fields
 from harness.sse import Event
 
@@ -175,7 +175,7 @@ def _common_chunk(data: str) -> tuple[Delta, ...] | None:
     content, choice = plain
     if not content:
         return _IGNORABLE
-    return (text_delta(DeltaKind.CONTENT, content, choice),)
+    return (Delta(kind=DeltaKind.CONTENT, text=content, choice=choice),)
 
 
 def _choice_deltas(fields: Fields, value: Any, path: str, position: int) -> list[Delta]:

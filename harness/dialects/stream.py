@@ -12,7 +12,8 @@ ignored. Either way nothing already read is lost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 from harness.dialects.base import Accumulator, Delta, Dialect, StreamResult
 from harness.dialects.detect import detect
@@ -23,36 +24,17 @@ from harness.sse import DEFAULT_MAX_EVENT_BYTES, Decoder, Event
 __all__ = ["Read", "StreamReader"]
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
+class Read(msgspec.Struct, frozen=True, gc=False):
     """One event as read: the event, what it added, whether it bore a token, and whether
-    it was the stream's terminator (the first event with a DONE delta)."""
+    it was the stream's terminator (the first event with a DONE delta).
+
+    Nothing it holds (an event, a tuple of deltas, two flags) can refer back to a read,
+    so the garbage collector need not track it (``gc=False``)."""
 
     event: Event
     deltas: tuple[Delta, ...]
     token: bool
     terminator: bool = False
-
-
-def _read_factory() -> Callable[[Event, tuple[Delta, ...], bool, bool], Read]:
-    """A constructor for ``Read`` that skips the frozen dataclass's ``__init__`` (the same
-    instance in half the time; see ``harness.sse``'s ``Event`` for the same)."""
-    new = object.__new__
-    set_event, set_deltas = Read.event.__set__, Read.deltas.__set__  # type: ignore[attr-defined]
-    set_token, set_end = Read.token.__set__, Read.terminator.__set__  # type: ignore[attr-defined]
-
-    def read(event: Event, deltas: tuple[Delta, ...], token: bool, terminator: bool) -> Read:
-        instance = new(Read)
-        set_event(instance, event)
-        set_deltas(instance, deltas)
-        set_token(instance, token)
-        set_end(instance, terminator)
-        return instance
-
-    return read
-
-
-_new_read = _read_factory()
 
 
 def is_plain_text(content_type: str | None) -> bool:
@@ -191,7 +173,7 @@ class StreamReader:
             self.events += 1
             if token:
                 self.content_events += 1
-            reads.append(_new_read(event, deltas, token, accumulator.done and not done))
+            reads.append(Read(event, deltas, token, accumulator.done and not done))
         return reads
 
 

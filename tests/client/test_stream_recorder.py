@@ -8,8 +8,7 @@ from unittest import mock
 
 import pytest
 
-from harness.dialects import Delta, DeltaKind, StreamReader, get
-from harness.dialects.base import text_delta
+from harness.dialects import StreamReader, get
 from harness.load.recorder import StreamRecorder, conclude
 from harness.record import Outcome, RequestRecord
 from harness.sse import encode
@@ -99,15 +98,6 @@ def test_the_recorder_says_when_it_stopped_the_read() -> None:
     cut, cut_recorder = record_of(EVENTS, max_events=2)
     assert cut_recorder.stopped
     assert cut.outcome is Outcome.CUT
-
-
-def test_text_deltas_equal_the_dataclass_built_ones() -> None:
-    for kind in (DeltaKind.CONTENT, DeltaKind.REASONING):
-        built = text_delta(kind, "x", 2)
-        assert built == Delta(kind=kind, text="x", choice=2)
-        assert hash(built) == hash(Delta(kind=kind, text="x", choice=2))
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            built.text = "y"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("size", [None, 1, 64])
