@@ -3,7 +3,8 @@
 A script is a list of steps: bytes are a body chunk, a float is a pause in seconds before
 the next step, and ``HANG`` waits forever (a server that stops sending). ``head`` is
 played before the response's headers are handed over, so a server that never finishes
-its headers is ``head=[HANG]``.
+its headers is ``head=[HANG]``. Arrivals are stamped on ``clock``: on a virtual clock
+(``tests.virtual_time``) the pauses, and so every measured time, are exact.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.transports.base import HttpRequest
+from harness.transports.base import Clock, HttpRequest
 
 HANG = object()
 Step = bytes | float | object
@@ -33,11 +34,12 @@ class ScriptedResponse:
     headers: Mapping[str, str]
     body: Sequence[Step]
     t_headers_ns: int = 0
+    clock: Clock = time.perf_counter_ns
 
     async def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
         for step in self.body:
             if isinstance(step, bytes):
-                yield time.perf_counter_ns(), step
+                yield self.clock(), step
             else:
                 await _play(step)
 
@@ -53,6 +55,7 @@ class ScriptedTransport:
         default_factory=lambda: {"content-type": "text/event-stream"}
     )
     name: str = "scripted"
+    clock: Clock = time.perf_counter_ns
     requests: list[HttpRequest] = field(default_factory=list)
     open_streams: int = 0
 
@@ -70,7 +73,7 @@ class ScriptedTransport:
             for step in self.head:
                 await _play(step)
             yield ScriptedResponse(
-                self.status, self.headers, self.body, t_headers_ns=time.perf_counter_ns()
+                self.status, self.headers, self.body, t_headers_ns=self.clock(), clock=self.clock
             )
         finally:
             self.open_streams -= 1

@@ -1,7 +1,7 @@
 """Every deadline of one request holds from the request's start, before and after the
 first token, whatever the server does: headers that never finish, comments alone, an
-endless stream. Played on an in-memory transport: no sockets, and no bound on how long
-the machine takes beyond a generous guard."""
+endless stream. Played on an in-memory transport and a virtual clock: no sockets, no
+real waiting, and no bound on how long the machine takes beyond a generous guard."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from harness.load.exchange import Abandon, StreamBounds, run_exchange
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports.base import HttpRequest, Timeouts
 from tests.client.scripted import HANG, ScriptedTransport
+from tests.virtual_time import VirtualClock
 
 GUARD_S = 30.0  # far past every deadline below: reaching it means a deadline did not hold
 LONG = 3600.0
@@ -40,6 +41,8 @@ def exchange(
     record = RequestRecord(request_id="r-0")
     request = HttpRequest(method="POST", url="http://127.0.0.1:9/v1", headers={})
     timeouts = Timeouts(ttft_s=ttft_s, total_s=total_s, idle_s=LONG)
+    clock = VirtualClock()
+    transport.clock = clock.ns
 
     async def main() -> None:
         async with transport:
@@ -52,11 +55,12 @@ def exchange(
                     timeouts=timeouts,
                     bounds=bounds or StreamBounds(),
                     abandon=abandon,
+                    clock=clock.ns,
                 ),
                 GUARD_S,
             )
 
-    asyncio.run(main())
+    clock.run(main())
     assert transport.open_streams == 0, "the stream was left open"
     return record
 
@@ -65,6 +69,7 @@ def test_ttft_timeout_ends_a_request_whose_headers_never_finish() -> None:
     record = exchange(ScriptedTransport(head=[HANG]), ttft_s=0.05)
     assert record.error_kind is ErrorKind.TIMEOUT_TTFT
     assert record.t_headers_ns is None
+    assert record.t_end_ns - record.t_sent_ns == pytest.approx(50_000_000, abs=1_000)  # exactly
 
 
 def test_ttft_timeout_ends_a_stream_of_comments_alone() -> None:
@@ -88,9 +93,11 @@ def test_total_timeout_ends_a_request_whose_headers_never_finish() -> None:
 
 
 def test_total_timeout_ends_an_endless_stream_after_its_first_token() -> None:
-    record = exchange(ScriptedTransport(body=endless_tokens()), ttft_s=0.5, total_s=0.1)
+    record = exchange(ScriptedTransport(body=endless_tokens()), ttft_s=0.5, total_s=0.105)
     assert record.error_kind is ErrorKind.TIMEOUT_TOTAL
     assert record.t_first_token_ns is not None
+    assert record.t_end_ns - record.t_sent_ns == pytest.approx(105_000_000, abs=1_000)
+    assert len(record.token_times_ns) == 11  # a token every 10 ms from 0, until the deadline
 
 
 def test_max_stream_seconds_cuts_before_the_first_token() -> None:

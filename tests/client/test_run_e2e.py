@@ -1,15 +1,19 @@
-"""The load client end to end against the mock (loopback only, every run bounded)."""
+"""The load client end to end against the mock (loopback only, every run bounded).
+
+Real sockets and a real clock: what these tests assert holds however busy the machine
+(order, counts, causality against the mock's ground truth). The runner's pacing and the
+arithmetic of TTFT and ITL are checked exactly on a virtual clock (``test_pacing``); how
+close the stamps come to the mock's writes is measured by ``sse-harness calibrate``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,9 +29,14 @@ from harness.results import read_records
 from harness.run import execute
 from harness.servers.embedded import EmbeddedMock
 from harness.transports import Timeouts
+from tests.launcher import DEADLINE_S, wait_for
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "harness.cli"]
+#: The mock's TTFT (the module's mock), less the 0.5 ms it may write a token early.
+MOCK_TTFT_S = 0.040 - 0.0005
 
 
 def run(config: RunConfig) -> list[RequestRecord]:
@@ -48,25 +57,25 @@ def config_for(mock: EmbeddedMock, **changes: object) -> RunConfig:
 
 
 @pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
-def test_ttft_and_itl_match_the_mock_at_light_load(mock: EmbeddedMock, transport: str) -> None:
+def test_every_token_is_stamped_after_the_mock_wrote_it(mock: EmbeddedMock, transport: str) -> None:
     records = run(config_for(mock, transport=transport))
     summary = summarize(records)
     assert summary["requests"] == 12
     assert summary["errors"] == 0
-    assert summary["ttft_s"]["p50"] == pytest.approx(0.040, abs=0.015)
-    assert summary["itl_s"]["p50"] == pytest.approx(0.010, abs=0.004)
+    assert summary["ttft_s"]["count"] == summary["tpot_s"]["count"] == 12
+    assert summary["ttft_s"]["p50"] >= MOCK_TTFT_S  # the mock waits that long after receipt
     assert all(r.output_tokens == 12 and r.done_sentinel for r in records)
-    assert all(r.mock_request_id for r in records)
-
-
-def test_arrival_times_follow_the_mocks_write_times(mock: EmbeddedMock) -> None:
-    record = run(config_for(mock, bounds=Bounds(requests=1)))[0]
-    truth = mock.truth(record.mock_request_id)
-    assert truth is not None
-    lags_ms = [
-        (a - w) / 1e6 for a, w in zip(record.token_times_ns, truth["token_write_ns"], strict=True)
-    ]
-    assert all(0 <= lag < 20 for lag in lags_ms), lags_ms  # same clock: arrival after write
+    for record in records:
+        assert record.mock_request_id
+        truth = mock.truth(record.mock_request_id, timeout_s=DEADLINE_S)
+        assert truth is not None
+        # one clock for both on Linux: sent before received, each token after its write
+        assert record.t_sent_ns <= truth["received_ns"]
+        written = truth["token_write_ns"]
+        assert len(record.token_times_ns) == len(written) == 12
+        lags_ns = [a - w for a, w in zip(record.token_times_ns, written, strict=True)]
+        assert min(lags_ns) >= 0, lags_ns
+        assert record.token_times_ns == sorted(record.token_times_ns)
 
 
 def test_closed_loop_holds_its_concurrency(mock: EmbeddedMock) -> None:
@@ -82,34 +91,27 @@ def test_closed_loop_holds_its_concurrency(mock: EmbeddedMock) -> None:
     assert {r.user for r in records} == set(range(5))
 
 
-def test_open_loop_starts_on_schedule(mock: EmbeddedMock) -> None:
+def test_an_open_loop_sends_every_request_of_its_schedule(mock: EmbeddedMock) -> None:
+    # its pacing is checked exactly on a virtual clock (test_pacing)
     records = run(config_for(mock, profile=OpenLoop(rate=20), bounds=Bounds(requests=10)))
-    scheduled = sorted(r.t_scheduled_ns for r in records)
-    gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(scheduled)]
-    assert gaps_ms == pytest.approx([50.0] * 9, abs=0.01)
-    late_ms = [(r.t_sent_ns - r.t_scheduled_ns) / 1e6 for r in records]
-    assert max(late_ms) < 20
-
-
-def test_a_duration_bound_stops_the_run_by_itself(mock: EmbeddedMock) -> None:
-    start = time.monotonic()
-    records = run(config_for(mock, bounds=Bounds(duration_s=0.6)))
-    assert time.monotonic() - start < 3
-    assert records
-    assert all(r.outcome is Outcome.OK for r in records)  # in-flight ones finished
+    assert len(records) == 10
+    assert all(r.outcome is Outcome.OK for r in records)
+    assert all(r.t_scheduled_ns is not None and r.t_sent_ns >= r.t_scheduled_ns for r in records)
 
 
 @pytest.mark.parametrize(
     ("fault", "kind"),
     [("http_500", ErrorKind.HTTP_STATUS), ("http_503", ErrorKind.RATE_LIMITED),
      ("malformed_json@3", ErrorKind.PROTOCOL), ("disconnect_after=3", ErrorKind.TRUNCATED),
-     ("error_event@3", ErrorKind.STREAM_ERROR), ("stall=3@2", ErrorKind.TIMEOUT_IDLE)],
+     ("error_event@3", ErrorKind.STREAM_ERROR), ("stall=60@2", ErrorKind.TIMEOUT_IDLE)],
 )  # fmt: skip
 def test_every_fault_becomes_its_error_kind_and_the_run_goes_on(
     mock: EmbeddedMock, fault: str, kind: ErrorKind
 ) -> None:
     spec = RequestSpec(url=mock.base_url, headers=(("X-Mock-Fault", fault),))
-    timeouts = Timeouts(ttft_s=10, idle_s=1.0, total_s=30)
+    # a short idle timeout only where the stall must meet it: elsewhere a busy machine's
+    # slow answer is no stall
+    timeouts = Timeouts(ttft_s=10, idle_s=1.0 if "stall" in fault else 10, total_s=30)
     records = run(config_for(mock, spec=spec, bounds=Bounds(requests=3), timeouts=timeouts))
     assert len(records) == 3
     assert {r.error_kind for r in records} == {kind}, [r.error_message for r in records]
@@ -135,17 +137,27 @@ def test_cut_streams_are_not_errors(mock: EmbeddedMock) -> None:
 def test_abandoned_streams_close_at_the_asked_point_and_the_mock_stops(
     mock: EmbeddedMock, tmp_path: Path
 ) -> None:
-    config = config_for(mock, disconnect_rate=1.0, disconnect_after=Abandon(after_tokens=3),
+    # a token every 10 s: a write after the close would be a stream the mock kept on, not
+    # one a busy machine was slow to notice (how fast the mock notices is measured on a
+    # fake clock in tests/mock/test_stream.py)
+    slow = (("X-Mock-Itl-Ms", "10000"), ("X-Mock-Tokens", "30"))
+    config = config_for(mock, spec=RequestSpec(url=mock.base_url, headers=slow),
+                        disconnect_rate=1.0, disconnect_after=Abandon(after_tokens=1),
                         bounds=Bounds(requests=4))  # fmt: skip
     result = asyncio.run(execute(config, tmp_path, truth_url=mock.base_url))
     assert {r.outcome for r in result.records} == {Outcome.ABANDONED}
-    assert all(r.abandoned_after_tokens == 3 for r in result.records)
+    assert all(r.abandoned_after_tokens == 1 for r in result.records)
     disconnect = result.summary["disconnect"]
     assert disconnect["abandoned"] == 4
     assert disconnect["verifiable"] is True
     assert disconnect["stopped_by_server"] == 4
     assert disconnect["tokens_after_close"] <= 4  # at most one write already under way each
-    assert disconnect["stop_latency_ms"]["p99"] < 100
+    assert disconnect["stop_latency_ms"]["p99"] >= 0  # noticed after the close
+    for record in result.records:
+        truth = mock.truth(record.mock_request_id or "", timeout_s=DEADLINE_S)
+        assert truth is not None
+        assert truth["outcome"] == "disconnected"
+        assert truth["tokens_sent"] < truth["tokens_planned"]
     assert result.summary["ttft_s"]["count"] == 0  # kept out of the latency figures
 
 
@@ -180,11 +192,9 @@ def test_sigint_leaves_a_valid_results_file(mock: EmbeddedMock, tmp_path: Path) 
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (not results.exists() or results.stat().st_size < 2000):
-        time.sleep(0.05)
+    wait_for(lambda: results.exists() and results.stat().st_size >= 2000, "records")
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=30)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
     assert process.returncode == 130, stderr
     records = list(read_records(results))
     assert len(records) >= 4
