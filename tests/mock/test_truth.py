@@ -30,7 +30,9 @@ def test_every_token_write_is_recorded_with_its_schedule_and_lateness(mock: Runn
     received = truth["received_ns"]
     expected = [received + 5_000_000 + k * 10_000_000 for k in range(8)]
     assert truth["scheduled_ns"] == expected  # start + ttft + k * itl, never drifting
-    assert all(-500_000 <= late < 50_000_000 for late in truth["lateness_ns"])  # slack: 0.5 ms
+    # never early beyond the scheduler's 0.5 ms slack; how late is a figure of the machine,
+    # reported by `sse-harness bench mock` (and checked on a fake clock in test_stream)
+    assert all(late >= -500_000 for late in truth["lateness_ns"])
     assert received <= truth["headers_ns"] <= truth["token_write_ns"][0]
     # the client saw each token after the mock wrote it (one clock for both on Linux)
     assert all(

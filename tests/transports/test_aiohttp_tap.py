@@ -258,7 +258,7 @@ def test_no_bytes_within_the_idle_timeout_times_the_read_out() -> None:
             await conn.send(SSE_HEAD + chunked(EVENTS[0])[:-5])
             await release.wait()
 
-        short = Timeouts(connect_s=5, ttft_s=10, idle_s=0.2, total_s=20)
+        short = Timeouts(connect_s=5, ttft_s=60, idle_s=0.2, total_s=120)
         reads: list[bytes] = []
         async with raw_server(handler) as server, AiohttpTransport(timeouts=short) as t:
             started = time.monotonic()
@@ -272,7 +272,9 @@ def test_no_bytes_within_the_idle_timeout_times_the_read_out() -> None:
 
     reads, waited, record = run(go())
     assert reads == [EVENTS[0]]
-    assert 0.2 <= waited < 2.0
+    # not before the idle timeout; the upper bound only tells the idle timer apart from the
+    # others (a minute and more), however late a busy machine runs it
+    assert 0.2 <= waited < 30
     assert record.error_kind is ErrorKind.TIMEOUT_IDLE
     assert len(record.token_times_ns) == 1
 
@@ -282,18 +284,20 @@ def test_bytes_keep_arriving_so_the_idle_timer_does_not_fire() -> None:
         async def handler(conn: Conn) -> None:
             await conn.request()
             await conn.send(SSE_HEAD)
-            for _ in range(8):  # 8 x 50 ms: past the 0.15 s idle bound, never idle that long
+            # 24 x 50 ms: past the 1 s idle bound, never idle that long (the server shares
+            # the client's loop: only a stall of the whole process near 1 s could look idle)
+            for _ in range(24):
                 await conn.send(chunked(EVENTS[0])[:-5])
                 await asyncio.sleep(0.05)  # the server's pace, not a wait for the client
             await conn.send(chunked(EVENTS[-1]))
 
-        short = Timeouts(connect_s=5, ttft_s=10, idle_s=0.15, total_s=20)
+        short = Timeouts(connect_s=5, ttft_s=10, idle_s=1.0, total_s=20)
         async with raw_server(handler) as server, AiohttpTransport(timeouts=short) as t:
             return await exchange(t, server.url(), short)
 
     record = run(go())
     assert record.outcome is Outcome.OK, record.error_message
-    assert len(record.token_times_ns) == 8
+    assert len(record.token_times_ns) == 24
 
 
 def test_leaving_a_stream_early_closes_its_connection() -> None:
