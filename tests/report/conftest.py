@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +24,7 @@ REQUESTS = 60
 
 
 def run_against_mock(out_dir: Path, *, ttft_ms: float, **config: object) -> RunResult:
-    """One bounded run (12 users) against a fresh embedded mock of the given TTFT (ITL 40 ms:
-    the client's scheduling jitter on a busy machine stays well inside a 10% tolerance)."""
+    """One bounded run (12 users) against a fresh embedded mock of the given TTFT (ITL 40 ms)."""
     with embedded_mock(mock_arguments(ttft_ms=ttft_ms, itl_ms=40, tokens=6)) as mock:
         settings: dict[str, object] = {
             "spec": RequestSpec(url=mock.base_url),
@@ -38,16 +40,72 @@ def run_against_mock(out_dir: Path, *, ttft_ms: float, **config: object) -> RunR
         return asyncio.run(execute(run_config, out_dir, truth_url=mock.base_url))
 
 
+#: Where a record keeps the times of its tokens (a stream's tokens move together).
+TOKEN_TIMES = ("t_first_token_ns", "t_first_answer_ns", "t_end_ns")
+
+
+def _retimed(record: dict[str, Any], first_delay_ns: int, gap_scale: float) -> None:
+    """Move ``record``'s tokens ``first_delay_ns`` later and stretch the gaps between them."""
+    times = record.get("token_times_ns") or []
+    if not times:
+        return
+    first = times[0]
+    moved = [first + first_delay_ns + round((t - first) * gap_scale) for t in times]
+    tail_ns = record["t_end_ns"] - times[-1]
+    record["token_times_ns"] = moved
+    for key in TOKEN_TIMES:
+        if record.get(key) == first:
+            record[key] = moved[0]
+    record["t_end_ns"] = moved[-1] + tail_ns
+
+
+def _derived(base: Path, out: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the run in ``base`` whose records went through ``change``."""
+    shutil.copytree(base, out, dirs_exist_ok=True)
+    lines = []
+    for line in (base / "results.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        change(record)
+        lines.append(json.dumps(record))
+    (out / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def _slower(record: dict[str, Any]) -> None:
+    """Every stream's tokens later by a fifth of its TTFT: TTFT 20% up, ITL unchanged."""
+    if record.get("t_first_token_ns") is not None:
+        _retimed(record, (record["t_first_token_ns"] - record["t_sent_ns"]) // 5, 1.0)
+
+
+def _jittered(seed: int) -> Callable[[dict[str, Any]], None]:
+    """Each stream's TTFT and gaps changed by up to 5% and 3%, drawn from ``seed``: how a
+    second run of the same server on a quiet machine differs."""
+    rng = random.Random(seed)
+
+    def change(record: dict[str, Any]) -> None:
+        if record.get("t_first_token_ns") is not None:
+            ttft_ns = record["t_first_token_ns"] - record["t_sent_ns"]
+            _retimed(record, round(ttft_ns * rng.uniform(-0.05, 0.05)), rng.uniform(0.97, 1.03))
+
+    return change
+
+
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """Run folders by name: ``base`` and ``again`` (mock TTFT 100 ms), ``slow`` (120 ms)."""
+    """Run folders by name: ``base``, a real run against the mock (TTFT 100 ms); ``slow``,
+    its records with a TTFT 20% longer; ``again``, its records with the noise of a second
+    run. Both are made from ``base`` rather than run again: on a busy machine two real runs
+    differ by whatever else the machine did, and the comparison would rightly say so."""
     made: dict[str, Path] = {}
-    ttft = {"base": 100.0, "again": 100.0, "slow": 120.0}
+    changes = {"slow": _slower, "again": _jittered(seed=5)}
 
     def get(name: str) -> Path:
         if name not in made:
             out = tmp_path_factory.mktemp(f"run-{name}")
-            run_against_mock(out, ttft_ms=ttft[name])
+            if name == "base":
+                run_against_mock(out, ttft_ms=100.0)
+            else:
+                _derived(get("base"), out, changes[name])
             made[name] = out
         return made[name]
 

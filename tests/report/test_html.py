@@ -10,6 +10,8 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from harness.report.html import render_html, saturation_knee
 from harness.results import read_records
 from tests.report.conftest import IMAGE, SCRIPT
@@ -51,6 +53,7 @@ def assert_loads_nothing(page: str) -> None:
     assert "default-src 'none'" in page
 
 
+@pytest.mark.slow  # a real run against the mock
 def test_every_run_writes_a_self_contained_report(runs: Callable[[str], Path]) -> None:
     page = (runs("base") / "report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
@@ -65,6 +68,7 @@ def test_every_run_writes_a_self_contained_report(runs: Callable[[str], Path]) -
     assert "matplotlib" in page  # versions of the machine that ran it
 
 
+@pytest.mark.slow  # a real run against the mock
 def test_the_report_is_deterministic(runs: Callable[[str], Path]) -> None:
     summary, records = load(runs("base"))
     first = render_html(summary, records, env=ENV)
@@ -87,6 +91,7 @@ def test_a_hostile_endpoint_cannot_inject_markup(hostile_run: Path) -> None:
     assert "HTTP 500: &lt;script&gt;" in page
 
 
+@pytest.mark.slow  # a real run against the mock
 def test_the_report_command_rewrites_the_page(runs: Callable[[str], Path], tmp_path: Path) -> None:
     out = tmp_path / "page.html"
     result = subprocess.run(
@@ -115,6 +120,7 @@ def sweep_segments(summary: dict, *, saturated_at: int | None) -> list[dict]:
     return segments
 
 
+@pytest.mark.slow  # a real run against the mock
 def test_a_sweep_draws_latency_against_throughput_with_the_knee(
     runs: Callable[[str], Path],
 ) -> None:

@@ -8,6 +8,8 @@ from importlib.metadata import entry_points
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs pytest, or Python, in a subprocess
+
 #: A project's tests: its app's streaming code against the mock, and a performance gate.
 PROJECT_TESTS = '''
 import httpx
@@ -65,7 +67,8 @@ def test_factory_starts_mocks_of_several_kinds(mock_llm_factory):
 @pytest.mark.mock_llm(ttft_ms=30, itl_ms=2, tokens=10)
 def test_performance_gate(sse_load):
     summary = sse_load(requests=24, concurrency=6)
-    verdict = check(summary, {"ttft.p95": "< 500 ms", "error_rate": "== 0", "requests": ">= 24"})
+    # a bound a busy machine cannot miss: the gate is what is shown, not the machine's speed
+    verdict = check(summary, {"ttft.p95": "< 5 s", "error_rate": "== 0", "requests": ">= 24"})
     assert verdict.passed, str(verdict)
     assert summary["ttft_s"]["p50"] >= 0.03
     assert Path(summary["run_dir"], "report.html").exists()
