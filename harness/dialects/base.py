@@ -88,10 +88,8 @@ class Delta(msgspec.Struct, frozen=True, kw_only=True):
 class Dialect(Protocol):
     """An API's streaming format, read event by event.
 
-    Attributes:
-        name: the dialect's name on the command line (``openai-chat``, ...).
-        framing: ``"sse"`` when the body is an event stream; ``"text"`` when every body
-            chunk is text (``text/plain`` streams), wrapped in an ``Event`` per chunk.
+    ``name`` and ``framing`` are read-only properties, so the frozen dataclasses that are
+    the dialects satisfy it.
 
     A dialect may also have ``plain_content(data) -> (text, choice) | None`` (openai-chat
     does): what an event adds when it adds only answer text, read from its data alone
@@ -99,8 +97,16 @@ class Dialect(Protocol):
     ``StreamReader.read_plain`` then reads such events without building them.
     """
 
-    name: str
-    framing: Literal["sse", "text"]
+    @property
+    def name(self) -> str:
+        """The dialect's name on the command line (``openai-chat``, ...)."""
+        ...
+
+    @property
+    def framing(self) -> Literal["sse", "text"]:
+        """``"sse"`` when the body is an event stream; ``"text"`` when every body chunk is
+        text (``text/plain`` streams), wrapped in an ``Event`` per chunk."""
+        ...
 
     def interpret(self, event: Event) -> tuple[Delta, ...]:
         """Return what ``event`` adds to the response.

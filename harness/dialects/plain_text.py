@@ -21,9 +21,9 @@ TEXT_EVENT = "text"
 class TextFramer:
     """Turns a plain-text body into one ``Event`` per chunk that decodes to text.
 
-    It has the shape of ``harness.sse.Decoder`` (``feed``, ``close``, ``discarded``), so a
-    reader handles both framings alike. A multi-byte character split across chunks is
-    held back until it is complete; invalid bytes become U+FFFD.
+    It has the shape of ``harness.sse.Decoder`` (``feed``, ``single_data``, ``close``,
+    ``discarded``), so a reader handles both framings alike. A multi-byte character split
+    across chunks is held back until it is complete; invalid bytes become U+FFFD.
     """
 
     __slots__ = ("_decoder", "discarded")
@@ -35,6 +35,10 @@ class TextFramer:
     def feed(self, data: bytes) -> list[Event]:
         text = self._decoder.decode(data)
         return [Event(TEXT_EVENT, text)] if text else []
+
+    def single_data(self, data: bytes) -> None:
+        """Always None: a text body holds no ``data:`` events to read apart."""
+        return None
 
     def close(self) -> list[Event]:
         text = self._decoder.decode(b"", final=True)

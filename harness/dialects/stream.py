@@ -39,7 +39,9 @@ class Read(msgspec.Struct, frozen=True, gc=False):
 
 def is_plain_text(content_type: str | None) -> bool:
     """True for a ``text/plain`` content type (any parameters)."""
-    return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "text/plain"
+    if content_type is None:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() == "text/plain"
 
 
 class StreamReader:
@@ -127,7 +129,7 @@ class StreamReader:
         plain = self._plain
         if plain is None or self.fatal is not None:
             return None
-        payload = self._framer.single_data(data)  # type: ignore[union-attr]
+        payload = self._framer.single_data(data)
         if payload is None:
             return None
         found = plain(payload)
@@ -177,9 +179,12 @@ class StreamReader:
         return reads
 
 
-def _plain_reader(
-    dialect: Dialect | None, framer: Decoder | TextFramer
-) -> Callable[[str], tuple[str, int] | None] | None:
+#: A dialect's ``plain_content``: an event's data (text or UTF-8 bytes) to its answer text
+#: and choice, or None.
+_PlainReader = Callable[[str | bytes], tuple[str, int] | None]
+
+
+def _plain_reader(dialect: Dialect | None, framer: Decoder | TextFramer) -> _PlainReader | None:
     """The dialect's reader of plain answer text, when it has one and the body is SSE."""
     if dialect is None or not isinstance(framer, Decoder):
         return None
