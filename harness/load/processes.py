@@ -41,9 +41,9 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.lifeline import die_with_parent
 from harness.load.config import RunConfig
+from harness.load.health import ClientSamples
 from harness.load.ledger import ScheduleLedger
 from harness.load.runner import Progress, Runner, SegmentRunner
-from harness.load.selfwatch import ClientSamples
 from harness.record import RequestRecord
 from harness.transports import run_event_loop
 

@@ -16,16 +16,17 @@ import itertools
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 
 from harness.dialects import get as get_dialect
 from harness.load.config import RunConfig
 from harness.load.exchange import run_exchange
+from harness.load.health import ClientSamples
 from harness.load.ledger import ScheduleLedger
 from harness.load.payloads import Message, build_request
 from harness.load.schedule import ClosedLoop, OpenLoop, Trace
-from harness.load.selfwatch import ClientSamples, ClientWatch
+from harness.load.selfwatch import ClientWatch
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.transports import Clock, Transport, make_transport
 
@@ -150,7 +151,7 @@ class Runner(SegmentRunner):
         self._ids = itertools.count()
         self._id_prefix = f"{segment or 'r'}-" if count == 1 else f"{segment or 'r'}-p{index}-"
         self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._t0_ns = 0
         self._end_ns: int | None = None
         self._answered = False  # some request got an answer (or at least connected)
@@ -326,8 +327,8 @@ class Runner(SegmentRunner):
         await asyncio.sleep(self.config.bounds.grace_s)
         self.cancel()
 
-    def _spawn(self, coroutine: object) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[object, object, object]) -> asyncio.Task[object]:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

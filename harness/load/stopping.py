@@ -153,6 +153,7 @@ def pace_of(records: Sequence[RequestRecord], *, max_tokens: int | None) -> Pace
 
 def natural_end_ns(record: RequestRecord, pace: Pace) -> int | None:
     """When ``record``'s stream would have ended had the client read on (None: unknown)."""
+    ttft: int | None
     if record.t_first_token_ns is not None:
         ttft = record.t_first_token_ns - record.t_sent_ns
     else:
@@ -186,7 +187,11 @@ def judge_by_gauge(
         baseline against when the streams would have ended) and a one-line ``verdict``.
     """
     points = sorted(Sample(*s) for s in samples)
-    abandoned = [r for r in records if r.outcome is Outcome.ABANDONED and r.t_close_ns is not None]
+    abandoned = [
+        (r, r.t_close_ns)
+        for r in records
+        if r.outcome is Outcome.ABANDONED and r.t_close_ns is not None
+    ]  # each with its close
     pace = pace_of(records, max_tokens=max_tokens)
     round_trips = [r.t_headers_ns - r.t_sent_ns for r in records if r.t_headers_ns is not None]
     guard_ns += min(round_trips, default=0)
@@ -202,18 +207,17 @@ def judge_by_gauge(
     why: Counter[str] = Counter()
     windowed: list[tuple[int, int, int | None]] = []  # close, window end, remaining
     remaining_all: list[int] = []
-    for record in abandoned:
+    for record, close in abandoned:
         end = natural_end_ns(record, pace)
         if end is None:  # only a gauge still up long after the close can tell
-            windowed.append((record.t_close_ns, record.t_close_ns + STILL_COUNTED_NS, None))
+            windowed.append((close, close + STILL_COUNTED_NS, None))
             continue
-        remaining = end - record.t_close_ns
+        remaining = end - close
         remaining_all.append(remaining)
         if remaining < MIN_REMAINING_NS:
             why[f"less than {MIN_REMAINING_NS / 1e9:g} s left at the close"] += 1
             continue
-        windowed.append((record.t_close_ns, record.t_close_ns + int(LATE_SHARE * remaining),
-                         remaining))  # fmt: skip
+        windowed.append((close, close + int(LATE_SHARE * remaining), remaining))
     windowed.sort()
     closes = np.array([w[0] for w in windowed], dtype=np.int64)
     window_ends = np.array([w[1] for w in windowed], dtype=np.int64)
@@ -238,20 +242,20 @@ def judge_by_gauge(
     tolerance = max(2 * (interval_ns or 0), guard_ns)
     verdicts: list[Fall] = []
     fell_after: list[int] = []
-    for i, (_close, window_end, remaining) in enumerate(windowed):
-        if fell[i] >= 0 and remaining is None:
+    for i, (_close, window_end, left) in enumerate(windowed):
+        if fell[i] >= 0 and left is None:
             why["it fell soon after the close, and when it would have ended is unknown"] += 1
         elif fell[i] >= 0:
-            verdicts.append(judge_fall(int(fell[i]), remaining))
+            verdicts.append(judge_fall(int(fell[i]), left))
             fell_after.append(int(fell[i]))
         elif last_seen[i] >= window_end - tolerance:
-            verdicts.append(judge_fall(None, remaining))
+            verdicts.append(judge_fall(None, left))
         else:
             why["the gauge was not read to the end of its window"] += 1
     stopped = verdicts.count(Fall.STOPPED)
     kept = verdicts.count(Fall.KEPT_ON)
 
-    last_close = max((r.t_close_ns for r in abandoned), default=None)
+    last_close = max((close for _, close in abandoned), default=None)
     back = None
     if last_close is not None:
         back = next((p.t_ns for p in points if p.t_ns >= last_close and p.value <= baseline), None)
