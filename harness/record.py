@@ -28,7 +28,24 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["FORMAT_VERSION", "ErrorKind", "Outcome", "RequestRecord", "TokenSource", "span_s"]
+from harness.errors import (
+    ConnectFailed,
+    ReadFailed,
+    ReadTimedOut,
+    TransportError,
+    UndecodableBody,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "TRANSPORT_ERROR_KINDS",
+    "ErrorKind",
+    "Outcome",
+    "RequestRecord",
+    "TokenSource",
+    "kind_of",
+    "span_s",
+]
 
 #: Version of the JSON form; readers refuse versions they do not know.
 FORMAT_VERSION = 2
@@ -50,6 +67,25 @@ class ErrorKind(enum.StrEnum):
     TRUNCATED = "truncated"  # the body ended before the answer was complete
     STREAM_ERROR = "stream_error"  # the server reported an error inside the stream
     CANCELLED = "cancelled"  # the client chose to stop it (second Ctrl-C)
+
+
+#: The error kind of each transport error, the most specific first: the one table the
+#: asyncio exchange, the locust client and ``check``'s capture all go by.
+TRANSPORT_ERROR_KINDS: tuple[tuple[type[TransportError], ErrorKind], ...] = (
+    (UndecodableBody, ErrorKind.PROTOCOL),  # the bytes came, but no event can be read
+    (ConnectFailed, ErrorKind.CONNECT),
+    (ReadTimedOut, ErrorKind.TIMEOUT_IDLE),
+    (ReadFailed, ErrorKind.TRUNCATED),
+)
+
+
+def kind_of(error: TransportError) -> ErrorKind:
+    """The error kind of a transport error (``TRANSPORT_ERROR_KINDS``); the exchange
+    broke below the stream in some other way: ``truncated``."""
+    for error_type, kind in TRANSPORT_ERROR_KINDS:
+        if isinstance(error, error_type):
+            return kind
+    return ErrorKind.TRUNCATED
 
 
 class Outcome(enum.StrEnum):

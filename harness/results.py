@@ -1,7 +1,12 @@
-"""``results.jsonl``: one record per line, appended and flushed as each request completes.
+"""A run's result files, written and read here and nowhere else.
 
-A crash or Ctrl-C therefore keeps every finished record. The reader skips a last line
-cut off mid-write (the one a kill can leave) and says so, rather than failing the file.
+* ``results.jsonl``: one record per line, appended and flushed as each request
+  completes. A crash or Ctrl-C therefore keeps every finished record. The reader skips a
+  last line cut off mid-write (the one a kill can leave) and says so, rather than
+  failing the file.
+* ``summary.json``: the run's figures, a ``RunSummary`` with its format version
+  (``format``). A summary of a newer format than this version reads is refused; one
+  written before the format was numbered reads as format 0.
 """
 
 from __future__ import annotations
@@ -11,11 +16,22 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import msgspec
+
+from harness.errors import ConfigError
 from harness.record import RequestRecord
 
-__all__ = ["ResultsWriter", "read_records"]
+__all__ = [
+    "SUMMARY_FORMAT",
+    "Distribution",
+    "ResultsWriter",
+    "RunSummary",
+    "read_records",
+    "read_summary",
+    "write_summary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +104,145 @@ def read_records(path: Path, *, offset: int = 0) -> Iterator[RequestRecord]:
                     return
                 raise ValueError(f"{path}:{number}: not a JSON record ({exc})") from exc
             yield RequestRecord.from_mapping(data)
+
+
+#: The format of ``summary.json`` this version writes; raised when a field changes
+#: meaning or goes away (added fields keep it).
+SUMMARY_FORMAT = 1
+
+
+class Distribution(msgspec.Struct, frozen=True, kw_only=True):
+    """Quantiles, mean and maximum of a figure over the run's requests (None when no
+    request had it), and how many had it."""
+
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p999: float | None = None
+    mean: float | None = None
+    max: float | None = None
+    count: int = 0
+
+
+Block = dict[str, Any]
+#: Fields written even when None (the others are left out when the run has none).
+_NULL_KEPT = frozenset({"dialect"})
+
+
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """``summary.json``: a run's figures over its measurement window.
+
+    The blocks whose keys vary with the run (``variants``, ``schedule``, ``client``,
+    ``disconnect``, ``goodput``, ``segments``, ...) are described in the README; the
+    latencies are in seconds (``_s``), rates per second.
+    """
+
+    format: int = SUMMARY_FORMAT
+    version: str
+    requests: int
+    ok: int
+    errors: int
+    errors_by_kind: dict[str, int]
+    first_error_by_kind: dict[str, Any]
+    error_rate: float
+    abandoned: int
+    cut: int
+    ttft_s: Distribution
+    itl_s: Distribution
+    tpot_s: Distribution
+    e2e_s: Distribution
+    output_tokens_per_s: float
+    requests_per_s: float
+    window_s: float
+    variants: Block
+    no_terminator: int
+    token_events_by_kind: dict[str, int]
+    config: Block
+    interrupted: bool = False
+    dialect: str | None = None
+    ttft_from_scheduled_s: Distribution | None = None
+    clock: Block | None = None
+    goodput: Block | None = None
+    schedule: Block | None = None
+    client: Block | None = None
+    disconnect: Block | None = None
+    gave_up: str | None = None
+    lost_processes: list[str] | None = None
+    measurement_error: str | None = None
+    segments: list[Block] | None = None
+    sweep: Block | None = None
+    max_rate: Block | None = None
+    locust: Block | None = None
+    command: list[str] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Block) -> RunSummary:
+        """A summary from its JSON form.
+
+        Raises:
+            ConfigError: ``data`` is not a summary this version can read.
+        """
+        found = data.get("format", 0)
+        if not isinstance(found, int) or found > SUMMARY_FORMAT:
+            raise ConfigError(
+                "summary",
+                f"format {found!r} is newer than this sse-harness reads ({SUMMARY_FORMAT}); "
+                "upgrade sse-harness",
+            )
+        try:
+            return msgspec.convert({**data, "format": found}, cls)
+        except msgspec.ValidationError as exc:
+            raise ConfigError("summary", f"not a run summary: {exc}") from exc
+
+    @classmethod
+    def of(cls, figures: Block) -> RunSummary:
+        """The summary of the figures a run gathered, each of them a field.
+
+        Raises:
+            ValueError: a key is no field of ``RunSummary`` (its figure would be lost).
+            ConfigError: a value does not fit its field.
+        """
+        if unknown := sorted(set(figures) - set(cls.__struct_fields__)):
+            raise ValueError(f"summary keys without a field in RunSummary: {unknown}")
+        return cls.from_dict({"format": SUMMARY_FORMAT, **figures})
+
+    def as_dict(self) -> Block:
+        """The summary's JSON form (what ``summary.json`` holds), leaving out what a run
+        of its kind does not have (the fields that are None)."""
+        data = msgspec.to_builtins(self)
+        return {k: v for k, v in data.items() if v is not None or k in _NULL_KEPT}
+
+
+def write_summary(path: Path, summary: RunSummary | Block) -> None:
+    """Write ``summary`` (or its JSON form, checked against its type) to ``path`` as
+    indented JSON.
+
+    Raises:
+        ValueError: a key of ``summary`` is no field of ``RunSummary``: it would be lost.
+        ConfigError: a value does not fit its field.
+    """
+    if not isinstance(summary, RunSummary):
+        summary = RunSummary.of(summary)
+    data = msgspec.json.encode(summary.as_dict())
+    path.write_bytes(msgspec.json.format(data, indent=2) + b"\n")
+
+
+def read_summary(path: Path | str) -> RunSummary:
+    """The summary in ``path`` (a ``summary.json``, or the run folder holding one).
+
+    Raises:
+        ConfigError: the file is missing, not JSON, or not a summary this version reads.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("summary", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ConfigError("summary", f"{path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("summary", f"{path} holds no run summary")
+    return RunSummary.from_dict(data)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,9 +39,10 @@ from harness.load.stopping import GUARD_NS, Sample, settling, watch_until_ns
 from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
-from harness.results import ResultsWriter, read_records
+from harness.results import ResultsWriter, RunSummary, read_records, write_summary
 from harness.servers.embedded import fetch_truths
 from harness.servers.gauge import GaugeSampler, check_gauge
+from harness.transports import run_event_loop
 
 __all__ = [
     "RateSearch",
@@ -50,6 +50,7 @@ __all__ = [
     "Sweep",
     "default_out_dir",
     "execute",
+    "run_load",
     "search_rates",
     "write_run_files",
 ]
@@ -113,6 +114,8 @@ class RunResult:
     ledger: ScheduleLedger = field(default_factory=ScheduleLedger)
     #: what the client process(es) saw of themselves (None when the self-watch was off)
     client: ClientSamples | None = None
+    #: ``summary`` as its type (None for results gathered by another entry point)
+    run_summary: RunSummary | None = None
 
 
 def default_out_dir(root: Path = Path("reports")) -> Path:
@@ -214,95 +217,134 @@ async def execute(
         ConfigError: the gauge cannot be read before the run (naming ``metrics-url`` or
             ``metrics-gauge``).
     """
-    baseline = 0.0
-    if metrics_gauge is not None:
-        baseline = await asyncio.to_thread(check_gauge, *metrics_gauge)
+    gauge = await _GaugeWatch.start(metrics_gauge)  # an unreadable gauge: no run, no folder
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(out_dir=out_dir, summary={})
-    sampler = None
-    if metrics_gauge is not None:
-        sampler = GaugeSampler(*metrics_gauge)
-        sampler.start()
-    results_path = out_dir / "results.jsonl"
     # records go to the file as they complete and are not kept: memory stays flat however
     # long the run; each segment's figures, and the run's, are read back from the file
-    with ResultsWriter(results_path) as writer, _stopped_on_error(sampler):
-        sink = writer.write
-
+    with ResultsWriter(out_dir / "results.jsonl") as writer, gauge.stopped_on_error():
         plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
-        for label, segment_config in plan:
-            if segment_config.processes > 1:
-                runner: SegmentRunner = ProcessRunner(segment_config, sink, segment=label)
-            else:
-                runner = Runner(segment_config, sink, segment=label)
-            if on_runner is not None:
-                on_runner(runner)
-            first = writer.offset
-            await runner.run()
-            if isinstance(runner, ProcessRunner) and runner.failed:
-                result.lost_processes.extend(runner.failed)
-            result.ledger.add(runner.ledger)
-            if runner.client is not None:
-                result.client = result.client or ClientSamples()
-                result.client.extend(runner.client)
-            if sweep is not None or search is not None:
-                records = list(read_records(results_path, offset=first))
-                window = Window.around(records, warmup_s=segment_config.bounds.warmup_s)
-                summary = summarize(records, window=window, slo=segment_config.slo)
-                summary.update(_self_judged(segment_config, records, runner.ledger, runner.client))
-                result.segments.append({"segment": label, "summary": summary})
-                if sweep is not None and sweep.name == "disconnect-rate":
-                    result.segments[-1]["disconnect_rate"] = segment_config.disconnect_rate
-            if runner.interrupted:
-                result.interrupted = True
-                break
-            if runner.gave_up is not None:
-                result.gave_up = runner.gave_up
-                break
-            if _saturated(result.segments, sweep):
-                result.segments[-1]["saturated"] = True
-                break
-        result.records = list(read_records(results_path, offset=writer.start_offset))
-    gauge, samples = None, []
-    if sampler is not None:
-        gauge, samples = await _watch_gauge(
-            sampler, baseline, result.records, config, interrupted=result.interrupted
-        )
-    window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
-    summary = summarize(result.records, window=window, slo=config.slo)
-    summary.update(_self_judged(config, result.records, result.ledger, result.client))
+        await _run_segments(plan, writer, result, sweep=sweep, search=search, on_runner=on_runner)
+        result.records = list(read_records(writer.path, offset=writer.start_offset))
+    settling_seen, samples = await gauge.after_load(result.records, config, result.interrupted)
+    figures = _figures(config, result)
     truths = await _truths(result.records, truth_url)
-    summary["disconnect"] = summarize_disconnects(
-        result.records, truths, gauge=gauge, samples=samples, max_tokens=config.spec.max_tokens
-    )
+    figures["disconnect"] = summarize_disconnects(
+        result.records, truths, gauge=settling_seen, samples=samples,
+        max_tokens=config.spec.max_tokens,
+    )  # fmt: skip
     if sweep is not None and sweep.name == "disconnect-rate":
-        summary["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
+        figures["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
+    figures.update(_about(config, result, measurement_error=measurement_error, command=command))
+    figures.update(_levels(result, sweep=sweep, search=search))
+    result.run_summary = RunSummary.of(figures)
+    result.summary = result.run_summary.as_dict()
+    write_run_files(result)
+    return result
+
+
+async def _run_segments(
+    plan: Iterable[tuple[str, RunConfig]],
+    writer: ResultsWriter,
+    result: RunResult,
+    *,
+    sweep: Sweep | None,
+    search: RateSearch | None,
+    on_runner: Callable[[SegmentRunner], None] | None,
+) -> None:
+    """Run each segment of ``plan`` in turn, its records to ``writer``, and gather into
+    ``result`` what the runners saw; stop at an interruption, a target that cannot be
+    reached, or a saturated sweep."""
+    for label, segment_config in plan:
+        if segment_config.processes > 1:
+            runner: SegmentRunner = ProcessRunner(segment_config, writer.write, segment=label)
+        else:
+            runner = Runner(segment_config, writer.write, segment=label)
+        if on_runner is not None:
+            on_runner(runner)
+        first = writer.offset
+        await runner.run()
+        if isinstance(runner, ProcessRunner) and runner.failed:
+            result.lost_processes.extend(runner.failed)
+        result.ledger.add(runner.ledger)
+        if runner.client is not None:
+            result.client = result.client or ClientSamples()
+            result.client.extend(runner.client)
+        if sweep is not None or search is not None:
+            records = list(read_records(writer.path, offset=first))
+            result.segments.append(_segment(label, segment_config, records, runner, sweep))
+        if runner.interrupted:
+            result.interrupted = True
+            return
+        if runner.gave_up is not None:
+            result.gave_up = runner.gave_up
+            return
+        if _saturated(result.segments, sweep):
+            result.segments[-1]["saturated"] = True
+            return
+
+
+def _segment(
+    label: str,
+    config: RunConfig,
+    records: list[RequestRecord],
+    runner: SegmentRunner,
+    sweep: Sweep | None,
+) -> dict[str, Any]:
+    """One level of a sweep or a search: its own figures over its own window."""
+    window = Window.around(records, warmup_s=config.bounds.warmup_s)
+    summary = summarize(records, window=window, slo=config.slo)
+    summary.update(_self_judged(config, records, runner.ledger, runner.client))
+    segment: dict[str, Any] = {"segment": label, "summary": summary}
+    if sweep is not None and sweep.name == "disconnect-rate":
+        segment["disconnect_rate"] = config.disconnect_rate
+    return segment
+
+
+def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
+    """The run's figures over its window, with its schedule's books and its client's
+    verdict on itself."""
+    window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
+    figures = summarize(result.records, window=window, slo=config.slo)
+    figures.update(_self_judged(config, result.records, result.ledger, result.client))
+    return figures
+
+
+def _about(
+    config: RunConfig,
+    result: RunResult,
+    *,
+    measurement_error: str | None,
+    command: Sequence[str] | None,
+) -> dict[str, Any]:
+    """What the run was: its configuration (secrets redacted), dialects, how it ended."""
     dialects = sorted({r.dialect for r in result.records if r.dialect})
-    summary["dialect"] = ", ".join(dialects) or None
-    summary["config"] = config.redacted()
-    summary["interrupted"] = result.interrupted
-    if result.gave_up is not None:
-        summary["gave_up"] = result.gave_up
-    if result.lost_processes:
-        summary["lost_processes"] = result.lost_processes
-    summary["version"] = __version__
-    if measurement_error:
-        summary["measurement_error"] = measurement_error
-    if result.segments:
-        summary["segments"] = result.segments
+    return {
+        "dialect": ", ".join(dialects) or None,
+        "config": config.redacted(),
+        "interrupted": result.interrupted,
+        "gave_up": result.gave_up,
+        "lost_processes": result.lost_processes or None,
+        "version": __version__,
+        "measurement_error": measurement_error or None,
+        "command": list(command) if command is not None else None,
+    }
+
+
+def _levels(result: RunResult, *, sweep: Sweep | None, search: RateSearch | None) -> dict[str, Any]:
+    """A sweep's or a rate search's levels, and what they came to."""
+    levels: dict[str, Any] = {"segments": result.segments or None}
     if sweep is not None:
-        summary["sweep"] = {
+        levels["sweep"] = {
             "name": sweep.name,
             "levels": list(sweep.levels),
             "ran": [segment["segment"] for segment in result.segments],
             "stopped": _stop_reason(result),
         }
-    if command is not None:
-        summary["command"] = list(command)
     if search is not None:
         passed = [s for s in result.segments if s.get("passed")]
         best = max(passed, key=lambda s: s["rate"]) if passed else None
-        summary["max_rate"] = {
+        levels["max_rate"] = {
             "rate": best["rate"] if best else None,
             "requests_per_s": best["summary"]["requests_per_s"] if best else None,
             "probes": len(result.segments),
@@ -312,9 +354,19 @@ async def execute(
             "rule": f">= {search.share:.0%} of requests meet every SLO, errors <= "
             f"{search.max_error_rate:.0%}",
         }
-    result.summary = summary
-    write_run_files(result)
-    return result
+    return levels
+
+
+def run_load(config: RunConfig, out_dir: Path | None = None, **options: Any) -> RunResult:
+    """``execute`` on its own event loop (uvloop where installed), for synchronous callers.
+
+    Args:
+        config: the run.
+        out_dir: where the run's files go (default ``reports/<time>-<id>/``).
+        options: ``execute``'s keyword arguments (``sweep``, ``search``, ``truth_url``,
+            ...).
+    """
+    return run_event_loop(execute(config, out_dir or default_out_dir(), **options))
 
 
 def _self_judged(
@@ -338,47 +390,67 @@ def _self_judged(
     return {"schedule": schedule_summary(ledger, lateness), "client": verdict}
 
 
-@contextlib.contextmanager
-def _stopped_on_error(sampler: GaugeSampler | None) -> Iterator[None]:
-    """Stop the gauge's sampler if the load fails; after the load it reads on."""
-    try:
-        yield
-    except BaseException:
-        if sampler is not None:
-            sampler.stop()
-        raise
+class _GaugeWatch:
+    """The server's gauge of running requests through a run (``metrics_gauge``): read
+    once before the load, sampled in a thread of its own through it, and after it until
+    the abandoned streams stopped or would have ended by themselves."""
 
+    def __init__(self, sampler: GaugeSampler | None, baseline: float) -> None:
+        self._sampler = sampler
+        self._baseline = baseline
 
-async def _watch_gauge(
-    sampler: GaugeSampler,
-    baseline: float,
-    records: list[RequestRecord],
-    config: RunConfig,
-    *,
-    interrupted: bool,
-) -> tuple[dict[str, Any], list[Sample]]:
-    """Read the gauge on after the load until it is back at ``baseline`` (after the last
-    close), or until the last abandoned stream would have ended by itself, at most
-    ``GAUGE_WATCH_MAX_S``; then stop the sampler. Returns what it did after the load,
-    and every sample."""
-    ends = [r.t_close_ns or r.t_end_ns or r.t_sent_ns for r in records]
-    load_end = max(ends, default=sampler.now_ns())
-    try:
-        if not interrupted:
-            closes = [r.t_close_ns for r in records if r.t_close_ns is not None]
-            horizon = watch_until_ns(records, max_tokens=config.spec.max_tokens)
-            if horizon is None:
-                until = load_end + int(GAUGE_WAIT_S * 1e9)
-            else:
-                until = horizon + 2 * sampler.interval_ns + GUARD_NS
-                until = min(until, load_end + int(GAUGE_WATCH_MAX_S * 1e9))
-            since = max(closes, default=load_end) + 2 * GUARD_NS
-            await asyncio.to_thread(
-                sampler.wait_settled, baseline=baseline, since_ns=since, until_ns=until
-            )
-    finally:
-        samples = await asyncio.to_thread(sampler.stop)
-    return settling(samples, baseline=baseline, since_ns=load_end), samples
+    @classmethod
+    async def start(cls, metrics_gauge: tuple[str, str] | None) -> _GaugeWatch:
+        """Read the gauge's baseline and start sampling (nothing without a gauge).
+
+        Raises:
+            ConfigError: the gauge cannot be read.
+        """
+        if metrics_gauge is None:
+            return cls(None, 0.0)
+        baseline = await asyncio.to_thread(check_gauge, *metrics_gauge)
+        sampler = GaugeSampler(*metrics_gauge)
+        sampler.start()
+        return cls(sampler, baseline)
+
+    @contextlib.contextmanager
+    def stopped_on_error(self) -> Iterator[None]:
+        """Stop sampling if the load fails; after the load it reads on."""
+        try:
+            yield
+        except BaseException:
+            if self._sampler is not None:
+                self._sampler.stop()
+            raise
+
+    async def after_load(
+        self, records: list[RequestRecord], config: RunConfig, interrupted: bool
+    ) -> tuple[dict[str, Any] | None, list[Sample]]:
+        """Read the gauge on after the load until it is back at its baseline (after the
+        last close), or until the last abandoned stream would have ended by itself, at
+        most ``GAUGE_WATCH_MAX_S``; then stop. Returns what it did after the load, and
+        every sample (None and none without a gauge)."""
+        sampler = self._sampler
+        if sampler is None:
+            return None, []
+        ends = [r.t_close_ns or r.t_end_ns or r.t_sent_ns for r in records]
+        load_end = max(ends, default=sampler.now_ns())
+        try:
+            if not interrupted:
+                closes = [r.t_close_ns for r in records if r.t_close_ns is not None]
+                horizon = watch_until_ns(records, max_tokens=config.spec.max_tokens)
+                if horizon is None:
+                    until = load_end + int(GAUGE_WAIT_S * 1e9)
+                else:
+                    until = horizon + 2 * sampler.interval_ns + GUARD_NS
+                    until = min(until, load_end + int(GAUGE_WATCH_MAX_S * 1e9))
+                since = max(closes, default=load_end) + 2 * GUARD_NS
+                await asyncio.to_thread(
+                    sampler.wait_settled, baseline=self._baseline, since_ns=since, until_ns=until
+                )
+        finally:
+            samples = await asyncio.to_thread(sampler.stop)
+        return settling(samples, baseline=self._baseline, since_ns=load_end), samples
 
 
 def _stop_reason(result: RunResult) -> str:
@@ -428,7 +500,7 @@ def write_run_files(result: RunResult) -> None:
     """Write ``summary.json``, ``requests.csv``, ``timeseries.csv`` and ``report.md`` of a
     finished run beside its ``results.jsonl`` (any entry point that gathered records)."""
     out = result.out_dir
-    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
+    write_summary(out / "summary.json", result.run_summary or result.summary)
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
     time_series(result.records, client=result.client).to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))

@@ -24,7 +24,6 @@ machine during one of them) is not in it: compare runs made on the same quiet ma
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ import pandas as pd
 from harness.analysis.metrics import Window, requests_frame, time_series, tokens_frame
 from harness.errors import ConfigError
 from harness.record import Outcome, RequestRecord
-from harness.results import read_records
+from harness.results import read_records, read_summary
 
 __all__ = ["MIN_TAIL", "Comparison", "MetricDelta", "RunSample", "compare_runs",
            "compare_samples", "load_sample", "render_comparison"]  # fmt: skip
@@ -125,7 +124,7 @@ def load_sample(run_dir: Path) -> RunSample:
         ConfigError: the folder holds no run.
     """
     try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = read_summary(run_dir).as_dict()
         records = list(read_records(run_dir / "results.jsonl"))
     except (OSError, ValueError) as exc:
         raise ConfigError(str(run_dir), f"not a run folder: {exc}") from exc
@@ -249,8 +248,8 @@ def compare_samples(
         for i, (name, q) in enumerate(_QUANTILES.items()):
             metric = f"{family}.{name}"
             b, c = (float(np.quantile(v, q)) if len(v) else None for v in values)
-            judged = replicates is not None and round(min(counts) * (1 - q), 6) >= MIN_TAIL
-            if not judged or not b or c is None:
+            tail = round(min(counts) * (1 - q), 6)  # samples beyond the quantile
+            if replicates is None or tail < MIN_TAIL or not b or c is None:
                 deltas.append(_unjudged(metric, b, c, counts, higher_is_better=False))
                 continue
             ratios = replicates[1][:, i] / np.maximum(replicates[0][:, i], 1e-12)
@@ -349,11 +348,17 @@ def render_comparison(
     for d in comparison.deltas:
         if d.metric == "error_rate":
             change = "-" if d.change is None else f"{d.change * 100:+.2f} pts"
-            interval = "-" if d.low is None else f"{d.low * 100:+.2f} .. {d.high * 100:+.2f} pts"
+            interval = (
+                "-"
+                if d.low is None or d.high is None
+                else f"{d.low * 100:+.2f} .. {d.high * 100:+.2f} pts"
+            )
         else:
             change = "-" if d.change is None else f"{(d.change - 1) * 100:+.1f}%"
             interval = (
-                "-" if d.low is None else f"{(d.low - 1) * 100:+.1f}% .. {(d.high - 1) * 100:+.1f}%"
+                "-"
+                if d.low is None or d.high is None
+                else f"{(d.low - 1) * 100:+.1f}% .. {(d.high - 1) * 100:+.1f}%"
             )
         verdict = f"**{d.verdict}**" if d.regression else d.verdict
         lines.append(f"| {d.metric} | {_value(d.metric, d.base)} | {_value(d.metric, d.current)}"

@@ -7,7 +7,6 @@ folder) is not usable (the error names the file and line).
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from harness.analysis.gate import (
     render_junit,
 )
 from harness.errors import ConfigError
+from harness.results import read_summary
 
 __all__ = ["GATE_FILES", "add_gate_parser", "apply_gate", "gate_command"]
 
@@ -70,7 +70,7 @@ def apply_gate(
 def gate_command(args: argparse.Namespace) -> int:
     objectives = load_objectives(args.slo)
     try:
-        summary = json.loads((args.run_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = read_summary(args.run_dir).as_dict()
     except (OSError, ValueError) as exc:
         raise ConfigError(str(args.run_dir), f"not a run folder: {exc}") from exc
     return apply_gate(

@@ -33,6 +33,7 @@ from typing import Any
 
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
+from harness.results import read_summary
 from harness.run import default_out_dir
 from harness.servers.embedded import embedded_mock, mock_arguments
 
@@ -209,8 +210,8 @@ def _run(args: list[str], workers: int, cpus: set[int] | None, stops: StopSignal
 
 def _report_line(out: Path) -> str | None:
     try:
-        summary = json.loads((out / "summary.json").read_text())
-    except (OSError, ValueError):
+        summary = read_summary(out).as_dict()
+    except ValueError:  # no summary, or none this version reads
         return None
     ttft = summary.get("ttft_s") or {}
     p50, p99 = ttft.get("p50"), ttft.get("p99")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.report.html import render_html
-from harness.results import read_records
+from harness.results import read_records, read_summary
 
 __all__ = ["add_report_parser", "report_command"]
 
@@ -34,7 +33,7 @@ def report_command(args: argparse.Namespace) -> int:
     """Write the report and say where. Raises ConfigError when RUN_DIR holds no run."""
     run_dir: Path = args.run_dir
     try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = read_summary(run_dir).as_dict()
         records = list(read_records(run_dir / "results.jsonl"))
     except (OSError, ValueError) as exc:
         raise ConfigError(str(run_dir), f"not a run folder: {exc}") from exc

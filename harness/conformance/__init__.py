@@ -8,11 +8,15 @@ the report into text::
     target = Target(spec=RequestSpec(url="http://127.0.0.1:8000"))
     report = judge(capture_suite(target), secrets=target.secrets)
     print(render_markdown(report))
+
+``check_endpoint`` does both steps in one call.
 """
 
 from __future__ import annotations
 
-from harness.conformance.capture import Target, capture, capture_suite
+from collections.abc import Callable
+
+from harness.conformance.capture import DEFAULT_SETTINGS, Target, capture, capture_suite
 from harness.conformance.captured import Captured, Exchange, Purpose, SuiteSettings
 from harness.conformance.catalogue import CATALOGUE, judge
 from harness.conformance.model import (
@@ -42,8 +46,24 @@ __all__ = [
     "Target",
     "capture",
     "capture_suite",
+    "check_endpoint",
     "judge",
     "render_json",
     "render_junit",
     "render_markdown",
 ]
+
+
+def check_endpoint(
+    target: Target,
+    settings: SuiteSettings = DEFAULT_SETTINGS,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """Send the suite to ``target`` and judge what came back: ``sse-harness check``'s
+    verdict, with the target's secrets kept out of the evidence.
+
+    Raises:
+        ConnectFailed: the endpoint cannot be reached at all.
+    """
+    return judge(capture_suite(target, settings, progress=progress), secrets=target.secrets)

@@ -31,9 +31,10 @@ from harness.conformance.captured import (
 )
 from harness.conformance.events import load_payload
 from harness.dialects import StreamReader, get
-from harness.errors import ConfigError, ConnectFailed, ReadFailed, ReadTimedOut
+from harness.errors import ConfigError, ConnectFailed, TransportError
 from harness.load.payloads import RequestSpec, build_request
 from harness.load.recorder import MOCK_REQUEST_ID, redact
+from harness.record import ErrorKind, kind_of
 from harness.servers.embedded import fetch_truth
 from harness.servers.gauge import read_gauge, wait_for_baseline
 from harness.transports import (
@@ -52,6 +53,13 @@ PROMPT = "Tell me a story about a lighthouse keeper and the ships she guides hom
 #: length each request asks for, so that the suite can ask for short and long answers.
 MAX_TOKENS_PLACEHOLDER = "{max_tokens}"
 DEFAULT_SETTINGS = SuiteSettings()
+#: How an exchange ended, by the error kind of what broke it (``TRANSPORT_ERROR_KINDS``).
+_ENDINGS = {
+    ErrorKind.CONNECT: Ending.CONNECT,
+    ErrorKind.TIMEOUT_IDLE: Ending.TIMEOUT,
+    ErrorKind.TRUNCATED: Ending.BROKEN,
+    ErrorKind.PROTOCOL: Ending.BROKEN,
+}
 _TRUNCATED_JSON = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "'
 
 
@@ -225,12 +233,8 @@ class _Capturer:
             if purpose not in (Purpose.LONG, Purpose.ABANDON):
                 what = "no end" if "status" in found else "no response headers"
                 found["ending"], found["error"] = Ending.TIMEOUT, f"{what} within {bound_s:g} s"
-        except ConnectFailed as exc:
-            found["ending"], found["error"] = Ending.CONNECT, str(exc)
-        except ReadTimedOut as exc:
-            found["ending"], found["error"] = Ending.TIMEOUT, str(exc)
-        except ReadFailed as exc:
-            found["ending"], found["error"] = Ending.BROKEN, str(exc)
+        except TransportError as exc:
+            found["ending"], found["error"] = _ENDINGS[kind_of(exc)], str(exc)
         if found.get("error"):
             found["error"] = redact(found["error"], self._target.secrets)
         return Exchange(

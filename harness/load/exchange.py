@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.dialects import Dialect, StreamReader, StreamResult
-from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut, UndecodableBody
+from harness.errors import ReadFailed, ReadTimedOut, TransportError
 from harness.load.recorder import (
     ERROR_BODY_BYTES,
     MOCK_REQUEST_ID,
@@ -28,7 +28,7 @@ from harness.load.recorder import (
     fail_status,
     redact_record,
 )
-from harness.record import ErrorKind, Outcome, RequestRecord
+from harness.record import ErrorKind, Outcome, RequestRecord, kind_of
 from harness.transports.base import Clock, HttpRequest, Timeouts, Transport, deliver
 
 __all__ = ["Abandon", "StreamBounds", "run_exchange"]
@@ -129,14 +129,8 @@ async def _exchange(
                     record.t_close_ns = clock()
     except TimeoutError:
         _deadline_passed(record, deadlines, clock)
-    except ConnectFailed as exc:
-        fail(record, ErrorKind.CONNECT, str(exc), clock())
-    except ReadTimedOut as exc:
-        fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), clock())
-    except UndecodableBody as exc:
-        fail(record, ErrorKind.PROTOCOL, str(exc), clock())
-    except ReadFailed as exc:
-        fail(record, ErrorKind.TRUNCATED, str(exc), clock())
+    except TransportError as exc:
+        fail(record, kind_of(exc), str(exc), clock())
     except asyncio.CancelledError:
         fail(record, ErrorKind.CANCELLED, "the run was cancelled", clock())
         raise

@@ -38,7 +38,7 @@ from greenlet import GreenletExit
 from requests.adapters import HTTPAdapter
 
 from harness.dialects import StreamReader
-from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
+from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut, TransportError
 from harness.load.payloads import Message, build_request
 from harness.load.recorder import (
     ERROR_BODY_BYTES,
@@ -50,7 +50,7 @@ from harness.load.recorder import (
     redact_record,
 )
 from harness.locust.settings import StreamSettings
-from harness.record import ErrorKind, Outcome, RequestRecord
+from harness.record import ErrorKind, Outcome, RequestRecord, kind_of
 from harness.transports.base import Clock, HttpRequest, Timeouts
 
 __all__ = ["REQUEST_TYPE", "SSEClient"]
@@ -128,12 +128,8 @@ class SSEClient:
                     self._read_error_body(response, record)
         except _Deadline:
             self._deadline_passed(record)
-        except ConnectFailed as exc:
-            fail(record, ErrorKind.CONNECT, str(exc), self._clock())
-        except ReadTimedOut as exc:
-            fail(record, ErrorKind.TIMEOUT_IDLE, str(exc), self._clock())
-        except ReadFailed as exc:
-            fail(record, ErrorKind.TRUNCATED, str(exc), self._clock())
+        except TransportError as exc:
+            fail(record, kind_of(exc), str(exc), self._clock())
         except GreenletExit:
             fail(record, ErrorKind.CANCELLED, "locust stopped the user", self._clock())
             self._finish(record)

@@ -119,10 +119,10 @@ class ResponseTap(asyncio.Protocol):
         elif state is _State.GONE:  # only until the transport takes the protocol back
             self._protocol.data_received(data)
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         if self._state is _State.HEAD or self._state is _State.HELD:
             self.step_aside()  # aiohttp reads what came before the end first
-        return self._protocol.eof_received()
+        self._protocol.eof_received()  # None, as here: the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._state is _State.HEAD or self._state is _State.HELD:

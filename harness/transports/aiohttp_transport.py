@@ -13,7 +13,7 @@ here when compressed (aiohttp's own decompression is off: see
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -72,12 +72,12 @@ class _Response:
         # the tap holds no compressed body: chunks() reads and decodes it
         self._coding = content_coding(", ".join(response.headers.getall("content-encoding", ())))
 
-    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    def chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
         if self._coding is None:
             return self._raw_chunks()
         return decoded(self._raw_chunks(), self._coding)
 
-    async def _raw_chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    async def _raw_chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
         if self._tap is not None and not self._tap.step_aside():  # aiohttp reads from here
             return  # deliver() left the body mid-way: there is nothing more to read
         content = self._response.content

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -67,8 +67,9 @@ class StreamingResponse(Protocol):
     headers: Mapping[str, str]
     t_headers_ns: int
 
-    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
-        """The body's chunks with their arrival times, until the body ends.
+    def chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
+        """The body's chunks with their arrival times, until the body ends: an async
+        generator, so a reader that stops early closes it (``aclose``).
 
         Raises:
             ReadTimedOut: no bytes within the idle timeout.

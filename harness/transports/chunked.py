@@ -83,10 +83,10 @@ class ChunkedBody:
                     if end - pos >= MAX_SIZE_LINE:
                         return b"".join(pieces), buf[pos:]
                     break
-                size = _chunk_size(buf[pos:line_end])
-                if not size:  # the last chunk, or a size line not read here
+                stated = _chunk_size(buf[pos:line_end])
+                if not stated:  # the last chunk, or a size line not read here
                     return b"".join(pieces), buf[pos:]
-                left = size
+                left = stated
                 pos = line_end + 2
         self._left = left
         self._tail = buf[pos:]

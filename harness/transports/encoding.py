@@ -15,7 +15,7 @@ packages are installed.
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
 from harness.errors import UndecodableBody
 
@@ -118,7 +118,7 @@ class BodyDecoder:
 
 async def decoded(
     chunks: AsyncIterator[tuple[int, bytes]], coding: str
-) -> AsyncIterator[tuple[int, bytes]]:
+) -> AsyncGenerator[tuple[int, bytes], None]:
     """``chunks`` decoded from ``coding``, each piece with the arrival of its read.
 
     Raises:

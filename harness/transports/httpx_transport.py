@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
@@ -41,12 +41,12 @@ class _Response:
         self.t_headers_ns = t_headers_ns
         self._coding = content_coding(response.headers.get("content-encoding"))  # lines joined
 
-    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    def chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
         if self._coding is None:
             return self._raw_chunks()
         return decoded(self._raw_chunks(), self._coding)
 
-    async def _raw_chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    async def _raw_chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
         """The body's reads as sent (a compressed body is decoded by chunks()): through
         ``FastH11Transport`` each read apart, stamped on arrival; else httpx's chunks,
         stamped as they are taken."""

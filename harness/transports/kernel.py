@@ -21,7 +21,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,7 +51,7 @@ class _Headers(dict[str, str]):
     def __getitem__(self, name: str) -> str:
         return super().__getitem__(name.lower())
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return super().get(name.lower(), default)
 
     def __contains__(self, name: object) -> bool:
@@ -94,7 +94,7 @@ class _Response:
         """``kernel`` while every read carried the kernel's stamp, else ``user``."""
         return "kernel" if self._conn.sock.kernel_stamped else "user"
 
-    def chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    def chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
         """The body's chunks with their arrival times, until the body ends; a gzip or
         deflate body decoded read by read (see ``harness.transports.encoding``).
 
@@ -107,7 +107,7 @@ class _Response:
             return self._raw_chunks()
         return decoded(self._raw_chunks(), self._coding)
 
-    async def _raw_chunks(self) -> AsyncIterator[tuple[int, bytes]]:
+    async def _raw_chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
         h = self._conn.h11
         sock = self._conn.sock
         read = sock.read if sock.tls else sock.read_raw

@@ -16,7 +16,8 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from harness.errors import ReadTimedOut
 from harness.transports.base import Clock
@@ -50,6 +51,7 @@ async def open_socket(host: str, port: int, *, stamps: bool) -> tuple[socket.soc
         OSError: no address could be connected.
     """
     loop = asyncio.get_running_loop()
+    infos: Sequence[tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]]
     try:  # an address needs no resolver (which runs in a thread)
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]

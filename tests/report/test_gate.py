@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,9 @@ from harness.analysis.gate import (
     render_junit,
     resolve_metric,
 )
+from harness.analysis.metrics import summarize
 from harness.errors import ConfigError
+from harness.results import write_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = {
@@ -160,7 +161,8 @@ def test_objectives_reject_unknown_names_at_construction() -> None:
 def run_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "run"
     folder.mkdir()
-    (folder / "summary.json").write_text(json.dumps(SUMMARY))
+    figures = {**summarize([]), "version": "0.1.0", "config": {}, **SUMMARY}
+    write_summary(folder / "summary.json", figures)
     return folder
 
 
