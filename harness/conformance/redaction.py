@@ -89,11 +89,12 @@ class Redactor:
         for start in range(len(text) - PIECE_CHARS + 1):
             if text[start : start + PIECE_CHARS] in self._windows:
                 covered[start : start + PIECE_CHARS] = [True] * PIECE_CHARS
-        runs, start = [], None
+        runs: list[str] = []
+        begin: int | None = None  # where the run being read began
         for position, hidden in enumerate([*covered, False]):
-            if hidden and start is None:
-                start = position
-            elif not hidden and start is not None:
-                runs.append(text[start:position])
-                start = None
+            if hidden and begin is None:
+                begin = position
+            elif not hidden and begin is not None:
+                runs.append(text[begin:position])
+                begin = None
         return sorted(runs, key=len, reverse=True)

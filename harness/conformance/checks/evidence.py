@@ -44,8 +44,14 @@ Outcome = Sequence[Finding] | Skip
 
 
 class Placed(Protocol):
-    start: int
-    end: int
+    """Anything placed in a body at ``body[start:end]`` (read-only, so a frozen ``Spot``
+    is one)."""
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
 
 
 def over(

@@ -67,7 +67,9 @@ def _json_text(streams: Streams) -> Sequence[Finding] | Skip:
 
 @over(_streams)
 def _terminator(streams: Streams) -> Sequence[Finding] | Skip:
-    sse = [r for r in streams if r.framing == "sse" and r.complete and r.result is not None]
+    sse = [
+        (r, r.result) for r in streams if r.framing == "sse" and r.complete and r.result is not None
+    ]
     if not sse:
         return Skip("a text/plain stream has no terminator to send")
     items = [
@@ -76,8 +78,8 @@ def _terminator(streams: Streams) -> Sequence[Finding] | Skip:
             "cannot tell a finished answer from a dropped connection",
             of_request(r),
         )
-        for r in sse
-        if not r.result.done and r.result.error is None
+        for r, result in sse
+        if not result.done and result.error is None
     ]
     return grouped(TERMINATOR, items)
 

@@ -142,10 +142,10 @@ def _finish_value(streams: Streams) -> Sequence[Finding] | Skip:
 def _done(streams: Streams) -> Sequence[Finding] | Skip:
     fails: list[tuple[str, Evidence]] = []
     warns: list[tuple[str, Evidence]] = []
-    for reading in (r for r in streams if r.complete and r.result is not None):
-        if reading.result.done or errored(reading):
+    for reading, result in ((r, r.result) for r in streams if r.complete and r.result is not None):
+        if result.done or errored(reading):
             continue
-        if not answer_complete(reading.dialect, reading.result):  # run's rule too
+        if not answer_complete(reading.dialect, result):  # run's rule too
             fails.append(
                 (
                     "the stream ended without a finish_reason for every choice or [DONE]: "

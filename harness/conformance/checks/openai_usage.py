@@ -75,8 +75,8 @@ def _usage_on_finish(streams: Streams) -> Sequence[Finding] | Skip:
 def _usage_consistent(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     judged = 0
-    for reading in (r for r in streams if r.complete and r.result is not None):
-        usage = reading.result.usage
+    for reading, result in ((r, r.result) for r in streams if r.complete and r.result is not None):
+        usage = result.usage
         if not usage:
             continue
         judged += 1

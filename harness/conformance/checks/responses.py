@@ -52,6 +52,11 @@ def _key(value: Any) -> Hashable:
     return ("not a scalar", brief(value))
 
 
+def _count(value: Any) -> int | None:
+    """A token count from a usage object: None when it is not an integer."""
+    return value if isinstance(value, int) else None
+
+
 class _Order:
     """The documented order, as the SDK's stream helper sees it, followed event by event:
     the first event out of place."""
@@ -161,9 +166,8 @@ class ResponsesDigest(TypedDigest):
             response = payload.get("response")
             usage = response.get("usage") if isinstance(response, dict) else None
             usage = usage if isinstance(usage, dict) else {}
-            tokens = [usage.get(k) for k in ("input_tokens", "output_tokens")]
-            tokens = [t if isinstance(t, int) else None for t in tokens]
-            self.final = (kind, event.spot, *tokens)
+            inputs, outputs = (usage.get(k) for k in ("input_tokens", "output_tokens"))
+            self.final = (kind, event.spot, _count(inputs), _count(outputs))
         if self.mismatch is None:
             self._text(event, kind, payload)
 
