@@ -9,7 +9,7 @@ both judge clients by it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -17,12 +17,28 @@ import pandas as pd
 from harness.analysis.metrics import distribution
 from harness.record import RequestRecord
 
-__all__ = ["arrival_lags"]
+__all__ = ["ArrivalLags", "arrival_lags"]
+
+
+class ArrivalLags(TypedDict):
+    """``arrival_lags``' figures, in milliseconds; None where nothing was measured."""
+
+    lag_p50_ms: float | None
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+    first_token_lag_p50_ms: float | None
+    first_token_lag_p99_ms: float | None
+    first_token_lag_max_ms: float | None
+    itl_error_p99_ms: float | None
+    user_lag_p50_ms: float | None
+    user_lag_p99_ms: float | None
+    user_lag_max_ms: float | None
+    user_first_token_lag_p99_ms: float | None
 
 
 def arrival_lags(
     records: Sequence[RequestRecord], truths: Mapping[str, Mapping[str, Any] | None]
-) -> dict[str, float | None]:
+) -> ArrivalLags:
     """The client's arrival lags against the server's write times, in milliseconds.
 
     Args:
@@ -48,9 +64,9 @@ def arrival_lags(
         n = min(len(written), len(arrived))
         if n == 0:
             continue
-        lag = (arrived[:n] - written[:n]) / 1e6
-        lags.append(lag)
-        first.append(float(lag[0]))
+        lag_ms = (arrived[:n] - written[:n]) / 1e6
+        lags.append(lag_ms)
+        first.append(float(lag_ms[0]))
         if n > 1:
             itl_errors.append(np.abs(np.diff(arrived[:n]) - np.diff(written[:n])) / 1e6)
         if record.token_times_user_ns:

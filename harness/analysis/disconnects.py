@@ -60,8 +60,8 @@ def summarize_disconnects(
         max_tokens: the output length the requests asked for, if they did.
     """
     abandoned = [r for r in records if r.outcome is Outcome.ABANDONED]
-    known = [(r, truths.get(r.mock_request_id or "")) for r in abandoned]
-    known = [(r, t) for r, t in known if t is not None and r.t_close_ns is not None]
+    found = [(r, truths.get(r.mock_request_id or "")) for r in abandoned]
+    known = [(r, t) for r, t in found if t is not None and r.t_close_ns is not None]
     summary: dict[str, Any] = {
         "abandoned": len(abandoned),
         "verifiable": bool(known),

@@ -273,10 +273,11 @@ def _line_of(lines: Sequence[str], key: str, *, start: int = 0) -> int:
 def resolve_metric(summary: Mapping[str, Any], metric: str) -> float | None:
     """The value of ``metric`` (``ttft.p95``, ``error_rate``, ...) in a run summary."""
     family, _, stat = metric.partition(".")
+    value: Any
     if family in _LATENCIES and stat in _STATISTICS:
         value = (summary.get(_LATENCIES[family]) or {}).get(stat)
     elif metric in _SCALARS or metric in _FLAGS:
-        value: Any = summary
+        value = summary
         path = _FLAGS[metric] if metric in _FLAGS else _SCALARS[metric][0]
         for part in path:
             value = value.get(part) if isinstance(value, Mapping) else None

@@ -18,6 +18,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
+from typing import cast
 
 from harness.load.recorder import fail
 from harness.record import ErrorKind, RequestRecord
@@ -68,7 +69,7 @@ class _Stream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a TCP connection's: it writes
         self.record.t_sent_ns = self.clock()
         self.transport.write(self.request)
 

@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from typing import cast
 
 from harness.calibration.baseline import mock_chat_request
 from harness.limits import raise_open_files_limit
@@ -39,7 +40,7 @@ class _Stream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a TCP connection's: it writes
         self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
@@ -68,12 +69,14 @@ async def _run(
         delay = (due - time.perf_counter_ns()) / 1e9
         if delay > 0:
             await asyncio.sleep(delay)
-        stream = _Stream(request, loop.create_future())
         try:
-            await loop.create_connection(lambda s=stream: s, "127.0.0.1", port)
-            opened.append(stream)
+            _, stream = await loop.create_connection(
+                lambda: _Stream(request, loop.create_future()), "127.0.0.1", port
+            )
         except OSError:
             failures += 1
+        else:
+            opened.append(stream)
     # The window opens once every stream has its response headers (bounded), then after
     # ``settle_s``: a server still taking in requests is not yet holding them all.
     deadline = time.perf_counter() + _HEADERS_WAIT_S

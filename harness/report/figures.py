@@ -13,11 +13,14 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import wraps
-from typing import ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # the rc names, for the type checker only
 
 __all__ = [
     "MAX_POINTS",
@@ -33,7 +36,7 @@ __all__ = [
 MAX_POINTS = 4000
 _CDF_POINTS = 1000
 _SIZE = (7.2, 3.1)
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none", "font.size": 9, "font.family": "DejaVu Sans",
     "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
     "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold",
@@ -208,8 +211,8 @@ def sweep_curve(points: Sequence[SweepPoint], knee: int | None, knee_note: str) 
                     color="#495057")  # fmt: skip
     if knee is not None:
         k = points[knee]
-        y = (k.ttft_p99_s or k.ttft_p50_s or 0.0) * 1000
-        ax.scatter([k.tokens_per_s], [y], s=220, facecolors="none", edgecolors="#c92a2a",
+        knee_ms = (k.ttft_p99_s or k.ttft_p50_s or 0.0) * 1000
+        ax.scatter([k.tokens_per_s], [knee_ms], s=220, facecolors="none", edgecolors="#c92a2a",
                    linewidths=2, zorder=5, label=f"knee: {k.label}")  # fmt: skip
         ax.axvline(k.tokens_per_s, color="#c92a2a", linewidth=0.8, linestyle="--")
     ax.set(xlabel="output tokens per second", ylabel="ms")
