@@ -84,7 +84,7 @@ def _dest(flag: str) -> str:
     return flag.removeprefix("--").replace("-", "_")
 
 
-def add_check_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
         "check",
         help="check a streaming endpoint's conformance and print a verdict with evidence",

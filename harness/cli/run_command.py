@@ -30,7 +30,7 @@ from harness.errors import ConfigError
 from harness.limits import raise_open_files_limit
 from harness.load.config import RunConfig, parse_abandon, parse_slo
 from harness.load.exchange import StreamBounds
-from harness.load.payloads import read_prompt_file, synthetic_prompt
+from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
 from harness.load.recorder import redact
 from harness.load.runner import SegmentRunner
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
@@ -149,10 +149,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     mock.add_argument("--mock-tokens", type=int, default=50)
 
 
-def _prompts(args: argparse.Namespace) -> tuple[tuple[dict[str, str], ...], ...]:
-    prompts: list[tuple[dict[str, str], ...]] = [
-        ({"role": "user", "content": p},) for p in args.prompt
-    ]
+def _prompts(args: argparse.Namespace) -> tuple[tuple[Message, ...], ...]:
+    prompts: list[tuple[Message, ...]] = [({"role": "user", "content": p},) for p in args.prompt]
     if args.prompt_file is not None:
         prompts += read_prompt_file(args.prompt_file)
     if args.prompt_words is not None:
@@ -329,7 +327,8 @@ def _levels_table(result: RunResult) -> Table | None:
         row = [segment["segment"], str(s["requests"]), str(s["errors"])]
         row += [*map(_ms, latencies), *rates]
         if marked:
-            verdict = {True: "passed", False: "failed"}.get(segment.get("passed"), "")
+            passed = segment.get("passed")
+            verdict = "" if passed is None else "passed" if passed else "failed"
             row.append("saturated" if segment.get("saturated") else verdict)
         table.add_row(*row)
     return table
@@ -466,6 +465,7 @@ def run_command(args: argparse.Namespace) -> int:
     objectives = load_objectives(args.gate) if args.gate else None  # malformed: exit 2 now
     raise_open_files_limit()
     with ExitStack() as stack:
+        truth_url: str | None
         if args.url is None:
             cores = os.cpu_count() or 1
             mock = stack.enter_context(embedded_mock(

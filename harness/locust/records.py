@@ -132,8 +132,9 @@ class LiveBoard:
         self.requests += 1
         if record.outcome is Outcome.ERROR:
             self.errors += 1
-        if _latency(record):
-            self._ttft_s.append(record.ttft_s)
+        ttft_s = _counted_ttft_s(record)
+        if ttft_s is not None:
+            self._ttft_s.append(ttft_s)
         self._recent.append((record.t_end_ns or self._clock(), record))
 
     def add_tokens(self, count: int) -> None:
@@ -144,7 +145,7 @@ class LiveBoard:
         now = self._clock()
         self._token_samples.append((now, self.tokens))
         self._trim(now)
-        recent_ttft = [r.ttft_s for _, r in self._recent if _latency(r)]
+        recent_ttft = [t for _, r in self._recent if (t := _counted_ttft_s(r)) is not None]
         self.history.append({"t_s": round((now - self.started_ns) / 1e9, 1),
                              "tokens_per_s": self.tokens_per_s(),
                              "ttft_p50_ms": _percentiles(recent_ttft)[0]})  # fmt: skip
@@ -183,12 +184,16 @@ class LiveBoard:
             self._token_samples.popleft()
 
     def _recent_figures(self) -> dict[str, Any]:
-        ttft, e2e, itl, errors = [], [], [], 0
+        ttft: list[float] = []
+        e2e: list[float] = []
+        itl: list[float] = []
+        errors = 0
         for _, r in self._recent:
             if r.outcome is Outcome.ERROR:
                 errors += 1
-            if _latency(r):
-                ttft.append(r.ttft_s)
+            ttft_s = _counted_ttft_s(r)
+            if ttft_s is not None:
+                ttft.append(ttft_s)
                 itl.extend(gap / 1e9 for gap in r.itl_ns())
             if r.outcome is Outcome.OK and r.e2e_s is not None:
                 e2e.append(r.e2e_s)
@@ -196,9 +201,9 @@ class LiveBoard:
                 "requests": len(self._recent), "errors": errors}  # fmt: skip
 
 
-def _latency(record: RequestRecord) -> bool:
-    """Whether a record's TTFT and ITL count (``ok`` or ``cut``, as in the report)."""
-    return record.outcome in (Outcome.OK, Outcome.CUT) and record.t_first_token_ns is not None
+def _counted_ttft_s(record: RequestRecord) -> float | None:
+    """A record's TTFT when its TTFT and ITL count (``ok`` or ``cut``, as in the report)."""
+    return record.ttft_s if record.outcome in (Outcome.OK, Outcome.CUT) else None
 
 
 def _percentiles(values_s: Sequence[float]) -> tuple[float | None, float | None, float | None]:

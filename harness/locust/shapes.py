@@ -70,7 +70,7 @@ class Shape:
     def steps(self) -> int:
         return math.ceil(self.users / self.step_users)
 
-    def duration_s(self) -> float | None:
+    def duration_s(self) -> float:
         """How long the shape runs (a ramp may stop sooner)."""
         if self.name == "spike":
             return 2 * self.step_s + self.spike_s
