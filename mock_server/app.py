@@ -121,6 +121,7 @@ async def _preflight(request: web.Request) -> web.Response:
 async def _models(request: web.Request) -> web.Response:
     """The configured models, in OpenAI's list shape (Anthropic's for Anthropic clients)."""
     names = request.app[RUNTIME].config.models
+    data: list[dict[str, object]]
     if "anthropic-version" in request.headers:
         data = [
             {

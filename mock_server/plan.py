@@ -258,7 +258,8 @@ def make_plan(
         count = min(10 if ask.counter_max is None else ask.counter_max, config.max_counter)
         content_tokens, finish = count, "stop"
         content: tuple[str, ...] = tuple(str(n) for n in range(1, count + 1))
-        reasoning_tokens, reasoning = 0, ()
+        reasoning_tokens = 0
+        reasoning: tuple[str, ...] = ()
         per_event = 1
         more: tuple[ChoiceText, ...] = ()
     else:

@@ -337,7 +337,8 @@ class StreamJob:
         index = self._index
         count = len(frames)
         if index >= count:
-            return self._end()
+            self._end()
+            return None
         start = self._start_ns
         due = start + frames[index][0]
         if due > horizon_ns:  # a probe: nothing due yet, the client is still there
@@ -371,7 +372,8 @@ class StreamJob:
             self._record(batch, written)
         self._index = stop
         if stop >= count:
-            return self._end()
+            self._end()
+            return None
         return min(start + frames[stop][0], written + PROBE_NS)
 
     def _record(self, batch: tuple[Frame, ...], written: int) -> None:

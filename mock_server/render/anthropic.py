@@ -50,7 +50,7 @@ class AnthropicStream:
         return Piece(dumps(payload), event=payload["type"])
 
     def preamble(self) -> list[Piece]:
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_{self._identity.response_id}",
             "type": "message",
             "role": "assistant",

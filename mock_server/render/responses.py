@@ -131,7 +131,7 @@ class ResponsesStream:
     def start(self, phase: str) -> list[Piece]:
         if phase == REASONING:
             item = {"id": self._reasoning_id, "type": "reasoning", "summary": []}
-            part = {"type": "summary_text", "text": ""}
+            part: dict[str, Any] = {"type": "summary_text", "text": ""}
             where = {"item_id": self._reasoning_id, "output_index": 0, "summary_index": 0}
             return [
                 self._event("response.output_item.added", {"output_index": 0, "item": item}),
@@ -159,7 +159,7 @@ class ResponsesStream:
     def end(self, phase: str) -> list[Piece]:
         if phase == REASONING:
             text = self._plan.reasoning_text
-            part = {"type": "summary_text", "text": text}
+            part: dict[str, Any] = {"type": "summary_text", "text": text}
             where = {"item_id": self._reasoning_id, "output_index": 0, "summary_index": 0}
             item = _reasoning_item(self._reasoning_id, text)
             return [
