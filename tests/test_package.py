@@ -100,6 +100,16 @@ def test_ruff_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_mypy_finds_nothing() -> None:
+    mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
+    if not Path(mypy).exists():
+        pytest.fail("mypy is part of the test extra and must be installed")
+    result = subprocess.run(
+        [mypy], capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_cli_decode_prints_the_summary_as_json() -> None:
     result = run_cli("decode", "tests/dialects/fixtures/openai_chat_basic.sse")
     assert result.returncode == 0, result.stderr
