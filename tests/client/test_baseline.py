@@ -167,10 +167,12 @@ def test_streams_from_the_mock_match_its_ground_truth(mock: EmbeddedMock) -> Non
         assert record.events >= 9
 
 
+@pytest.mark.slow
 def test_a_stream_that_does_not_end_in_time_is_closed_and_recorded(mock: EmbeddedMock) -> None:
     port = urlsplit(mock.base_url).port
     assert port is not None
-    records = asyncio.run(read_streams(port, 2, tokens=400, ramp_s=0, timeout_s=0.3))
+    # 3 s of a 30 s stream: its first tokens come in time on a busy machine, its end never
+    records = asyncio.run(read_streams(port, 2, tokens=3000, ramp_s=0, timeout_s=3))
     assert [r.error_kind for r in records] == [ErrorKind.TIMEOUT_TOTAL] * 2
     assert all(r.token_times_ns for r in records)  # what arrived before is kept
 
@@ -197,6 +199,7 @@ def test_the_best_level_is_named_per_client_the_baseline_apart() -> None:
     assert best_levels(results) == {BASELINE: 500, "aiohttp": 100}
 
 
+@pytest.mark.slow
 def test_calibrate_runs_the_baseline_beside_each_level(tmp_path: Path) -> None:
     levels = tmp_path / "levels.jsonl"
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}

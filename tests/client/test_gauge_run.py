@@ -18,7 +18,11 @@ from harness.run import execute
 from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 from harness.transports import Timeouts
 
-TOKENS = 60  # at 25 ms each: 1.5 s a stream, far longer than the time to notice a close
+pytestmark = pytest.mark.slow  # real runs against a mock process
+
+#: At 25 ms each: 15 s a stream. A stream counts as stopped when the gauge fell within half
+#: its remaining time, here 7 s: far longer than a busy machine takes to notice a close.
+TOKENS = 600
 
 
 @pytest.fixture(scope="module")

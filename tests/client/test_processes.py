@@ -7,7 +7,6 @@ import itertools
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from harness.record import Outcome, RequestRecord
 from harness.results import read_records
 from harness.servers.embedded import EmbeddedMock
 from harness.transports import Timeouts
+from tests.launcher import DEADLINE_S, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +60,7 @@ def test_processes_must_be_positive(mock: EmbeddedMock) -> None:
     assert caught.value.field == "processes"
 
 
+@pytest.mark.slow  # client processes against a mock process
 def test_closed_loop_over_two_processes_holds_the_whole_load(mock: EmbeddedMock) -> None:
     records, runner = run_in_processes(config_for(mock))
     assert len(records) == 30
@@ -80,6 +81,7 @@ def test_closed_loop_over_two_processes_holds_the_whole_load(mock: EmbeddedMock)
     assert runner.progress.started == 30
 
 
+@pytest.mark.slow  # client processes against a mock process
 def test_open_loop_over_two_processes_keeps_one_schedule(mock: EmbeddedMock) -> None:
     records, runner = run_in_processes(
         config_for(mock, profile=OpenLoop(rate=40), bounds=Bounds(requests=12))
@@ -94,6 +96,7 @@ def test_open_loop_over_two_processes_keeps_one_schedule(mock: EmbeddedMock) -> 
     assert {second[3] for second in runner.client.seconds} <= {0, 1}  # each process watched
 
 
+@pytest.mark.slow  # client processes against a mock process
 def test_sigint_stops_every_process_and_keeps_their_records(
     mock: EmbeddedMock, tmp_path: Path
 ) -> None:
@@ -107,11 +110,9 @@ def test_sigint_stops_every_process_and_keeps_their_records(
         start_new_session=True,
     )  # fmt: skip
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not results.exists() or results.stat().st_size < 4000):
-        time.sleep(0.05)
+    wait_for(lambda: results.exists() and results.stat().st_size >= 4000, "records")
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=30)
+    _, stderr = process.communicate(timeout=DEADLINE_S)
     assert process.returncode == 130, stderr
     records = list(read_records(results))
     assert len(records) >= 4

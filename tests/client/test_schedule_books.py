@@ -1,8 +1,9 @@
 """Every request the schedule offers is sent or booked as not sent, and ``--requests`` holds.
 
-The scheduler runs on an in-memory transport and, where time must not pass, on a frozen
-clock that starts the segment already late: every request is overdue at once, which is
-exactly when a count taken as each task first runs (not as it is launched) overshoots.
+The scheduler runs on an in-memory transport and a virtual clock (``tests.virtual_time``),
+so that a busy machine cannot move what was sent when; where time must not pass, on a
+frozen clock that starts the segment already late: every request is overdue at once, which
+is exactly when a count taken as each task first runs (not as it is launched) overshoots.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from harness.load.runner import Runner
 from harness.load.schedule import Bounds, ClosedLoop, OpenLoop, Trace, TraceEntry
 from harness.record import RequestRecord
 from tests.client.scripted import HANG, ScriptedTransport
+from tests.virtual_time import VirtualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM = [b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n', b"data: [DONE]\n\n"]
@@ -48,8 +50,10 @@ def run(
     during: object = None,
 ) -> tuple[Runner, list[RequestRecord]]:
     records: list[RequestRecord] = []
-    extra = {"clock": clock} if clock is not None else {}
-    runner = Runner(config, records.append, start_ns=start_ns, transport=transport, **extra)  # type: ignore[arg-type]
+    virtual = VirtualClock()
+    if clock is None:
+        clock = transport.clock = virtual.ns
+    runner = Runner(config, records.append, start_ns=start_ns, transport=transport, clock=clock)  # type: ignore[arg-type]
 
     async def main() -> None:
         task = asyncio.ensure_future(runner.run())
@@ -57,7 +61,7 @@ def run(
             await during(runner)  # type: ignore[operator]
         await task
 
-    asyncio.run(main())
+    virtual.run(main())
     return runner, records
 
 
@@ -187,6 +191,7 @@ def test_books_cross_a_process_boundary_unchanged() -> None:
         ledger.not_sent(10, 0, "bored")
 
 
+@pytest.mark.slow
 def test_a_run_books_its_whole_schedule_and_judges_its_client(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "harness.cli", "run", "--rate", "400", "--duration", "2",
                "--max-tokens", "16", "--mock-tokens", "16", "--mock-itl-ms", "5",

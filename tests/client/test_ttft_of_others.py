@@ -36,6 +36,7 @@ def test_without_a_rate_zero_segment_nothing_is_compared() -> None:
     assert rows[1]["ttft_p50_s"] is None
 
 
+@pytest.mark.slow
 def test_a_disconnect_rate_sweep_reports_the_ttft_of_the_others(
     mock: EmbeddedMock, tmp_path: Path
 ) -> None:
@@ -55,5 +56,8 @@ def test_a_disconnect_rate_sweep_reports_the_ttft_of_the_others(
     rows = result.summary["disconnect"]["ttft_of_others"]
     assert [r["disconnect_rate"] for r in rows] == [0.0, 0.5]
     assert rows[0]["change_p50"] == 0.0
-    assert rows[1]["ttft_p50_s"] == pytest.approx(0.040, abs=0.02)  # the mock's TTFT
+    # at least the mock's TTFT (less the 0.5 ms it may write early); how much more is the
+    # machine's, and so is the change against the rate-0 segment
+    assert rows[1]["ttft_p50_s"] >= 0.0395
+    assert rows[1]["change_p50"] == pytest.approx(rows[1]["ttft_p50_s"] / rows[0]["ttft_p50_s"] - 1)
     assert "TTFT of the streams that were not abandoned" in (tmp_path / "report.md").read_text()
