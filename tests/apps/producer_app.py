@@ -11,7 +11,7 @@ Two modes:
 * ``keeps_generating``: the producer runs to ``max_tokens`` whether or not anyone still
   reads. The response's generator stops when the client leaves; the thread does not.
 * ``stops``: closing the response's generator (the client left) sets a stop flag the
-  producer checks before each token.
+  producer waits on between tokens, so that it stops at once, not at its next token.
 
 Run ``python -m tests.apps.producer_app`` to serve both on free loopback ports; it prints
 ``serving <mode> on <base url>`` for each once it listens.
@@ -48,8 +48,7 @@ def create_app(*, stops_on_disconnect: bool, itl_s: float = 0.05) -> FastAPI:
         try:
             start = time.monotonic()
             for i in range(count):
-                time.sleep(max(start + (i + 1) * itl_s - time.monotonic(), 0))
-                if stop.is_set():
+                if stop.wait(max(start + (i + 1) * itl_s - time.monotonic(), 0)):
                     return
                 put(f"word{i} ")
         finally:
