@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from harness.calibration.client_path import chat_response, run_client_bench
 from harness.dialects import StreamReader, get
 from harness.transports.chunked import ChunkedBody
@@ -35,6 +37,7 @@ def test_every_path_is_measured_on_the_same_events() -> None:
         assert m.us_per_event == m.best_s * 1e6 / m.events
 
 
+@pytest.mark.slow  # the command in a subprocess
 def test_the_command_prints_one_line_per_path() -> None:
     command = [sys.executable, "-m", "harness.cli", "bench", "client", "--json",
                "--streams", "2", "--tokens", "3", "--rounds", "1"]  # fmt: skip

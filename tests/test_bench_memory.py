@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.calibration.memory_bench import MemoryTrace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +29,7 @@ def test_a_run_too_short_to_settle_has_no_growth() -> None:
     assert trace(50, 60).growth is None
 
 
+@pytest.mark.slow  # an 8 s run in a subprocess
 def test_a_short_run_against_the_embedded_mock_prints_its_verdict() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "harness.cli", "bench", "memory", "--settle", "1",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.calibration.mock_bench import run_mock_bench
+
+pytestmark = pytest.mark.slow  # a benchmark level against a mock process
 
 
 def test_a_small_level_holds_every_stream_and_measures_its_tokens() -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+pytestmark = pytest.mark.slow  # processes that outlive, or not, their parents
+
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE_S = 30.0
 MOCK = [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", "0"]

@@ -7,10 +7,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from harness.conformance import Report, SuiteSettings, Target, capture_suite, judge
 from harness.load.payloads import RequestSpec
 from harness.servers.embedded import EmbeddedMock
 from tests.apps.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # app servers in subprocesses, checked end to end
 
 #: What the tutorial apps take: a prompt and a length (the suite asks short and long).
 BODY = '{"prompt": "{prompt}", "max_tokens": {max_tokens}}'

@@ -19,6 +19,8 @@ from harness.results import read_records
 from harness.servers.embedded import EmbeddedMock
 from tests.launcher import DEADLINE_S, Launcher, none_alive, record_count, wait_for
 
+pytestmark = pytest.mark.slow  # each test starts and signals `sse-harness run` processes
+
 #: A long run: more requests and time than any test waits for.
 LONG_RUN = ("run", "--duration", "30", "--requests", "100000", "--concurrency", "2")
 

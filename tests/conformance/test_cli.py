@@ -13,6 +13,8 @@ import pytest
 from harness.cli import main
 from harness.servers.embedded import EmbeddedMock
 
+pytestmark = pytest.mark.slow  # `sse-harness check` against the mock
+
 SMALL = [
     "--streams",
     "1",

@@ -29,6 +29,8 @@ from tests.conformance.builders import captured, chat_stream, chunk, exchange, r
 from tests.conformance.hostile import serving
 from tests.conformance.test_cli import SMALL
 
+pytestmark = pytest.mark.slow  # the checker against real servers
+
 KEY = "sk-hostile-test-key-0123456789abcdef"
 TEAM = "team-token-abcdefghijklmnop"
 #: Raw control characters: C0 but tab, line feed and carriage return, DEL, C1.

@@ -9,6 +9,8 @@ from harness.conformance import Status, SuiteSettings
 from harness.servers.embedded import EmbeddedMock
 from tests.conformance.conftest import SMALL, TUTORIAL_BODY, check, findings_text, statuses
 
+pytestmark = pytest.mark.slow  # the whole suite against the mock, fault by fault
+
 #: Faults that add a second to every request run with a suite this small.
 ONE_STREAM = SuiteSettings(
     streams=1, max_tokens=8, long_tokens=16, burst=2, timeout_s=10.0, disconnect_wait_s=2.0

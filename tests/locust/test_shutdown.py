@@ -17,6 +17,8 @@ from harness.record import Outcome
 from harness.results import read_records
 from tests.launcher import DEADLINE_S, Launcher, none_alive, record_count, wait_for
 
+pytestmark = pytest.mark.slow  # locust processes, signalled
+
 #: A headless test longer than any test waits for; its streams take about 2 s.
 LONG_TEST = ("locust", "--headless", "-u", "2", "-r", "10", "-t", "120s",
              "--mock-ttft-ms", "20", "--mock-itl-ms", "20", "--mock-tokens", "100")  # fmt: skip

@@ -19,6 +19,8 @@ from tests.browser.conftest import chromium_path
 from tests.locust.conftest import ROOT, SCENARIO
 from tests.locust.devtools import DevTools
 
+pytestmark = pytest.mark.slow  # locust and a browser
+
 ARTIFACTS = ROOT / "test-artifacts"
 
 ROWS_JS = (

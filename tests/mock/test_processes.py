@@ -13,8 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.mock.streams import read
+
+pytestmark = pytest.mark.slow  # mock processes and workers
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"mock LLM server on (http://127\.0\.0\.1:\d+) \((\d+) workers?\)")

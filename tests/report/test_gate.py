@@ -172,6 +172,7 @@ def write_slo(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow  # the command in subprocesses
 def test_gate_command_exit_codes_and_files(tmp_path: Path, run_folder: Path) -> None:
     passing = write_slo(tmp_path, '[slo]\n"ttft.p95" = "< 0.5"\n"error_rate" = "<= 1%"\n')
     junit, markdown = tmp_path / "junit.xml", tmp_path / "summary.md"
@@ -197,6 +198,7 @@ def test_gate_command_exit_codes_and_files(tmp_path: Path, run_folder: Path) -> 
     assert "not a run folder" in result.stderr
 
 
+@pytest.mark.slow  # a real run in a subprocess
 def test_run_with_a_gate_runs_judges_and_writes_the_gate_files(tmp_path: Path) -> None:
     slo = write_slo(tmp_path, '[slo]\n"ttft.p95" = "< 5"\n"error_rate" = "== 0"\n'
                     '"requests" = ">= 12"\n"output_tokens_per_s" = "> 1e9"\n')  # fmt: skip

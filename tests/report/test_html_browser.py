@@ -13,6 +13,8 @@ import pytest
 
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path
 
+pytestmark = pytest.mark.slow  # a real run, shown in a browser
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Where screenshots go: $SSE_HARNESS_ARTIFACTS, else test-artifacts/ (git-ignored).
 ARTIFACTS = Path(os.environ.get("SSE_HARNESS_ARTIFACTS", ROOT / "test-artifacts")) / "report"

@@ -18,6 +18,8 @@ from harness.transports import TRANSPORTS, HttpRequest, Timeouts, make_transport
 from harness.transports.base import deliver
 from tests.transports.servers import LOOPS, Conn, raw_server, run
 
+pytestmark = pytest.mark.slow  # every transport against a dribbling server, to its deadline
+
 #: The transports' own timeouts are far away: only the caller's deadline can end the wait.
 PATIENT = Timeouts(connect_s=30, ttft_s=60, idle_s=60, total_s=120)
 DEADLINE_S = 0.5

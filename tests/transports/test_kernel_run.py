@@ -90,6 +90,7 @@ def quiet_cache(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.slow  # the command in a subprocess
 def test_run_with_the_kernel_transport_marks_its_records(
     tmp_path: Path, quiet_cache: dict[str, str]
 ) -> None:
@@ -113,6 +114,7 @@ def test_run_with_the_kernel_transport_marks_its_records(
     assert "the kernel's receive times (6 of 6 requests)" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow  # the command in a subprocess
 def test_calibrate_measures_the_user_space_lag_beside_the_kernel_one(
     tmp_path: Path, quiet_cache: dict[str, str]
 ) -> None:
