@@ -11,7 +11,9 @@ their libraries load only when a test uses a fixture.
   (``headers(...)``, ``url(...)``) and the mock's ground truth (``truth(...)``).
 * ``mock_llm_factory``: start mocks with options of the test's choosing.
 * ``sse_load``: run a bounded load (by default at the test's ``mock_llm``) and return
-  the run's summary, as in ``summary.json``; judge it with ``harness.analysis.gate.check``.
+  the run's summary, as in ``summary.json``; judge it with ``harness.gate``.
+* ``sse_check``: check an endpoint's conformance (by default the test's ``mock_llm``)
+  and return the ``Report``; ``fail_on="warn"`` makes a WARN fail ``report.failed``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["MockLLM", "mock_llm", "mock_llm_factory", "sse_load"]
+__all__ = ["MockLLM", "mock_llm", "mock_llm_factory", "sse_check", "sse_load"]
 
 #: Per-request overrides: keyword -> the mock's ``X-Mock-*`` header and query parameter.
 _OVERRIDES = {"ttft_ms": "Ttft-Ms", "itl_ms": "Itl-Ms", "tokens": "Tokens",
@@ -187,3 +189,43 @@ def sse_load(
         return {**result.summary, "run_dir": str(out_dir)}
 
     return load
+
+
+@pytest.fixture
+def sse_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Check an endpoint's conformance as ``sse-harness check`` does and return the
+    ``harness.conformance.Report`` (``report.failed``, ``report.results``).
+
+    ``sse_check(url=None, *, api="openai-chat", headers=None, fail_on="fail",
+    streams=None, burst=None, timeout_s=None)``. Without a URL it checks the test's
+    ``mock_llm``. With ``fail_on="warn"`` a WARN fails the verdict, as ``--fail-on warn``
+    does. Call it from synchronous tests.
+    """
+
+    def check(
+        url: str | MockLLM | None = None,
+        *,
+        api: str = "openai-chat",
+        headers: Mapping[str, str] | None = None,
+        fail_on: str = "fail",
+        streams: int | None = None,
+        burst: int | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        import dataclasses
+
+        from harness.conformance import SuiteSettings, Target, check_endpoint
+        from harness.load.payloads import RequestSpec
+
+        target = request.getfixturevalue("mock_llm") if url is None else url
+        truth_url = target.base_url if isinstance(target, MockLLM) else None
+        endpoint = target.base_url if isinstance(target, MockLLM) else target
+        asked = {"streams": streams, "burst": burst, "timeout_s": timeout_s}
+        settings = dataclasses.replace(
+            SuiteSettings(), **{k: v for k, v in asked.items() if v is not None}
+        )
+        spec = RequestSpec(request=api, url=endpoint, headers=tuple((headers or {}).items()))
+        checked = Target(spec=spec, truth_url=truth_url)
+        return check_endpoint(checked, settings, fail_on=fail_on)
+
+    return check

@@ -1,5 +1,6 @@
 """``sse-harness check URL``: the conformance checker's options, its terminal table and
-its exit code (0 no FAIL, 1 any FAIL, 2 bad usage or an unreachable target)."""
+its exit code (0 no FAIL, 1 any FAIL, or any WARN with ``--fail-on warn``, 2 bad usage or
+an unreachable target)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from harness.conformance import (
     render_markdown,
 )
 from harness.conformance.display import printable
-from harness.conformance.model import AREAS
+from harness.conformance.model import AREAS, FAIL_ON
 from harness.conformance.render import finding_label, summary_line
 from harness.errors import ConfigError, ConnectFailed
 
@@ -93,8 +94,8 @@ def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
             "streams, one asking for usage, a long one, one abandoned by the client, invalid "
             "requests, a burst of concurrent streams), keep every byte with its arrival time, "
             "and check HTTP, SSE framing, the dialect's schema, streaming behaviour, "
-            "concurrency, errors and disconnects. Exit 0 without FAIL, 1 with any FAIL, 2 on "
-            "bad usage or an unreachable target."
+            "concurrency, errors and disconnects. Exit 0 without FAIL, 1 with any FAIL (or "
+            "any WARN with --fail-on warn), 2 on bad usage or an unreachable target."
         ),
     )
     check.add_argument("url", help="the endpoint; http://host:port gets the API's usual path")
@@ -114,6 +115,13 @@ def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     output = check.add_argument_group("output")
     for flag, text, _ in _OUTPUTS:
         output.add_argument(flag, type=Path, metavar="FILE", help=text)
+    output.add_argument(
+        "--fail-on",
+        choices=sorted(FAIL_ON),
+        default="fail",
+        help="the lowest severity that fails the verdict (exit 1, JUnit failures): fail "
+        "(default), or warn for a strict CI gate",
+    )
     output.add_argument("--quiet", action="store_true", help="no progress, no evidence list")
     check.set_defaults(handler=check_command)
 
@@ -210,7 +218,7 @@ def check_command(args: argparse.Namespace) -> int:
             f"sse-harness: error: the target is unreachable: {printable(str(exc))}", file=sys.stderr
         )
         return EXIT_USAGE
-    report = judge(captured, secrets=target.secrets)
+    report = judge(captured, secrets=target.secrets, fail_on=args.fail_on)
     out = Console()
     out.print(report_table(report))
     if not args.quiet:

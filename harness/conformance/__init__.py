@@ -58,12 +58,15 @@ def check_endpoint(
     target: Target,
     settings: SuiteSettings = DEFAULT_SETTINGS,
     *,
+    fail_on: str = "fail",
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Send the suite to ``target`` and judge what came back: ``sse-harness check``'s
-    verdict, with the target's secrets kept out of the evidence.
+    verdict, with the target's secrets kept out of the evidence. With ``fail_on="warn"``
+    a WARN fails the verdict too (``report.failed``).
 
     Raises:
         ConnectFailed: the endpoint cannot be reached at all.
     """
-    return judge(capture_suite(target, settings, progress=progress), secrets=target.secrets)
+    captured = capture_suite(target, settings, progress=progress)
+    return judge(captured, secrets=target.secrets, fail_on=fail_on)

@@ -55,7 +55,11 @@ DIGESTS: tuple[type[Digest], ...] = (
 
 
 def judge(
-    captured: Captured, *, secrets: Iterable[str] = (), checks: Iterable[Check] | None = None
+    captured: Captured,
+    *,
+    secrets: Iterable[str] = (),
+    checks: Iterable[Check] | None = None,
+    fail_on: str = "fail",
 ) -> Report:
     """Run every check that applies to the suite's dialect.
 
@@ -66,6 +70,7 @@ def judge(
         captured: what the suite sent and received.
         secrets: strings (the API key, header values) to redact from every message.
         checks: the checks to run (default: the whole ``CATALOGUE``).
+        fail_on: ``fail``, or ``warn`` to let a WARN fail the verdict too.
 
     Returns:
         The report, checks in catalogue order, with every secret (and every piece of
@@ -79,6 +84,7 @@ def judge(
         dialect=suite.dialect,
         results=tuple(_run(check, suite) for check in checks if check.applies_to(suite.dialect)),
         requests=tuple(exchange.describe() for exchange in captured.exchanges),
+        fail_on=fail_on,
     )
     return Redactor(secrets).report(report)
 

@@ -90,6 +90,13 @@ class Status(enum.StrEnum):
     ERROR = "error"
 
 
+#: For each ``--fail-on`` level, the statuses that fail the verdict.
+FAIL_ON: Mapping[str, frozenset[Status]] = {
+    "fail": frozenset({Status.FAIL, Status.ERROR}),
+    "warn": frozenset({Status.FAIL, Status.ERROR, Status.WARN}),
+}
+
+
 def excerpt(body: bytes, offset: int, size: int = EXCERPT_BYTES) -> bytes:
     """At most ``size`` bytes of ``body`` from ``offset``."""
     return body[offset : offset + size]
@@ -295,6 +302,8 @@ class Report:
         dialect: the dialect the streams were read as (None when none could be told).
         results: one per check that applies to the dialect, in catalogue order.
         requests: a short description of each request of the suite and its response.
+        fail_on: the lowest severity that fails the verdict: ``fail`` (FAIL, and a check
+            that could not judge), or ``warn`` (WARN too: strict, for CI).
     """
 
     target: str
@@ -302,11 +311,22 @@ class Report:
     dialect: str | None
     results: tuple[CheckResult, ...]
     requests: tuple[Mapping[str, Any], ...] = ()
+    fail_on: str = "fail"
+
+    def __post_init__(self) -> None:
+        if self.fail_on not in FAIL_ON:
+            raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, not {self.fail_on!r}")
+
+    @property
+    def failing(self) -> frozenset[Status]:
+        """The statuses that fail the verdict."""
+        return FAIL_ON[self.fail_on]
 
     @property
     def failed(self) -> bool:
-        """A check failed, or could not judge (an error)."""
-        return any(r.status in (Status.FAIL, Status.ERROR) for r in self.results)
+        """A check ended in a failing status (``fail_on``)."""
+        failing = self.failing
+        return any(r.status in failing for r in self.results)
 
     def counts(self) -> dict[str, int]:
         """How many checks ended in each status."""

@@ -40,6 +40,8 @@ def summary_line(report: Report) -> str:
     parts += [f"{counts['pass']} pass", f"{counts['skip']} skipped"]
     if counts["error"]:
         parts.append(f"{counts['error']} error")
+    if report.fail_on != "fail":
+        parts.append(f"failing on {report.fail_on}")
     return f"{verdict}: " + ", ".join(parts)
 
 
@@ -67,6 +69,7 @@ def render_json(report: Report) -> str:
         "target": report.target,
         "request": report.request,
         "dialect": report.dialect,
+        "fail_on": report.fail_on,
         "passed": not report.failed,
         "counts": report.counts(),
         "checks": [result.as_dict() for result in report.results],
@@ -84,17 +87,19 @@ def _findings_text(result: CheckResult) -> str:
 
 
 def render_junit(report: Report) -> str:
-    """JUnit XML: one testcase per check. FAIL is a failure, a check that raised is an
-    error, a skipped check is skipped, and WARN and INFO findings pass with their text in
-    ``system-out``. The XML is well-formed whatever the server sent."""
+    """JUnit XML: one testcase per check. FAIL is a failure (and WARN, with
+    ``fail_on="warn"``), a check that raised is an error, a skipped check is skipped, and
+    other findings pass with their text in ``system-out``. The XML is well-formed
+    whatever the server sent."""
     counts = report.counts()
+    failures = counts["FAIL"] + (counts["WARN"] if Status.WARN in report.failing else 0)
     suites = ET.Element("testsuites", name="sse-harness check")
     suite = ET.SubElement(
         suites,
         "testsuite",
         name=f"sse-harness check {printable(report.target)}",
         tests=str(len(report.results)),
-        failures=str(counts["FAIL"]),
+        failures=str(failures),
         errors=str(counts["error"]),
         skipped=str(counts["skip"]),
     )
@@ -103,6 +108,7 @@ def render_junit(report: Report) -> str:
         ("target", report.target),
         ("request", report.request),
         ("dialect", report.dialect or "unknown"),
+        ("fail-on", report.fail_on),
     ):
         ET.SubElement(properties, "property", name=name, value=printable(value))
     for result in report.results:
@@ -110,9 +116,11 @@ def render_junit(report: Report) -> str:
         case = ET.SubElement(
             suite, "testcase", classname=f"conformance.{check.area}", name=check.id
         )
-        if result.status is Status.FAIL:
-            first = next(f for f in result.findings if f.severity.value == "FAIL")
-            failure = ET.SubElement(case, "failure", message=printable(first.message), type="FAIL")
+        if result.status in (Status.FAIL, Status.WARN) and result.status in report.failing:
+            first = next(f for f in result.findings if f.severity.value == result.status.value)
+            failure = ET.SubElement(
+                case, "failure", message=printable(first.message), type=result.status.value
+            )
             failure.text = _findings_text(result)
         elif result.status is Status.ERROR:
             error = ET.SubElement(
