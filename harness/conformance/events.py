@@ -18,10 +18,12 @@ from typing import Any
 from harness.conformance.captured import Exchange
 from harness.dialects import Delta, DeltaKind, StreamReader, get
 from harness.dialects.base import parse_json
+from harness.dialects.stream import is_plain_text
 from harness.sse import Event
 
 __all__ = [
     "EventPass",
+    "content_type_to_read",
     "Line",
     "ReadEvent",
     "Spot",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+#: How an event stream begins: a field of its own (any value) or a comment line.
+_SSE_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:(?:data|event|id|retry)(?::|\r|\n)|:)")
 _UNREAD: Any = object()
 
 
@@ -146,6 +150,16 @@ class ReadEvent:
         return self._payload
 
 
+def content_type_to_read(exchange: Exchange) -> str | None:
+    """The Content-Type to read ``exchange``'s body by: its own, except for a
+    ``text/plain`` body that holds an event stream (None: told from the events). A body
+    is judged for what it is; the ``http.content-type`` check judges the label."""
+    content_type = exchange.header("content-type")
+    if is_plain_text(content_type) and _SSE_START.match(exchange.body.lstrip(b"\r\n")):
+        return None
+    return content_type
+
+
 class EventPass:
     """One pass over an exchange's body.
 
@@ -159,7 +173,7 @@ class EventPass:
 
     def __init__(self, exchange: Exchange, dialect: str, pointer: str | None) -> None:
         self.exchange = exchange
-        content_type = exchange.header("content-type")
+        content_type = content_type_to_read(exchange)
         self.reader = StreamReader(get(dialect, pointer=pointer), content_type=content_type)
         self.plain = self.reader.dialect is not None and self.reader.dialect.framing == "text"
         self.unterminated_at: int | None = None

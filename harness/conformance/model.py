@@ -17,6 +17,7 @@ from typing import Any
 from harness.conformance.display import brief, show_bytes
 
 __all__ = [
+    "API_DIALECTS",
     "AREAS",
     "Check",
     "CheckFactory",
@@ -49,6 +50,8 @@ AREAS = (
     "sdk",
 )
 
+#: The documented APIs, whose streams are ``text/event-stream`` by their own docs.
+API_DIALECTS = frozenset({"openai-chat", "openai-completions", "openai-responses", "anthropic"})
 #: The dialects whose streams are event streams (every one but ``text``).
 SSE_DIALECTS = frozenset(
     {"openai-chat", "openai-completions", "openai-responses", "anthropic", "generic"}

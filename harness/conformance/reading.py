@@ -21,6 +21,7 @@ from harness.conformance.events import (
     Line,
     ReadEvent,
     Spot,
+    content_type_to_read,
     iter_lines,
     load_payload,
     read_events,
@@ -271,7 +272,7 @@ class Suite:
 
 def _detected(exchange: Exchange) -> str | None:
     """The dialect of an exchange's body, from its content type or its first event."""
-    reader = StreamReader(get("auto"), content_type=exchange.header("content-type"))
+    reader = StreamReader(get("auto"), content_type=content_type_to_read(exchange))
     for _, data in exchange.chunks:
         if reader.dialect is not None or reader.fatal is not None:
             break
@@ -295,7 +296,7 @@ def read_suite(captured: Captured, digests: Iterable[type[Digest]] = ()) -> Suit
         dialect = "generic"
     if dialect == "auto":  # streams came, but not one event could be read from them
         received = [e for e in captured.exchanges if e.purpose in STREAM_PURPOSES and e.ok]
-        if any(not is_plain_text(e.header("content-type")) for e in received):
+        if any(not is_plain_text(content_type_to_read(e)) for e in received):
             dialect = "generic"  # judged by the rules every event stream follows
     suite_dialect = None if dialect == "auto" else dialect
     readings = tuple(
@@ -313,5 +314,6 @@ def read_suite(captured: Captured, digests: Iterable[type[Digest]] = ()) -> Suit
 
 def _sse_dialect(dialect: str, exchange: Exchange) -> bool:
     """Read with the suite's dialect, except a ``text/plain`` body in an SSE dialect's
-    suite (left to detection, so that it reads as text rather than as broken SSE)."""
-    return dialect == "text" or not is_plain_text(exchange.header("content-type"))
+    suite that holds no event stream (left to detection, so that it reads as text rather
+    than as broken SSE)."""
+    return dialect == "text" or not is_plain_text(content_type_to_read(exchange))

@@ -17,7 +17,14 @@ from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Apps sharing one process (and event loop); the one that blocks its loop runs alone.
-SHARED = ("content_app", "events_app", "text_app", "sse_starlette_app", "buffering_proxy")
+SHARED = (
+    "content_app",
+    "events_app",
+    "text_app",
+    "sse_starlette_app",
+    "buffering_proxy",
+    "mislabelled_app",
+)
 ALONE = ("sync_client_app",)
 START_TIMEOUT_S = 60.0
 _READY = re.compile(r"serving (\w+) on (http://\S+)")

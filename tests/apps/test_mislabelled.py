@@ -1,0 +1,34 @@
+"""An event stream under the wrong Content-Type is still judged for what it is."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.servers.embedded import EmbeddedMock
+from tests.apps.test_apps import check_app, results
+
+pytestmark = pytest.mark.slow  # app servers in subprocesses, checked end to end
+
+#: Checks that read the events: each must judge the body, not skip it.
+JUDGED = ("framing.utf8", "framing.unterminated-event", "openai.json", "openai.done",
+          "openai.finish-reason-once", "sdk.openai", "streaming.incremental")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("route", "label"), [("plain", "text/plain"), ("unlabelled", "missing")], ids=str
+)
+def test_a_mislabelled_openai_stream_is_a_warn_and_its_body_is_judged(
+    apps: dict[str, str], upstream: EmbeddedMock, route: str, label: str
+) -> None:
+    report = check_app(
+        apps["mislabelled_app"] + f"/{route}/v1/chat/completions", upstream, request="openai-chat"
+    )
+    found = results(report)
+    assert report.dialect == "openai-chat"
+    status, message = found["http.content-type"]
+    assert status == "WARN"
+    assert label in message
+    assert "judged as the event stream it holds" in message
+    for check_id in JUDGED:
+        assert found[check_id][0] == "pass", (check_id, found[check_id])
+    assert not report.failed
