@@ -77,3 +77,13 @@ def test_a_file_that_is_no_readable_summary_is_one_clear_error(
         path.write_text(content)
     with pytest.raises(ConfigError, match=says):
         read_summary(path)
+
+
+def test_the_gate_judges_a_summary_as_read_or_as_a_mapping(tmp_path: Path) -> None:
+    from harness import gate
+
+    write_summary(tmp_path / "summary.json", RunSummary.of(figures()))
+    typed = read_summary(tmp_path)
+    for summary in (typed, typed.as_dict()):
+        assert gate(summary, {"ttft.p50": "< 31 ms", "error_rate": "== 0"}).passed
+        assert not gate(summary, {"ttft.p50": "< 29 ms"}).passed

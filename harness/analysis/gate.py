@@ -29,6 +29,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from harness.errors import ConfigError
+from harness.results import RunSummary
 
 __all__ = [
     "METRIC_NAMES",
@@ -290,8 +291,14 @@ def resolve_metric(summary: Mapping[str, Any], metric: str) -> float | None:
     return float(value)
 
 
-def evaluate(objectives: Sequence[Objective], summary: Mapping[str, Any]) -> Verdict:
-    """Judge every objective against a run's summary (the content of ``summary.json``)."""
+Summary = Mapping[str, Any] | RunSummary
+
+
+def evaluate(objectives: Sequence[Objective], summary: Summary) -> Verdict:
+    """Judge every objective against a run's summary (``read_summary``'s, or the content
+    of ``summary.json``)."""
+    if isinstance(summary, RunSummary):
+        summary = summary.as_dict()
     results = []
     for objective in objectives:
         measured = resolve_metric(summary, objective.metric)
@@ -300,9 +307,9 @@ def evaluate(objectives: Sequence[Objective], summary: Mapping[str, Any]) -> Ver
     return Verdict(tuple(results))
 
 
-def check(summary: Mapping[str, Any], slo: Mapping[str, str]) -> Verdict:
-    """``evaluate`` with objectives written as a mapping, for tests: for example
-    ``verdict = check(summary, {"ttft.p95": "< 0.5"})``, then
+def check(summary: Summary, slo: Mapping[str, str]) -> Verdict:
+    """``evaluate`` with objectives written as a mapping, for tests; public as
+    ``harness.gate``: for example ``verdict = gate(summary, {"ttft.p95": "< 0.5"})``, then
     ``assert verdict.passed, str(verdict)`` (its text lists every objective's result).
 
     Raises:

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Stream requests at an endpoint under a bounded load and measure time to first "
             "token, inter-token latency, throughput and errors. Without --url an embedded "
             "mock LLM server is started on a free loopback port. Writes results.jsonl, "
-            "summary.json, requests.csv and report.md to --out (default reports/<time>-<id>/)."
+            "summary.json, requests.csv, timeseries.csv, report.md and report.html to --out "
+            "(default reports/<time>-<id>/)."
         ),
     )
     add_run_arguments(run)

@@ -31,6 +31,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from harness.cli.request_options import add_mock_arguments
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
 from harness.results import read_summary
@@ -71,10 +72,7 @@ def _own_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=0,
         help="start a master and this many worker processes (default 0: one process)",
     )  # fmt: skip
-    mock = parser.add_argument_group("embedded mock (without --host)")
-    mock.add_argument("--mock-ttft-ms", type=float, default=100.0)
-    mock.add_argument("--mock-itl-ms", type=float, default=20.0)
-    mock.add_argument("--mock-tokens", type=int, default=50)
+    add_mock_arguments(parser, without="--host")
     return parser
 
 

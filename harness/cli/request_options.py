@@ -17,7 +17,7 @@ from harness.errors import ConfigError
 from harness.load.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env
 from harness.transports import DEFAULT_TRANSPORT, TRANSPORTS
 
-__all__ = ["add_request_arguments", "request_spec_from_args"]
+__all__ = ["add_mock_arguments", "add_request_arguments", "request_spec_from_args"]
 
 
 def add_request_arguments(
@@ -62,6 +62,24 @@ def add_request_arguments(
         action="store_true",
         help="follow redirects within the URL's origin (scheme, host, port), 5 hops at most; "
         "by default a 3xx is recorded as the answer, and keys never go to another origin",
+    )
+
+
+def add_mock_arguments(parser: argparse.ArgumentParser, *, without: str) -> None:
+    """The embedded mock's timing options, for a command that starts it without
+    ``without`` (``--url``, ``--host``)."""
+    mock = parser.add_argument_group(f"embedded mock (without {without})")
+    mock.add_argument(
+        "--mock-ttft-ms", type=float, default=100.0, help="time to first token, ms (default 100)"
+    )
+    mock.add_argument(
+        "--mock-itl-ms", type=float, default=20.0, help="its gap between tokens, ms (default 20)"
+    )
+    mock.add_argument(
+        "--mock-tokens",
+        type=int,
+        default=50,
+        help="tokens per answer, unless a request asks fewer (default 50)",
     )
 
 

@@ -24,7 +24,11 @@ from rich.table import Table
 from harness.analysis.gate import load_objectives
 from harness.calibration.calibrate import measurement_error
 from harness.cli.gate_command import GATE_FILES, apply_gate
-from harness.cli.request_options import add_request_arguments, request_spec_from_args
+from harness.cli.request_options import (
+    add_mock_arguments,
+    add_request_arguments,
+    request_spec_from_args,
+)
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.errors import ConfigError
 from harness.limits import raise_open_files_limit
@@ -143,10 +147,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--quiet", action="store_true", help="no live progress")
     output.add_argument("--gate", type=Path, metavar="FILE", help="judge the run against this "
                         "SLO file: exit 1 on a breach (gate.md, gate-junit.xml)")  # fmt: skip
-    mock = parser.add_argument_group("embedded mock (without --url)")
-    mock.add_argument("--mock-ttft-ms", type=float, default=100.0)
-    mock.add_argument("--mock-itl-ms", type=float, default=20.0)
-    mock.add_argument("--mock-tokens", type=int, default=50)
+    add_mock_arguments(parser, without="--url")
 
 
 def _prompts(args: argparse.Namespace) -> tuple[tuple[Message, ...], ...]:

@@ -1,4 +1,5 @@
-"""The httpx transport: the default (HTTP/1.1, or HTTP/2 with the ``h2`` package).
+"""The httpx transport: ``check``'s default, and ``run``'s with ``--http2`` (HTTP/1.1, or
+HTTP/2 with the ``h2`` package).
 
 Over HTTP/1.1 httpx's client sends through ``FastH11Transport`` (see
 ``harness.transports.httpx_fast``) instead of its own transport, and a body's reads go
