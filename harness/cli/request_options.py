@@ -34,7 +34,8 @@ def add_request_arguments(
         "--pointer", help="generic dialect: JSON pointer to the text, e.g. /content"
     )
     target.add_argument("--method", choices=("POST", "GET"), default="POST",
-                        help="GET needs a {prompt} placeholder in the URL's query")  # fmt: skip
+                        help="with GET, a {prompt} placeholder in the URL's query is filled "
+                        "in; without one, every request asks the same URL")  # fmt: skip
     target.add_argument("--model", default="mock-model")
     target.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
     target.add_argument("--body-json", help="extra JSON fields; with --request json, the template")

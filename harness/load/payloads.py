@@ -67,10 +67,6 @@ class RequestSpec:
             )
         if self.method not in ("GET", "POST"):
             raise ConfigError("method", f"must be GET or POST, not {self.method!r}")
-        if self.method == "GET" and "{prompt}" not in self.url:
-            raise ConfigError(
-                "url", "with --method GET, put a {prompt} placeholder in the URL's query"
-            )
         if self.request == "json" and self.method == "POST" and not isinstance(self.body_json, str):
             raise ConfigError(
                 "body-json",
