@@ -12,7 +12,8 @@ block ``content_block_start``, ``content_block_delta``s and ``content_block_stop
 A block is text (``text_delta``), thinking (``thinking_delta``, then a
 ``signature_delta``) or a tool call (``tool_use`` with id and name, then
 ``input_json_delta`` fragments). The usage of ``message_delta`` updates the usage of
-``message_start`` key by key, which is what the accumulator's merge does. Anthropic adds
+``message_start`` key by key, which is what the accumulator's merge does; the output
+count of ``message_start`` is a placeholder and is not taken. Anthropic adds
 event and delta types over time, so unknown ones are IGNORABLE.
 """
 
@@ -76,7 +77,10 @@ class Anthropic:
             return _block_start(fields, payload)
         if kind == "message_start":
             message = fields.mapping(payload, "message") or {}
-            usage = fields.mapping(message, "usage", "message")
+            usage = fields.mapping(message, "usage", "message") or {}
+            # its output_tokens is a placeholder (1): the count is message_delta's alone,
+            # so a stream cut before it has no output count rather than a wrong one
+            usage = {key: value for key, value in usage.items() if key != "output_tokens"}
             return (Delta(kind=DeltaKind.USAGE, usage=usage),) if usage else _IGNORABLE
         if kind == "message_delta":
             return _message_delta(fields, payload)

@@ -52,9 +52,22 @@ def envelope(fields: Fields) -> tuple[tuple[Delta, ...] | None, dict[str, Any], 
         return _DONE, {}, []
     payload = fields.load()
     error = payload.get("error")
-    if error is not None:
-        return (Delta(kind=DeltaKind.ERROR, error=error),), payload, []
+    if error is not None:  # a finish reason beside it (OpenRouter's "error") is kept
+        return (*_finishes_beside(payload), Delta(kind=DeltaKind.ERROR, error=error)), payload, []
     return None, payload, fields.array(payload, "choices") or []
+
+
+def _finishes_beside(payload: dict[str, Any]) -> tuple[Delta, ...]:
+    """The finish reasons an error chunk's choices carry, read leniently: the error is
+    the chunk's news, and a malformed choice beside it does not hide it."""
+    choices = payload.get("choices")
+    if not isinstance(choices, list):
+        return ()
+    return tuple(
+        Delta(kind=DeltaKind.FINISH, finish_reason=choice["finish_reason"], choice=position)
+        for position, choice in enumerate(choices)
+        if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str)
+    )
 
 
 def usage_delta(fields: Fields, payload: dict[str, Any]) -> list[Delta]:

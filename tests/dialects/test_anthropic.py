@@ -28,9 +28,21 @@ def message_start(usage: dict[str, Any]) -> Event:
     return event("message_start", message={**message, "usage": usage})
 
 
-def test_message_start_gives_the_message_usage() -> None:
+def test_message_start_gives_the_input_usage_but_not_its_placeholder_output_count() -> None:
     usage = {"input_tokens": 25, "output_tokens": 1}
-    assert ANTHROPIC.interpret(message_start(usage)) == (Delta(kind=DeltaKind.USAGE, usage=usage),)
+    assert ANTHROPIC.interpret(message_start(usage)) == (
+        Delta(kind=DeltaKind.USAGE, usage={"input_tokens": 25}),
+    )
+
+
+def test_a_stream_cut_by_an_error_reports_no_output_count_rather_than_the_placeholder() -> None:
+    accumulator = Accumulator()
+    accumulator.add(ANTHROPIC.interpret(message_start({"input_tokens": 9, "output_tokens": 1})))
+    accumulator.add(ANTHROPIC.interpret(block_delta(0, type="text_delta", text="Hi")))
+    error = {"type": "overloaded_error", "message": "Overloaded"}
+    accumulator.add(ANTHROPIC.interpret(event("error", error=error)))
+    assert accumulator.usage == {"input_tokens": 9}
+    assert accumulator.error == error
 
 
 def test_message_delta_usage_updates_message_start_usage_key_by_key() -> None:
