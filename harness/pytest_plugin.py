@@ -220,10 +220,13 @@ def sse_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
         target = request.getfixturevalue("mock_llm") if url is None else url
         truth_url = target.base_url if isinstance(target, MockLLM) else None
         endpoint = target.base_url if isinstance(target, MockLLM) else target
-        asked = {"streams": streams, "burst": burst, "timeout_s": timeout_s}
-        settings = dataclasses.replace(
-            SuiteSettings(), **{k: v for k, v in asked.items() if v is not None}
-        )
+        settings = SuiteSettings()
+        if streams is not None:
+            settings = dataclasses.replace(settings, streams=streams)
+        if burst is not None:
+            settings = dataclasses.replace(settings, burst=burst)
+        if timeout_s is not None:
+            settings = dataclasses.replace(settings, timeout_s=timeout_s)
         spec = RequestSpec(request=api, url=endpoint, headers=tuple((headers or {}).items()))
         checked = Target(spec=spec, truth_url=truth_url)
         return check_endpoint(checked, settings, fail_on=fail_on)
