@@ -207,6 +207,9 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     truth.faults = plan.faults.names
     truth.stream = plan.stream
     truth.tokens_planned = plan.completion_tokens
+    truth.answer = plan.content  # choice 0's answer, event by event
+    truth.answer_first_event = len(plan.reasoning) * plan.n
+    truth.answer_stride = plan.n
     metrics.faults.update(plan.faults.kinds)
     metrics.active += 1
     waiter = runtime.waiters[request_id] = asyncio.Event()

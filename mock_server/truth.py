@@ -9,6 +9,7 @@ arrival times with the mock's write times. ``GET /mock/requests/{id}`` serves
 
 from __future__ import annotations
 
+import hashlib
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ class RequestTruth:
         done: True once the response ended (whatever the outcome).
         outcome: ``complete``, ``disconnected``, ``cut`` (disconnect fault), ``error``
             (error status or error event), or None while in progress.
+        answer: the text of each answer event of choice 0, as planned.
+        answer_first_event: the index, among the token events, of its first; the others
+            follow every ``answer_stride`` events (the choices' events side by side).
     """
 
     id: str
@@ -64,10 +68,23 @@ class RequestTruth:
     stream: bool = True
     done: bool = False
     outcome: str | None = None
+    answer: tuple[str, ...] = ()
+    answer_first_event: int = 0
+    answer_stride: int = 1
+
+    def answer_sent(self) -> str:
+        """Choice 0's answer text as far as it was written: the events whose writes are
+        recorded (a non-streamed answer: all of it, once sent)."""
+        if not self.stream:
+            return "".join(self.answer) if self.outcome == "complete" else ""
+        after = len(self.token_write_ns) - self.answer_first_event
+        events = -(-after // self.answer_stride) if after > 0 else 0
+        return "".join(self.answer[:events])
 
     def as_dict(self) -> dict[str, Any]:
         """The record as JSON-able data (lists copied)."""
         lateness = [w - s for w, s in zip(self.token_write_ns, self.scheduled_ns, strict=False)]
+        sent = self.answer_sent()
         return {
             "id": self.id,
             "endpoint": self.endpoint,
@@ -81,6 +98,8 @@ class RequestTruth:
             "disconnect_detected_ns": self.disconnect_detected_ns,
             "last_write_ns": self.last_write_ns,
             "tokens_after_disconnect": self.tokens_after_disconnect,
+            "text_sha256": hashlib.sha256(sent.encode()).hexdigest(),
+            "text_chars": len(sent),
             "held": self.held,
             "faults": list(self.faults),
             "status": self.status,

@@ -93,3 +93,44 @@ def test_metrics_merge_sums_workers_and_renders_cumulative_buckets() -> None:
     assert counts[-1] == 3
     assert dict(buckets)["0.005"] == "2"
     assert "mock_send_lateness_seconds_count 3" in text
+
+
+def _text_truth(mock: RunningMock, reading) -> tuple[str, int]:
+    truth = httpx.get(f"{mock.base_url}/mock/requests/{reading.request_id}?wait_ms=5000").json()
+    return truth["text_sha256"], truth["text_chars"]
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({}, BODY),
+        ({"X-Mock-Reasoning-Tokens": "3"}, BODY),  # reasoning first, then the answer
+        ({}, {**BODY, "n": 2}),  # the choices' events side by side: choice 0's text
+        ({}, {**BODY, "stream": False}),
+    ],
+    ids=["plain", "reasoning", "two-choices", "not-streamed"],
+)
+def test_the_truth_carries_the_hash_and_length_of_the_answer_text_the_client_rebuilt(
+    mock: RunningMock, headers: dict[str, str], body: dict
+) -> None:
+    reading = read(mock.base_url, CHAT, body, headers=headers)
+    if body["stream"]:
+        text = reading.reader.result().text  # choice 0's (the others are in .choices)
+    else:
+        text = reading.json()["choices"][0]["message"]["content"]
+    assert text
+    assert _text_truth(mock, reading) == (_sha(text), len(text))
+
+
+def test_a_stream_cut_short_hashes_only_the_text_it_sent(mock: RunningMock) -> None:
+    reading = read(mock.base_url, CHAT, BODY, headers={"X-Mock-Fault": "disconnect_after=3"})
+    assert reading.failure is not None
+    text = reading.reader.result().text
+    assert len(text) > 0
+    assert _text_truth(mock, reading) == (_sha(text), len(text))
