@@ -314,3 +314,20 @@ def test_a_delta_before_its_block_starts_breaks_the_order() -> None:
     result = run("anthropic.event-order", suite)
     assert result.status is Status.FAIL
     assert "not open" in result.findings[0].message
+
+
+def test_usage_beside_a_choice_that_finishes_nothing_is_litellms_habit_and_a_warn() -> None:
+    events = chat_stream()
+    usage = {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13}
+    events.insert(-1, chunk({}, None, usage=usage))  # LiteLLM: choices [{"index": 0, ...}]
+    suite = captured(exchange(events))
+    result = run("openai.usage-without-empty-choices", suite)
+    assert result.status is Status.WARN
+    assert "LiteLLM" in result.findings[0].message
+    assert "if not chunk.choices" in result.findings[0].message
+
+
+def test_usage_on_its_own_chunk_or_on_the_finish_chunk_is_no_such_warn() -> None:
+    for stream in (chat_stream(usage_chunk=True), chat_stream(usage_on_finish=True)):
+        result = run("openai.usage-without-empty-choices", captured(exchange(stream)))
+        assert result.status is Status.PASS

@@ -69,7 +69,9 @@ class OpenAIDigest(Digest):
         unknown_reasons: finish reasons the dialect does not document.
         chunks: how many chunks (JSON objects that are not errors); ``usage`` how many of
             them carry a usage object, ``first_usage`` where the first did,
-            ``riding`` where the first usage came on a chunk that finishes a choice.
+            ``riding`` where the first usage came on a chunk that finishes a choice,
+            ``beside`` where the first came on a chunk whose choices are not empty and
+            finish nothing.
         usage_down: whether cumulative ``completion_tokens`` went down.
     """
 
@@ -92,6 +94,7 @@ class OpenAIDigest(Digest):
         self.usage = 0
         self.first_usage: Spot | None = None
         self.riding: Spot | None = None
+        self.beside: Spot | None = None
         self._completion: int | None = None
         self.usage_down = False
 
@@ -194,8 +197,11 @@ class OpenAIDigest(Digest):
         self.usage += 1
         if self.first_usage is None:
             self.first_usage = event.spot
-        if self.riding is None and any(c.get("finish_reason") for c in choices(payload)):
-            self.riding = event.spot
+        listed = choices(payload)
+        if any(c.get("finish_reason") for c in listed):
+            self.riding = self.riding or event.spot
+        elif listed:
+            self.beside = self.beside or event.spot
         count = usage.get("completion_tokens")
         if isinstance(count, int):
             if self._completion is not None and count < self._completion:

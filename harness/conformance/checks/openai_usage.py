@@ -1,5 +1,6 @@
 """OpenAI usage: the usage chunk of ``stream_options.include_usage``, the vendor habits
-around it (usage on every chunk, usage riding on the finish chunk), and its counts."""
+around it (usage on every chunk, usage riding on the finish chunk, usage beside a choice
+that finishes nothing), and its counts."""
 
 from __future__ import annotations
 
@@ -72,6 +73,23 @@ def _usage_on_finish(streams: Streams) -> Sequence[Finding] | Skip:
 
 
 @over(openai_streams)
+def _usage_beside_choices(streams: Streams) -> Sequence[Finding] | Skip:
+    items = []
+    for reading in streams:
+        digest = reading.digest(OpenAIDigest)
+        if not _on_most(digest) and digest.beside is not None:
+            items.append(
+                (
+                    "usage comes on a chunk whose choices are not empty (LiteLLM sends "
+                    '[{"index": 0, "delta": {}}]): code that follows OpenAI\'s docs reads '
+                    "usage from the chunk with no choices (if not chunk.choices) and loses it",
+                    at_event(reading, digest.beside),
+                )
+            )
+    return grouped(USAGE_BESIDE_CHOICES, items)
+
+
+@over(openai_streams)
 def _usage_consistent(streams: Streams) -> Sequence[Finding] | Skip:
     items = []
     judged = 0
@@ -121,9 +139,14 @@ USAGE_ON_FINISH = check("openai.usage-on-finish-chunk", Severity.INFO,
                         "usage on its own chunk",
                         "a vendor habit (DeepSeek, llama.cpp) that the SDK accepts",
                         _usage_on_finish)
+USAGE_BESIDE_CHOICES = check("openai.usage-without-empty-choices", Severity.WARN,
+                             "usage on a chunk with no choices",
+                             "OpenAI sends usage with choices: []; documented client code "
+                             "looks for it there",
+                             _usage_beside_choices)
 USAGE_CONSISTENT = check("openai.usage-consistent", Severity.WARN, "usage matches the stream",
                          "completion_tokens must cover the text received; totals must add up",
                          _usage_consistent)
 # fmt: on
 
-CHECKS = (USAGE_CHUNK, USAGE_EVERY, USAGE_ON_FINISH, USAGE_CONSISTENT)
+CHECKS = (USAGE_CHUNK, USAGE_EVERY, USAGE_ON_FINISH, USAGE_BESIDE_CHOICES, USAGE_CONSISTENT)
