@@ -24,6 +24,7 @@ SHARED = (
     "sse_starlette_app",
     "buffering_proxy",
     "mislabelled_app",
+    "buggy_openai_app",
 )
 ALONE = ("sync_client_app",)
 START_TIMEOUT_S = 60.0

@@ -1,0 +1,55 @@
+"""Hand-written OpenAI endpoints, one bug each: every one is flagged at the check meant
+for it, and ``--fail-on warn`` fails every one of them but the clean twin."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.conformance import SuiteSettings, Target, check_endpoint
+from harness.load.payloads import RequestSpec
+from tests.apps.test_apps import results
+
+pytestmark = pytest.mark.slow  # app servers in subprocesses, checked end to end
+
+SUITE = SuiteSettings(
+    streams=2, max_tokens=8, long_tokens=60, burst=3, timeout_s=15.0, disconnect_wait_s=2.0
+)
+#: bug -> the check meant for it and the severity it should give
+EXPECTED = {
+    "buffered": ("streaming.incremental", "FAIL"),
+    "no-done": ("openai.done", "WARN"),
+    "text-plain": ("http.content-type", "WARN"),
+    "broken-json": ("openai.json", "FAIL"),
+    "finish-twice": ("openai.finish-reason-once", "WARN"),
+    "no-finish": ("openai.finish-reason-once", "FAIL"),
+    "changing-id": ("openai.same-identity", "WARN"),
+    "no-usage": ("openai.usage-chunk", "WARN"),
+    "unterminated": ("framing.unterminated-event", "FAIL"),
+    "accepts-invalid": ("errors.invalid-rejected", "FAIL"),
+}
+
+
+def check(apps: dict[str, str], bug: str, fail_on: str = "warn"):
+    url = f"{apps['buggy_openai_app']}/{bug}/v1/chat/completions"
+    return check_endpoint(Target(spec=RequestSpec(url=url)), SUITE, fail_on=fail_on)
+
+
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_each_bug_is_flagged_at_its_check_and_fails_a_strict_gate(
+    apps: dict[str, str], bug: str
+) -> None:
+    report = check(apps, bug)
+    found = results(report)
+    check_id, severity = EXPECTED[bug]
+    assert found[check_id][0] == severity, (bug, found[check_id])
+    assert report.failed  # --fail-on warn: exit 1
+    if bug == "text-plain":  # judged as the event stream it is
+        assert found["openai.json"][0] == "pass"
+        assert found["sdk.openai"][0] == "pass"
+
+
+def test_the_clean_twin_passes_even_a_strict_gate(apps: dict[str, str]) -> None:
+    report = check(apps, "clean")
+    flagged = {k: v for k, v in results(report).items() if v[0] in ("FAIL", "WARN", "error")}
+    assert flagged == {}
+    assert not report.failed
