@@ -60,6 +60,8 @@ _ENDINGS = {
     ErrorKind.TRUNCATED: Ending.BROKEN,
     ErrorKind.PROTOCOL: Ending.BROKEN,
 }
+#: Endings of a first attempt that may be a stale kept-alive connection: sent again once.
+_RETRIED = (Ending.CONNECT, Ending.BROKEN)
 _TRUNCATED_JSON = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "'
 
 
@@ -155,6 +157,7 @@ class _Capturer:
         self._settings = settings
         self._clock = clock
         self._dialect = get(target.dialect, pointer=target.pointer)
+        self._answered = False  # some request got a response: connections may be reused
 
     async def stream(
         self,
@@ -197,8 +200,39 @@ class _Capturer:
         """Send ``request`` and keep its response, within ``bound_s`` seconds.
 
         ``on_token`` is awaited with the count of token events so far after each read
-        that brought one; when it returns True the client closes the stream.
+        that brought one; when it returns True the client closes the stream. A request
+        that breaks before any response comes, once an earlier one was answered (so on
+        a connection that may have been kept alive and closed by the server since), is
+        sent once more, on a fresh connection; the exchange says so (``retried``).
         """
+        options: dict[str, Any] = {
+            "note": note,
+            "asked": asked,
+            "usage": usage,
+            "bound_s": bound_s,
+            "on_token": on_token,
+        }
+        answered_before = self._answered
+        first = await self._attempt(label, purpose, request, **options)
+        self._answered |= first.status is not None
+        if first.status is not None or first.ending not in _RETRIED or not answered_before:
+            return first
+        second = await self._attempt(label, purpose, request, **options)
+        self._answered |= second.status is not None
+        return dataclasses.replace(second, retried=first.error)
+
+    async def _attempt(
+        self,
+        label: str,
+        purpose: Purpose,
+        request: HttpRequest,
+        *,
+        note: str,
+        asked: int | None,
+        usage: bool,
+        bound_s: float,
+        on_token: OnToken | None,
+    ) -> Exchange:
         clock, limit = self._clock, self._settings.max_body_bytes
         found: dict[str, Any] = {"ending": Ending.EOF}
         body, ends, arrivals_ns = bytearray(), array("q"), array("q")

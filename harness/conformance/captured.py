@@ -175,6 +175,9 @@ class Exchange:
         t_end_ns: when the body ended or the client closed it.
         ending: how it ended.
         error: what went wrong below HTTP, if anything.
+        retried: what broke a first attempt before any response came (a kept-alive
+            connection the server had closed): the request was then sent once more, and
+            this is that second attempt.
     """
 
     label: str
@@ -192,6 +195,7 @@ class Exchange:
     t_end_ns: int | None = None
     ending: Ending = Ending.EOF
     error: str | None = None
+    retried: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunks, Received):
@@ -228,6 +232,7 @@ class Exchange:
             "seconds": duration,
             "ending": self.ending.value,
             "error": self.error,
+            "retried": self.retried,
         }
 
 

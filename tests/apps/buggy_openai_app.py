@@ -29,6 +29,7 @@ BUGS = (
     "no-usage",  # stream_options.include_usage ignored
     "unterminated",  # the last event lacks its blank line
     "accepts-invalid",  # a 200 stream for a request that should be refused
+    "crashes-on-invalid",  # an unhandled error (500) for a body that is not JSON
 )
 WORDS = ("the", "keeper", "lit", "the", "lamp", "and", "watched", "the", "ships", "come",
          "home", "through", "the", "fog")  # fmt: skip
@@ -50,10 +51,13 @@ def create_app(upstream: str) -> FastAPI:
     @app.post("/{bug}/v1/chat/completions", response_model=None)
     async def chat(bug: str, request: Request) -> Response:
         raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+        if bug == "crashes-on-invalid":
+            body = json.loads(raw)  # unhandled: uvicorn answers 500 and drops the connection
+        else:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
         problem = _invalid(body)
         if bug not in BUGS or (problem and bug != "accepts-invalid"):
             error = {"message": problem or "no such route", "type": "invalid_request_error"}

@@ -53,3 +53,17 @@ def test_the_clean_twin_passes_even_a_strict_gate(apps: dict[str, str]) -> None:
     flagged = {k: v for k, v in results(report).items() if v[0] in ("FAIL", "WARN", "error")}
     assert flagged == {}
     assert not report.failed
+
+
+def test_a_connection_dropped_after_an_unhandled_500_is_its_own_note_not_an_unreachable_target(
+    apps: dict[str, str],
+) -> None:
+    report = check(apps, "crashes-on-invalid", fail_on="fail")
+    found = results(report)
+    assert found["errors.invalid-rejected"][0] == "WARN"  # refused, but with a 500, not a 400
+    status, message = found["http.silent-close"]
+    assert status == "INFO", found["http.silent-close"]
+    assert "without 'Connection: close'" in message
+    retried = [r for r in report.requests if r.get("retried")]
+    assert retried
+    assert all(r["status"] is not None for r in retried)  # answered on the second attempt

@@ -171,6 +171,30 @@ def _accel_buffering(suite: Suite) -> Sequence[Finding] | Skip:
     return _header_check(ACCEL_BUFFERING, suite, problem)
 
 
+def _silent_close(suite: Suite) -> Sequence[Finding] | Skip:
+    items = []
+    before: Exchange | None = None
+    for reading in suite.readings:
+        exchange = reading.exchange
+        if exchange.retried is not None:
+            detail = f"first attempt: {exchange.retried}"
+            closes = before is not None and (before.header("connection") or "").lower() == "close"
+            if before is not None and (before.status or 0) >= 500 and not closes:
+                message = (
+                    f"the server closed the connection after HTTP {before.status} without "
+                    f"'Connection: close' ({before.label}): the next request on it broke, and "
+                    "went through on a fresh connection; clients that do not retry fail it"
+                )
+            else:
+                message = (
+                    "a kept-alive connection was closed by the server without a word: the "
+                    "request broke before any response, and went through on a fresh one"
+                )
+            items.append((message, of_request(reading, detail)))
+        before = exchange
+    return grouped(SILENT_CLOSE, items)
+
+
 check = CheckFactory("http")
 
 # fmt: off
@@ -198,6 +222,10 @@ CONTENT_ENCODING = check("http.no-content-encoding", Severity.WARN,
 ACCEL_BUFFERING = check("http.accel-buffering", Severity.INFO, "X-Accel-Buffering: no",
                         "the hint that tells an nginx reverse proxy not to buffer this response",
                         _accel_buffering)
+SILENT_CLOSE = check("http.silent-close", Severity.INFO, "connections closed with notice",
+                     "a server that closes a kept-alive connection unannounced breaks the next "
+                     "request on it",
+                     _silent_close)
 # fmt: on
 
 CHECKS = (
@@ -208,4 +236,5 @@ CHECKS = (
     CACHE_CONTROL,
     CONTENT_ENCODING,
     ACCEL_BUFFERING,
+    SILENT_CLOSE,
 )
