@@ -22,6 +22,9 @@ CLI = [sys.executable, "-m", "harness.cli"]
 KEY = "sk-hostile-test-key-0123456789"
 HEADER_VALUE = "custom-header-value-4242"
 TRANSPORTS = ["httpx", "aiohttp", "kernel"]
+#: A request the deadline ended is over well before this; one that waited for the run's
+#: 60 s grace period is not: a bound that tells the two apart, not a measurement.
+GRACE_MISSED_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +71,11 @@ def test_headers_sent_one_byte_at_a_time_end_at_the_total_timeout(
         f"{hostile}/slow-headers",
         tmp_path,
         *("--requests", "2", "--concurrency", "2", "--total-timeout", "1"),
-        *("--transport", transport, "--grace", "30"),
+        *("--transport", transport, "--grace", "60"),
     )
     assert [r["error_kind"] for r in records] == ["timeout_total"] * 2
     for record in records:  # the deadline, not the run's grace period, ended them
-        assert (record["t_end_ns"] - record["t_sent_ns"]) / 1e9 < 10
+        assert (record["t_end_ns"] - record["t_sent_ns"]) / 1e9 < GRACE_MISSED_S
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -83,11 +86,11 @@ def test_a_stream_of_comments_alone_ends_at_the_ttft_timeout(
         f"{hostile}/comments",
         tmp_path,
         *("--requests", "2", "--concurrency", "2", "--ttft-timeout", "0.5"),
-        *("--transport", transport, "--grace", "30"),
+        *("--transport", transport, "--grace", "60"),
     )
     assert [r["error_kind"] for r in records] == ["timeout_ttft"] * 2
     for record in records:
-        assert (record["t_end_ns"] - record["t_sent_ns"]) / 1e9 < 10
+        assert (record["t_end_ns"] - record["t_sent_ns"]) / 1e9 < GRACE_MISSED_S
 
 
 def test_deeply_nested_json_is_a_protocol_error_and_every_request_is_made(
