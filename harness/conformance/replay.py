@@ -60,7 +60,8 @@ def _client(sdk: ModuleType, client_class: Any, base_url: str, reading: Reading)
 
 
 def replay_openai(sdk: ModuleType, reading: Reading) -> str:
-    """The text of choice 0 as the ``openai`` SDK reads the captured stream.
+    """The text of choice 0 (of a Responses stream, its output text) as the ``openai``
+    SDK reads the captured stream.
 
     Raises:
         Exception: whatever the SDK raises on it.
@@ -71,6 +72,10 @@ def replay_openai(sdk: ModuleType, reading: Reading) -> str:
         if reading.dialect == "openai-completions":
             for chunk in client.completions.create(model="m", prompt="replay", stream=True):
                 parts += [c.text or "" for c in chunk.choices or [] if c.index == 0]
+        elif reading.dialect == "openai-responses":
+            for event in client.responses.create(model="m", input="replay", stream=True):
+                if event.type == "response.output_text.delta":
+                    parts.append(event.delta or "")
         else:
             stream = client.chat.completions.create(model="m", messages=_MESSAGES, stream=True)
             for chunk in stream:
@@ -142,7 +147,7 @@ def _anthropic(suite: Suite) -> Sequence[Finding] | Skip | Passed:
     return _replay_all(ANTHROPIC_SDK, suite, "anthropic", _ANTHROPIC_DIALECTS, replay_anthropic)
 
 
-_OPENAI_DIALECTS = frozenset({"openai-chat", "openai-completions"})
+_OPENAI_DIALECTS = frozenset({"openai-chat", "openai-completions", "openai-responses"})
 _ANTHROPIC_DIALECTS = frozenset({"anthropic"})
 
 check = CheckFactory("sdk")
