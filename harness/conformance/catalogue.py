@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.conformance import replay
+from harness.conformance import replay, replay_js
 from harness.conformance.captured import Captured
 from harness.conformance.checks import (
     anthropic,
@@ -40,6 +40,7 @@ CATALOGUE: tuple[Check, ...] = (
     *errors.CHECKS,
     *disconnect.CHECKS,
     *replay.CHECKS,
+    *replay_js.CHECKS,
 )
 
 #: What the checks keep of each stream, folded in one pass over its events.
