@@ -149,6 +149,7 @@ def test_the_request_asks_the_mock_for_a_stream() -> None:
     assert b"Connection" not in mock_chat_request(8123, 17)
 
 
+@pytest.mark.slow  # against a mock process
 def test_streams_from_the_mock_match_its_ground_truth(mock: EmbeddedMock) -> None:
     port = urlsplit(mock.base_url).port
     assert port is not None

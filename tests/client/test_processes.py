@@ -52,11 +52,16 @@ def test_requests_are_dealt_out_without_loss(requests: int, count: int) -> None:
     assert shard_requests(None, 0, count) is None
 
 
-def test_processes_must_be_positive(mock: EmbeddedMock) -> None:
+def test_processes_must_be_positive() -> None:
     from harness.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
-        config_for(mock, processes=0)
+        RunConfig(
+            spec=RequestSpec(url="http://127.0.0.1:9/v1/chat/completions"),
+            profile=ClosedLoop(concurrency=1),
+            bounds=Bounds(requests=1),
+            processes=0,
+        )
     assert caught.value.field == "processes"
 
 

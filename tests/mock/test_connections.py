@@ -10,7 +10,11 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from mock_server.server import RunningMock
+
+pytestmark = pytest.mark.slow  # each test waits for a server's timeout on a real socket
 
 SHORT_S = 0.2
 DEADLINE_S = 10.0

@@ -279,6 +279,7 @@ def test_no_bytes_within_the_idle_timeout_times_the_read_out() -> None:
     assert len(record.token_times_ns) == 1
 
 
+@pytest.mark.slow  # 1.2 s of a paced stream
 def test_bytes_keep_arriving_so_the_idle_timer_does_not_fire() -> None:
     async def go() -> RequestRecord:
         async def handler(conn: Conn) -> None:

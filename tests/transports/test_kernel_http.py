@@ -69,6 +69,7 @@ async def collect(transport: KernelTransport, url: str, into: list[bytes]) -> No
 # -- against the mock -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # against a mock process
 @pytest.mark.parametrize("loop", LOOPS)
 def test_streams_chat_answers_from_the_mock_over_one_connection(
     mock: EmbeddedMock, loop: str
@@ -94,6 +95,7 @@ def test_streams_chat_answers_from_the_mock_over_one_connection(
         assert record.t_first_token_user_ns == users[0]
 
 
+@pytest.mark.slow  # against a mock process
 def test_a_body_split_into_one_chunk_per_byte_reads_the_same(mock: EmbeddedMock) -> None:
     async def go() -> tuple[RequestRecord, RequestRecord]:
         async with KernelTransport(timeouts=TIMEOUTS) as transport:
@@ -111,6 +113,7 @@ def test_a_body_split_into_one_chunk_per_byte_reads_the_same(mock: EmbeddedMock)
     assert split.bytes_received == whole.bytes_received
 
 
+@pytest.mark.slow  # against a mock process
 def test_an_error_status_keeps_its_body_and_the_connection(mock: EmbeddedMock) -> None:
     async def go() -> tuple[RequestRecord, RequestRecord]:
         async with KernelTransport(timeouts=TIMEOUTS) as transport:
@@ -126,6 +129,7 @@ def test_an_error_status_keeps_its_body_and_the_connection(mock: EmbeddedMock) -
     assert after.ok
 
 
+@pytest.mark.slow  # against a mock process
 def test_slow_headers_are_waited_for_within_the_idle_timeout(mock: EmbeddedMock) -> None:
     # headers a second late: ten times the hasty client's idle timeout, so that it times
     # out however late a busy machine runs its timer
@@ -146,6 +150,7 @@ def test_slow_headers_are_waited_for_within_the_idle_timeout(mock: EmbeddedMock)
     assert hasty.error_kind is ErrorKind.TIMEOUT_IDLE
 
 
+@pytest.mark.slow  # against a mock process
 def test_a_mock_disconnect_mid_stream_is_a_truncated_record(mock: EmbeddedMock) -> None:
     async def go() -> RequestRecord:
         async with KernelTransport(timeouts=TIMEOUTS) as transport:
