@@ -484,7 +484,7 @@ async def _truths(records: list[RequestRecord], truth_url: str | None) -> dict[s
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TRUTH_SETTLE_S
     while loop.time() < deadline:
-        unsettled = [i for i in wanted if truths.get(i) is not None and not _settled(truths[i])]
+        unsettled = [i for i in wanted if (t := truths.get(i)) is not None and not _settled(t)]
         if not unsettled:
             break
         await asyncio.sleep(0.05)

@@ -102,8 +102,10 @@ async def _exchange(
     loop = asyncio.get_running_loop()
     sent_s = loop.time()
     record.t_sent_ns = clock()
-    deadlines = {ErrorKind.TIMEOUT_TTFT: sent_s + timeouts.ttft_s,
-                 ErrorKind.TIMEOUT_TOTAL: sent_s + timeouts.total_s}  # fmt: skip
+    deadlines: dict[ErrorKind | Outcome, float] = {
+        ErrorKind.TIMEOUT_TTFT: sent_s + timeouts.ttft_s,
+        ErrorKind.TIMEOUT_TOTAL: sent_s + timeouts.total_s,
+    }
     if bounds.max_stream_s is not None:
         deadlines[Outcome.CUT] = sent_s + bounds.max_stream_s
     if abandon is not None and abandon.after_s is not None:
