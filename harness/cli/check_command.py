@@ -26,6 +26,7 @@ from harness.conformance import (
     render_junit,
     render_markdown,
 )
+from harness.conformance.client_headers import CLIENT_HEADERS
 from harness.conformance.display import printable
 from harness.conformance.model import AREAS, FAIL_ON
 from harness.conformance.render import finding_label, summary_line
@@ -103,6 +104,14 @@ def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         check.add_argument_group("request (as for run)"), default_transport="httpx"
     )
     check.set_defaults(request=None)  # then chosen from --dialect
+    check.add_argument(
+        "--client-headers",
+        choices=sorted(CLIENT_HEADERS),
+        help="send the default headers of this client (compression, Accept, User-Agent) so "
+        "that compression and proxies are met as users meet them (default: the official "
+        "SDK's for the request kind: openai-python or anthropic-python, else httpx; "
+        "minimal asks for no compression)",
+    )
     suite = check.add_argument_group("the suite (every request bounded in tokens and time)")
     for flag, field, kind, text in _SUITE_OPTIONS:
         suite.add_argument(flag, type=kind, default=getattr(_DEFAULTS, field), help=text)
@@ -148,6 +157,7 @@ def _target(args: argparse.Namespace) -> Target:
         metrics_url=args.metrics_url,
         metrics_gauge=args.metrics_gauge,
         truth_url=origin if _is_loopback(args.url) else None,
+        client_headers=args.client_headers,
     )
 
 

@@ -29,6 +29,7 @@ from harness.conformance.captured import (
     Received,
     SuiteSettings,
 )
+from harness.conformance.client_headers import CLIENT_HEADERS, default_client, headers_of
 from harness.conformance.events import load_payload
 from harness.dialects import StreamReader, get
 from harness.errors import ConfigError, ConnectFailed, TransportError
@@ -60,6 +61,8 @@ _ENDINGS = {
     ErrorKind.TRUNCATED: Ending.BROKEN,
     ErrorKind.PROTOCOL: Ending.BROKEN,
 }
+#: The headers the request builder sets that a client's defaults replace.
+_NEGOTIATED = frozenset({"accept", "accept-encoding"})
 #: Endings of a first attempt that may be a stale kept-alive connection: sent again once.
 _RETRIED = (Ending.CONNECT, Ending.BROKEN)
 _TRUNCATED_JSON = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "'
@@ -80,6 +83,8 @@ class Target:
         metrics_url: the server's Prometheus ``/metrics``, to watch it stop an
             abandoned stream; with ``metrics_gauge``, its gauge of running requests.
         truth_url: a mock's base URL, whose ground truth tells when it noticed a close.
+        client_headers: whose default headers the requests carry (``CLIENT_HEADERS``);
+            None: the official SDK's for the request kind.
     """
 
     spec: RequestSpec
@@ -91,11 +96,29 @@ class Target:
     metrics_url: str | None = None
     metrics_gauge: str | None = None
     truth_url: str | None = None
+    client_headers: str | None = None
 
     def __post_init__(self) -> None:
+        if self.client_headers is not None and self.client_headers not in CLIENT_HEADERS:
+            raise ConfigError(
+                "client-headers",
+                f"must be one of {', '.join(CLIENT_HEADERS)}, not {self.client_headers!r}",
+            )
         if (self.metrics_url is None) != (self.metrics_gauge is None):
             raise ConfigError("metrics-gauge", "give --metrics-url and --metrics-gauge together")
         get(self.dialect, pointer=self.pointer)  # raises ConfigError for a bad name or pointer
+
+    @property
+    def client(self) -> str:
+        """Whose default headers the requests carry."""
+        return self.client_headers or default_client(self.spec.request)
+
+    def dressed(self, request: HttpRequest) -> HttpRequest:
+        """``request`` with the client's default headers under its own: the content
+        negotiation the request builder puts in gives way unless ``--header`` set it."""
+        given = {name.lower() for name, _ in self.spec.headers}
+        own = {k: v for k, v in request.headers.items() if k in given or k not in _NEGOTIATED}
+        return dataclasses.replace(request, headers=headers_of(self.client, own))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -170,7 +193,7 @@ class _Capturer:
         on_token: OnToken | None = None,
     ) -> Exchange:
         spec, asked = _spec_for(self._target.spec, tokens, usage)
-        request = build_request(spec, [{"role": "user", "content": PROMPT}])
+        request = self._target.dressed(build_request(spec, [{"role": "user", "content": PROMPT}]))
         note = f"max_tokens {tokens}" if asked is not None else "length not settable"
         if usage:
             note += ", include_usage"
@@ -274,6 +297,7 @@ class _Capturer:
         return Exchange(
             label=label,
             purpose=purpose,
+            asked_encoding=request.headers.get("accept-encoding"),
             method=request.method,
             path=urlsplit(request.url).path or "/",
             note=note,
@@ -402,8 +426,11 @@ async def capture(
         say(f"a stream abandoned after {settings.abandon_after_tokens} tokens")
         abandoned, disconnect = await capturer.abandon()
         exchanges.append(abandoned)
-        valid = build_request(
-            _spec_for(spec, settings.max_tokens, False)[0], [{"role": "user", "content": PROMPT}]
+        valid = target.dressed(
+            build_request(
+                _spec_for(spec, settings.max_tokens, False)[0],
+                [{"role": "user", "content": PROMPT}],
+            )
         )
         wrong = invalid_requests(spec, valid)
         if wrong:

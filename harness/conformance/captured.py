@@ -175,6 +175,7 @@ class Exchange:
         t_end_ns: when the body ended or the client closed it.
         ending: how it ended.
         error: what went wrong below HTTP, if anything.
+        asked_encoding: the request's Accept-Encoding.
         retried: what broke a first attempt before any response came (a kept-alive
             connection the server had closed): the request was then sent once more, and
             this is that second attempt.
@@ -195,6 +196,7 @@ class Exchange:
     t_end_ns: int | None = None
     ending: Ending = Ending.EOF
     error: str | None = None
+    asked_encoding: str | None = None
     retried: str | None = None
 
     def __post_init__(self) -> None:

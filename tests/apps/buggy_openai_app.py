@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +31,8 @@ BUGS = (
     "unterminated",  # the last event lacks its blank line
     "accepts-invalid",  # a 200 stream for a request that should be refused
     "crashes-on-invalid",  # an unhandled error (500) for a body that is not JSON
+    "gzip-flushed",  # gzip when the client accepts it, each event flushed: fine
+    "gzip-held",  # gzip without flushing: the compressor holds the answer back
 )
 WORDS = ("the", "keeper", "lit", "the", "lamp", "and", "watched", "the", "ships", "come",
          "home", "through", "the", "fog")  # fmt: skip
@@ -68,9 +71,24 @@ def create_app(upstream: str) -> FastAPI:
         events = _events(bug, max(1, min(tokens, 400)), usage_asked)
         media_type = "text/plain" if bug == "text-plain" else "text/event-stream"
         headers = {"Cache-Control": "no-cache"}
+        accepts = request.headers.get("accept-encoding", "")
+        if bug.startswith("gzip-") and "gzip" in accepts:
+            headers["Content-Encoding"] = "gzip"
+            events = _gzipped(events, flush=bug == "gzip-flushed")
         return StreamingResponse(events, media_type=media_type, headers=headers)
 
     return app
+
+
+async def _gzipped(events: AsyncIterator[bytes], *, flush: bool) -> AsyncIterator[bytes]:
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    async for data in events:
+        out = compressor.compress(data)
+        if flush:
+            out += compressor.flush(zlib.Z_SYNC_FLUSH)
+        if out:
+            yield out
+    yield compressor.flush()
 
 
 async def _events(bug: str, tokens: int, usage_asked: bool) -> AsyncIterator[bytes]:

@@ -67,3 +67,22 @@ def test_a_connection_dropped_after_an_unhandled_500_is_its_own_note_not_an_unre
     retried = [r for r in report.requests if r.get("retried")]
     assert retried
     assert all(r["status"] is not None for r in retried)  # answered on the second attempt
+
+
+@pytest.mark.parametrize(
+    ("bug", "client", "status", "says"),
+    [
+        ("gzip-flushed", None, "INFO", "flushed as it went"),
+        ("gzip-held", None, "WARN", "arrived in one burst"),
+        ("gzip-held", "minimal", "pass", ""),  # no compression asked, none sent
+    ],
+)
+def test_compression_a_client_asks_for_is_judged_by_whether_it_holds_tokens_back(
+    apps: dict[str, str], bug: str, client: str | None, status: str, says: str
+) -> None:
+    url = f"{apps['buggy_openai_app']}/{bug}/v1/chat/completions"
+    target = Target(spec=RequestSpec(url=url), client_headers=client)
+    found = results(check_endpoint(target, SUITE))
+    assert found["http.no-content-encoding"][0] == status, found["http.no-content-encoding"]
+    assert says in found["http.no-content-encoding"][1]
+    assert found["openai.json"][0] == "pass"  # decoded and judged

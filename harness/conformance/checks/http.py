@@ -149,16 +149,45 @@ def _cache_control(suite: Suite) -> Sequence[Finding] | Skip:
 
 
 def _content_encoding(suite: Suite) -> Sequence[Finding] | Skip:
-    def problem(exchange: Exchange) -> str | None:
+    streams = suite.streams
+    if not streams:
+        return Skip("no stream was received")
+    warns: list[tuple[str, Evidence]] = []
+    infos: list[tuple[str, Evidence]] = []
+    for reading in streams:
+        exchange = reading.exchange
         value = exchange.header("content-encoding")
         if value is None or value.strip().lower() == "identity":
-            return None
-        return (
-            f"Content-Encoding: {value} although the request asked for identity: compressed "
-            "streams are held by proxies and decoders until a block fills"
-        )
-
-    return _header_check(CONTENT_ENCODING, suite, problem)
+            continue
+        asked = (exchange.asked_encoding or "identity").strip().lower()
+        evidence = of_request(reading, f"Content-Encoding: {value}; asked: {asked}")
+        reads = len(set(reading.token_times_ns))
+        if asked == "identity":
+            warns.append(
+                (
+                    f"Content-Encoding: {value} although the request asked for identity: "
+                    "compressed streams are held by proxies and decoders until a block fills",
+                    evidence,
+                )
+            )
+        elif len(reading.token_times_ns) > 1 and reads <= 1:
+            warns.append(
+                (
+                    f"compressed ({value}) as the client asked, and the compressor held the "
+                    f"answer back: its {len(reading.token_times_ns)} token events arrived in "
+                    "one burst",
+                    evidence,
+                )
+            )
+        else:
+            infos.append(
+                (
+                    f"compressed ({value}) as the client asked, and flushed as it went: the "
+                    f"token events still arrived in {reads} reads",
+                    evidence,
+                )
+            )
+    return grouped(CONTENT_ENCODING, warns) + grouped(CONTENT_ENCODING, infos, Severity.INFO)
 
 
 def _accel_buffering(suite: Suite) -> Sequence[Finding] | Skip:
@@ -215,9 +244,9 @@ CACHE_CONTROL = check("http.cache-control", Severity.WARN, "Cache-Control: no-ca
                       "without it, caching proxies and CDNs may hold or replay the stream",
                       _cache_control)
 CONTENT_ENCODING = check("http.no-content-encoding", Severity.WARN,
-                         "no compression of the stream",
-                         "gzip or br make proxies and decoders wait for whole blocks: "
-                         "tokens arrive late",
+                         "compression that does not hold tokens back",
+                         "gzip or br make proxies and decoders wait for whole blocks unless "
+                         "the server flushes each event: tokens arrive late",
                          _content_encoding)
 ACCEL_BUFFERING = check("http.accel-buffering", Severity.INFO, "X-Accel-Buffering: no",
                         "the hint that tells an nginx reverse proxy not to buffer this response",
