@@ -578,8 +578,8 @@ def run_failure(summary: dict[str, Any], *, max_error_rate: float | None) -> str
 
 
 def _command_line(args: argparse.Namespace, config: RunConfig) -> list[str]:
-    """``sse-harness run ...`` as given, with every header value redacted."""
-    secrets = [value for _, value in config.spec.headers]
+    """``sse-harness run ...`` as given, with every secret redacted."""
+    secrets = config.spec.secrets
     return ["sse-harness", *(redact(a, secrets) for a in getattr(args, "argv", None) or [])]
 
 

@@ -122,8 +122,8 @@ class Target:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What must never appear in output: the API key and every header's value."""
-        return tuple(s for s in (self.spec.api_key, *(v for _, v in self.spec.headers)) if s)
+        """What must never appear in output (``RequestSpec.secrets``)."""
+        return self.spec.secrets
 
 
 def _spec_for(spec: RequestSpec, tokens: int, usage: bool) -> tuple[RequestSpec, int | None]:

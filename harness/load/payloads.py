@@ -8,6 +8,7 @@ goes into a header here and nowhere else; ``HttpRequest``'s repr leaves headers 
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,12 @@ def default_api_key_env(request: str) -> str:
     return "ANTHROPIC_API_KEY" if request == "anthropic" else "OPENAI_API_KEY"
 
 
+#: Header names whose values are credentials, whatever their length.
+_CREDENTIAL = re.compile(r"auth|key|token|secret|cookie|session|passw|credential", re.IGNORECASE)
+#: From this length on, the value of any other header is treated as a secret too.
+SECRET_MIN_CHARS = 16
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestSpec:
     """How to build every request of a run. ``api_key`` never appears in its repr."""
@@ -82,6 +89,23 @@ class RequestSpec:
         if parsed.path in ("", "/") and self.request in DEFAULT_PATHS and self.method == "POST":
             return self.url.rstrip("/") + DEFAULT_PATHS[self.request]
         return self.url
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in any output: the API key, the value of every header
+        whose name speaks of credentials (and the token after a scheme such as
+        ``Bearer``), and any other header value long enough to be a key.
+
+        A short value of another header (a fault name, an API version) is not one: hunted
+        as a substring, it would mangle every text that happens to contain it.
+        """
+        found = [self.api_key] if self.api_key else []
+        for name, value in self.headers:
+            if _CREDENTIAL.search(name):
+                found += [value, value.rsplit(" ", 1)[-1]]
+            elif len(value) >= SECRET_MIN_CHARS:
+                found.append(value)
+        return tuple(dict.fromkeys(s for s in found if len(s) >= 4))
 
     def redacted(self) -> dict[str, Any]:
         """What is sent, as JSON-able data: header values and the API key left out."""

@@ -158,9 +158,8 @@ class Runner(SegmentRunner):
         self._connect_failures = 0
         #: why the segment stopped before its bounds (the target cannot be reached)
         self.gave_up: str | None = None
-        # the API key and every header value given are kept out of error messages
-        secrets = [config.spec.api_key, *(value for _, value in config.spec.headers)]
-        self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
+        # the API key and every credential given are kept out of error messages
+        self._secrets = config.spec.secrets
 
     def stop(self) -> None:
         self._stopping.set()

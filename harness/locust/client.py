@@ -90,7 +90,7 @@ class SSEClient:
         self._sink = sink
         self._on_token = on_token
         self._clock = clock
-        self._secrets = (settings.spec.api_key,) if settings.spec.api_key else ()
+        self._secrets = settings.spec.secrets
         self._timer = gevent.Timeout()  # replaced by each request's deadline
         self._sent_ns = 0  # when the request in flight was sent
         streams = _GeventStreams if settings.http_client == "fasthttp" else _RequestsStreams
