@@ -23,3 +23,8 @@ def test_every_check_has_its_row_with_its_severity_title_and_rationale() -> None
     assert list(table) == [check.id for check in CATALOGUE]  # every one, in report order
     for check in CATALOGUE:
         assert table[check.id] == (check.severity.value, check.title, check.rationale), check.id
+
+
+def test_the_readme_counts_the_checks_there_are() -> None:
+    readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"the catalogue of all {len(CATALOGUE)} checks" in " ".join(readme.split())
