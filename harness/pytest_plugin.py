@@ -30,8 +30,14 @@ import pytest
 __all__ = ["MockLLM", "mock_llm", "mock_llm_factory", "sse_check", "sse_load"]
 
 #: Per-request overrides: keyword -> the mock's ``X-Mock-*`` header and query parameter.
-_OVERRIDES = {"ttft_ms": "Ttft-Ms", "itl_ms": "Itl-Ms", "tokens": "Tokens",
-              "reasoning_tokens": "Reasoning-Tokens", "fault": "Fault", "seed": "Seed"}  # fmt: skip
+_OVERRIDES = {
+    "ttft_ms": "Ttft-Ms",
+    "itl_ms": "Itl-Ms",
+    "tokens": "Tokens",
+    "reasoning_tokens": "Reasoning-Tokens",
+    "fault": "Fault",
+    "seed": "Seed",
+}
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -171,19 +177,28 @@ def sse_load(
         target = request.getfixturevalue("mock_llm") if url is None else url
         truth_url = target.base_url if isinstance(target, MockLLM) else None
         endpoint = target.base_url if isinstance(target, MockLLM) else target
-        profile = (OpenLoop(rate=rate) if rate is not None
-                   else ClosedLoop(concurrency=concurrency, ramp_up_s=0.0))  # fmt: skip
+        profile = (
+            OpenLoop(rate=rate)
+            if rate is not None
+            else ClosedLoop(concurrency=concurrency, ramp_up_s=0.0)
+        )
         config = RunConfig(
-            spec=RequestSpec(request=api, url=endpoint, model=model, max_tokens=max_tokens,
-                             headers=tuple((headers or {}).items())),
+            spec=RequestSpec(
+                request=api,
+                url=endpoint,
+                model=model,
+                max_tokens=max_tokens,
+                headers=tuple((headers or {}).items()),
+            ),
             profile=profile,
-            bounds=Bounds(requests=requests, duration_s=duration_s, warmup_s=warmup_s,
-                          grace_s=timeout_s),
+            bounds=Bounds(
+                requests=requests, duration_s=duration_s, warmup_s=warmup_s, grace_s=timeout_s
+            ),
             transport=transport,
             timeouts=Timeouts(ttft_s=timeout_s, idle_s=timeout_s, total_s=timeout_s),
             prompts=(({"role": "user", "content": prompt},),),
             slo=dict(slo or {}),
-        )  # fmt: skip
+        )
         out_dir: Path = tmp_path_factory.mktemp("sse-load")
         result = run_event_loop(execute(config, out_dir, truth_url=truth_url))
         return {**result.summary, "run_dir": str(out_dir)}

@@ -230,9 +230,12 @@ async def execute(
     figures = _figures(config, result)
     truths = await _truths(result.records, truth_url)
     figures["disconnect"] = summarize_disconnects(
-        result.records, truths, gauge=settling_seen, samples=samples,
+        result.records,
+        truths,
+        gauge=settling_seen,
+        samples=samples,
         max_tokens=config.spec.max_tokens,
-    )  # fmt: skip
+    )
     if sweep is not None and sweep.name == "disconnect-rate":
         figures["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
     figures.update(_about(config, result, measurement_error=measurement_error, command=command))

@@ -37,8 +37,16 @@ from harness.errors import ConfigError
 from harness.record import Outcome, RequestRecord
 from harness.results import read_records, read_summary
 
-__all__ = ["MIN_TAIL", "Comparison", "MetricDelta", "RunSample", "compare_runs",
-           "compare_samples", "load_sample", "render_comparison"]  # fmt: skip
+__all__ = [
+    "MIN_TAIL",
+    "Comparison",
+    "MetricDelta",
+    "RunSample",
+    "compare_runs",
+    "compare_samples",
+    "load_sample",
+    "render_comparison",
+]
 
 #: Values a run must have beyond a percentile (and requests in all) for it to be judged.
 MIN_TAIL = 10
@@ -151,12 +159,16 @@ def sample_records(
         return [np.array([v]) for v in column.dropna().astype(float)]
 
     series = time_series(records, origin_ns=int(frame["t_sent_ns"].min())) if len(frame) else None
-    per_second: dict[str, np.ndarray] = {"output_tokens_per_s": np.array([]),
-                                         "requests_per_s": np.array([])}  # fmt: skip
+    per_second: dict[str, np.ndarray] = {
+        "output_tokens_per_s": np.array([]),
+        "requests_per_s": np.array([]),
+    }
     if series is not None and len(series) > 2:
         whole = series.iloc[int(np.ceil(warmup_s)) : -1]  # the last second is partial
-        per_second = {"output_tokens_per_s": whole["tokens_per_s"].to_numpy(dtype=float),
-                      "requests_per_s": whole["completed"].to_numpy(dtype=float)}  # fmt: skip
+        per_second = {
+            "output_tokens_per_s": whole["tokens_per_s"].to_numpy(dtype=float),
+            "requests_per_s": whole["completed"].to_numpy(dtype=float),
+        }
     return RunSample(
         latency_s={
             "ttft": singles(latency["ttft_s"]),
@@ -254,19 +266,34 @@ def compare_samples(
                 continue
             ratios = replicates[1][:, i] / np.maximum(replicates[0][:, i], 1e-12)
             low, high = np.quantile(ratios, [alpha, 1 - alpha])
-            deltas.append(MetricDelta(
-                metric=metric, base=b, current=c, change=c / b, low=float(low), high=float(high),
-                higher_is_better=False, verdict=_judge(c / b, low, high, tolerance, False),
-                samples=counts,
-            ))  # fmt: skip
+            deltas.append(
+                MetricDelta(
+                    metric=metric,
+                    base=b,
+                    current=c,
+                    change=c / b,
+                    low=float(low),
+                    high=float(high),
+                    higher_is_better=False,
+                    verdict=_judge(c / b, low, high, tolerance, False),
+                    samples=counts,
+                )
+            )
     for key in ("output_tokens_per_s", "requests_per_s"):
         deltas.append(_throughput(key, base, current, rng, resamples, alpha, tolerance))
     deltas.append(_error_rate(base.failed, current.failed, rng, resamples, alpha, error_tolerance))
-    bound = [f"the {name} run's client was its own bottleneck ({why})"
-             for name, why in (("base", base.client_bound), ("current", current.client_bound))
-             if why]  # fmt: skip
-    return Comparison(deltas=tuple(deltas), tolerance=tolerance, error_tolerance=error_tolerance,
-                      confidence=confidence, refused="; ".join(bound) or None)  # fmt: skip
+    bound = [
+        f"the {name} run's client was its own bottleneck ({why})"
+        for name, why in (("base", base.client_bound), ("current", current.client_bound))
+        if why
+    ]
+    return Comparison(
+        deltas=tuple(deltas),
+        tolerance=tolerance,
+        error_tolerance=error_tolerance,
+        confidence=confidence,
+        refused="; ".join(bound) or None,
+    )
 
 
 def _unjudged(
@@ -277,15 +304,28 @@ def _unjudged(
     *,
     higher_is_better: bool,
 ) -> MetricDelta:
-    return MetricDelta(metric=metric, base=b, current=c, change=c / b if b and c is not None
-                       else None, low=None, high=None, higher_is_better=higher_is_better,
-                       verdict=TOO_FEW, samples=counts)  # fmt: skip
+    return MetricDelta(
+        metric=metric,
+        base=b,
+        current=c,
+        change=c / b if b and c is not None else None,
+        low=None,
+        high=None,
+        higher_is_better=higher_is_better,
+        verdict=TOO_FEW,
+        samples=counts,
+    )
 
 
 def _throughput(
-    key: str, base: RunSample, current: RunSample, rng: np.random.Generator, resamples: int,
-    alpha: float, tolerance: float,
-) -> MetricDelta:  # fmt: skip
+    key: str,
+    base: RunSample,
+    current: RunSample,
+    rng: np.random.Generator,
+    resamples: int,
+    alpha: float,
+    tolerance: float,
+) -> MetricDelta:
     b, c = base.throughput[key], current.throughput[key]
     seconds = (base.per_second[key], current.per_second[key])
     counts = (len(seconds[0]), len(seconds[1]))
@@ -296,15 +336,27 @@ def _throughput(
     ratios = means[1] / np.maximum(means[0], 1e-12) * (c / b) / point  # centred on the runs' own
     low, high = np.quantile(ratios, [alpha, 1 - alpha])
     verdict = _judge(c / b, low, high, tolerance, True)
-    return MetricDelta(metric=key, base=b, current=c, change=c / b, low=float(low),
-                       high=float(high), higher_is_better=True, verdict=verdict,
-                       samples=counts)  # fmt: skip
+    return MetricDelta(
+        metric=key,
+        base=b,
+        current=c,
+        change=c / b,
+        low=float(low),
+        high=float(high),
+        higher_is_better=True,
+        verdict=verdict,
+        samples=counts,
+    )
 
 
 def _error_rate(
-    base: np.ndarray, current: np.ndarray, rng: np.random.Generator, resamples: int,
-    alpha: float, tolerance: float,
-) -> MetricDelta:  # fmt: skip
+    base: np.ndarray,
+    current: np.ndarray,
+    rng: np.random.Generator,
+    resamples: int,
+    alpha: float,
+    tolerance: float,
+) -> MetricDelta:
     counts = (len(base), len(current))
     if min(counts) < 2 * MIN_TAIL:
         rates = (base.mean() if len(base) else None, current.mean() if len(current) else None)
@@ -313,9 +365,17 @@ def _error_rate(
     draws = [rng.binomial(n, p, resamples) / n for n, p in ((counts[0], b), (counts[1], c))]
     low, high = np.quantile(draws[1] - draws[0], [alpha, 1 - alpha])
     verdict = _verdict(c - b, low, high, tolerance)
-    return MetricDelta(metric="error_rate", base=b, current=c, change=c - b, low=float(low),
-                       high=float(high), higher_is_better=False, verdict=verdict,
-                       samples=counts)  # fmt: skip
+    return MetricDelta(
+        metric="error_rate",
+        base=b,
+        current=c,
+        change=c - b,
+        low=float(low),
+        high=float(high),
+        higher_is_better=False,
+        verdict=verdict,
+        samples=counts,
+    )
 
 
 def compare_runs(base_dir: Path, current_dir: Path, **options: Any) -> Comparison:
@@ -343,8 +403,10 @@ def render_comparison(
     """The comparison as a Markdown table with a closing verdict line."""
     level = f"{comparison.confidence:.0%}"
     base, current = (name.replace("|", "\\|") for name in (base, current))
-    lines = [f"| metric | {base} | {current} | change | {level} interval | verdict |",
-             "|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    lines = [
+        f"| metric | {base} | {current} | change | {level} interval | verdict |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for d in comparison.deltas:
         if d.metric == "error_rate":
             change = "-" if d.change is None else f"{d.change * 100:+.2f} pts"
@@ -361,8 +423,10 @@ def render_comparison(
                 else f"{(d.low - 1) * 100:+.1f}% .. {(d.high - 1) * 100:+.1f}%"
             )
         verdict = f"**{d.verdict}**" if d.regression else d.verdict
-        lines.append(f"| {d.metric} | {_value(d.metric, d.base)} | {_value(d.metric, d.current)}"
-                     f" | {change} | {interval} | {verdict} |")  # fmt: skip
+        lines.append(
+            f"| {d.metric} | {_value(d.metric, d.base)} | {_value(d.metric, d.current)}"
+            f" | {change} | {interval} | {verdict} |"
+        )
     found = comparison.regressions
     tolerance = f"{comparison.tolerance:.0%} (error rate: {comparison.error_tolerance:.1%} points)"
     lines.append("")

@@ -46,8 +46,13 @@ __all__ = [
 ]
 
 #: Latency families: ``<family>.<statistic>``, in seconds.
-_LATENCIES = {"ttft": "ttft_s", "itl": "itl_s", "tpot": "tpot_s", "e2e": "e2e_s",
-              "ttft_from_scheduled": "ttft_from_scheduled_s"}  # fmt: skip
+_LATENCIES = {
+    "ttft": "ttft_s",
+    "itl": "itl_s",
+    "tpot": "tpot_s",
+    "e2e": "e2e_s",
+    "ttft_from_scheduled": "ttft_from_scheduled_s",
+}
 _STATISTICS = ("p50", "p90", "p95", "p99", "p999", "mean", "max")
 #: Plain figures: name -> (path in the summary, unit).
 _SCALARS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -72,11 +77,16 @@ METRIC_NAMES = (
 _FLAG_CONDITION = re.compile(r"^\s*==\s*(true|false)\s*$", re.IGNORECASE)
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, ">=": operator.ge, "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9,
-    abs_tol=1e-12), "<": operator.lt, ">": operator.gt,
-}  # fmt: skip
-_CONDITION = re.compile(r"^\s*(<=|>=|==|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
-                        r"(ms|s|%)?\s*$")  # fmt: skip
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_CONDITION = re.compile(
+    r"^\s*(<=|>=|==|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+    r"(ms|s|%)?\s*$"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,8 +164,10 @@ class Verdict:
     def __str__(self) -> str:
         head = "passed" if self.passed else f"failed ({len(self.failures)} breached)"
         lines = [f"gate {head}"]
-        lines += [f"  {'ok  ' if r.passed else 'FAIL'} {r.objective.metric}: {r.detail}"
-                  for r in self.results]  # fmt: skip
+        lines += [
+            f"  {'ok  ' if r.passed else 'FAIL'} {r.objective.metric}: {r.detail}"
+            for r in self.results
+        ]
         return "\n".join(lines)
 
 
@@ -167,23 +179,29 @@ def parse_condition(metric: str, condition: str, *, line: int | None = None) -> 
     """
     if metric not in METRIC_NAMES:
         families = ", ".join(_LATENCIES)
-        raise ConfigError("slo", f"unknown metric {metric!r}; use <{families}>.<"
-                          f"{'|'.join(_STATISTICS)}>, {', '.join(_SCALARS)} or "
-                          f"{', '.join(_FLAGS)}")  # fmt: skip
+        raise ConfigError(
+            "slo",
+            f"unknown metric {metric!r}; use <{families}>.<"
+            f"{'|'.join(_STATISTICS)}>, {', '.join(_SCALARS)} or "
+            f"{', '.join(_FLAGS)}",
+        )
     if not isinstance(condition, str):
-        raise ConfigError("slo", f"{metric}: write a comparison as a string, e.g. \"< 0.5\", "
-                          f"not {condition!r}")  # fmt: skip
+        raise ConfigError(
+            "slo", f'{metric}: write a comparison as a string, e.g. "< 0.5", not {condition!r}'
+        )
     if metric in _FLAGS:
         flag = _FLAG_CONDITION.match(condition)
         if flag is None:
-            raise ConfigError("slo", f"{metric}: write \"== false\" or \"== true\", not "
-                              f"{condition!r}")  # fmt: skip
+            raise ConfigError("slo", f'{metric}: write "== false" or "== true", not {condition!r}')
         threshold = 1.0 if flag.group(1).lower() == "true" else 0.0
         return Objective(metric=metric, op="==", threshold=threshold, unit="flag", line=line)
     match = _CONDITION.match(condition)
     if match is None:
-        raise ConfigError("slo", f"{metric}: {condition!r} is not a comparison "
-                          "(<, <=, >, >=, == and a number, e.g. \"< 0.5\")")  # fmt: skip
+        raise ConfigError(
+            "slo",
+            f"{metric}: {condition!r} is not a comparison "
+            '(<, <=, >, >=, == and a number, e.g. "< 0.5")',
+        )
     op, number, unit = match.group(1), float(match.group(2)), match.group(3) or ""
     kind = "latency" if metric.split(".")[0] in _LATENCIES else _SCALARS[metric][1]
     if unit in ("s", "ms") and kind != "latency":
@@ -212,8 +230,10 @@ def parse_objectives(text: str, *, source: str = "<slo>") -> tuple[Objective, ..
     lines = text.splitlines()
     for key in data:
         if key != "slo":
-            raise ConfigError(f"{source}:{_line_of(lines, key)}",
-                              f"unknown {key!r}: the file holds one [slo] table")  # fmt: skip
+            raise ConfigError(
+                f"{source}:{_line_of(lines, key)}",
+                f"unknown {key!r}: the file holds one [slo] table",
+            )
     table = data.get("slo")
     if not isinstance(table, dict) or not table:
         raise ConfigError(source, "no objectives: add an [slo] table with at least one line")
@@ -260,8 +280,9 @@ def _table_start(lines: Sequence[str]) -> int:
 
 def _line_of(lines: Sequence[str], key: str, *, start: int = 0) -> int:
     """The 1-based line where ``key`` is set (quoted whole, or dotted), else the table's."""
-    dotted = r"\s*\.\s*".join(rf"""(?:{re.escape(p)}|"{re.escape(p)}"|'{re.escape(p)}')"""
-                                for p in key.split("."))  # fmt: skip
+    dotted = r"\s*\.\s*".join(
+        rf"""(?:{re.escape(p)}|"{re.escape(p)}"|'{re.escape(p)}')""" for p in key.split(".")
+    )
     quoted = rf"""(?:"{re.escape(key)}"|'{re.escape(key)}')"""
     key_re = f"(?:{quoted}|{dotted})"
     pattern = re.compile(rf"^\s*(?:{key_re}\s*=|\[\s*{key_re}\s*\])")
@@ -323,14 +344,17 @@ def render_junit(verdict: Verdict, *, suite: str = "sse-harness gate") -> str:
     failures = str(len(verdict.failures))
     tests = str(len(verdict.results))
     root = ElementTree.Element("testsuites", name=suite, tests=tests, failures=failures)
-    testsuite = ElementTree.SubElement(root, "testsuite", name=suite, tests=tests,
-                                       failures=failures, errors="0", skipped="0")  # fmt: skip
+    testsuite = ElementTree.SubElement(
+        root, "testsuite", name=suite, tests=tests, failures=failures, errors="0", skipped="0"
+    )
     for result in verdict.results:
-        case = ElementTree.SubElement(testsuite, "testcase", classname="slo",
-                                      name=str(result.objective), time="0")  # fmt: skip
+        case = ElementTree.SubElement(
+            testsuite, "testcase", classname="slo", name=str(result.objective), time="0"
+        )
         if not result.passed:
-            failure = ElementTree.SubElement(case, "failure", message=result.detail,
-                                             type="slo-breach")  # fmt: skip
+            failure = ElementTree.SubElement(
+                case, "failure", message=result.detail, type="slo-breach"
+            )
             failure.text = f"{result.objective.metric}: {result.detail}"
         else:
             ElementTree.SubElement(case, "system-out").text = result.detail
@@ -342,9 +366,11 @@ def render_junit(verdict: Verdict, *, suite: str = "sse-harness gate") -> str:
 def render_gate_markdown(verdict: Verdict, *, run: str | None = None) -> str:
     """The verdict as Markdown, for a CI job summary or a pull-request comment."""
     met = len(verdict.results) - len(verdict.failures)
-    head = (f"✅ passed: {met} of {len(verdict.results)} objectives met" if verdict.passed
-            else f"❌ failed: {len(verdict.failures)} of {len(verdict.results)} objectives "
-            "breached")  # fmt: skip
+    head = (
+        f"✅ passed: {met} of {len(verdict.results)} objectives met"
+        if verdict.passed
+        else f"❌ failed: {len(verdict.failures)} of {len(verdict.results)} objectives breached"
+    )
     lines = [f"## sse-harness gate {head}", ""]
     if run:
         shown = run.replace("`", "'")

@@ -74,36 +74,74 @@ def requests_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
         n = len(r.token_times_ns)
         ttft = r.ttft_s
         e2e = r.e2e_s
-        rows.append({
-            "request_id": r.request_id, "user": r.user, "turn": r.turn,
-            "segment": r.segment, "outcome": r.outcome.value,
-            "error_kind": r.error_kind.value if r.error_kind else None,
-            "status": r.status, "t_scheduled_ns": r.t_scheduled_ns, "t_sent_ns": r.t_sent_ns,
-            "t_first_token_ns": r.t_first_token_ns, "t_end_ns": r.t_end_ns,
-            "ttft_s": ttft, "ttft_from_scheduled_s": r.ttft_from_scheduled_s,
-            "ttft_first_event_s": span_s(r.t_sent_ns, r.t_first_event_ns),
-            "ttft_first_byte_s": span_s(r.t_sent_ns, r.t_first_byte_ns),
-            "ttft_answer_s": span_s(r.t_sent_ns, r.t_first_answer_ns),
-            "e2e_s": e2e, "tpot_s": r.tpot_s,
-            "itl_request_mean_s": (e2e - ttft) / (n - 1) if n > 1 and e2e and ttft else None,
-            "output_tokens": r.output_tokens, "event_tokens": n,
-            "usage_output_tokens": r.usage_output_tokens,
-            "token_source": r.token_source.value, "events": r.events,
-            "error_message": r.error_message, "done_sentinel": r.done_sentinel,
-            **_token_kinds(r.token_kinds), "attempts": 1 + len(r.attempts or ()),
-        })  # fmt: skip
+        rows.append(
+            {
+                "request_id": r.request_id,
+                "user": r.user,
+                "turn": r.turn,
+                "segment": r.segment,
+                "outcome": r.outcome.value,
+                "error_kind": r.error_kind.value if r.error_kind else None,
+                "status": r.status,
+                "t_scheduled_ns": r.t_scheduled_ns,
+                "t_sent_ns": r.t_sent_ns,
+                "t_first_token_ns": r.t_first_token_ns,
+                "t_end_ns": r.t_end_ns,
+                "ttft_s": ttft,
+                "ttft_from_scheduled_s": r.ttft_from_scheduled_s,
+                "ttft_first_event_s": span_s(r.t_sent_ns, r.t_first_event_ns),
+                "ttft_first_byte_s": span_s(r.t_sent_ns, r.t_first_byte_ns),
+                "ttft_answer_s": span_s(r.t_sent_ns, r.t_first_answer_ns),
+                "e2e_s": e2e,
+                "tpot_s": r.tpot_s,
+                "itl_request_mean_s": (e2e - ttft) / (n - 1) if n > 1 and e2e and ttft else None,
+                "output_tokens": r.output_tokens,
+                "event_tokens": n,
+                "usage_output_tokens": r.usage_output_tokens,
+                "token_source": r.token_source.value,
+                "events": r.events,
+                "error_message": r.error_message,
+                "done_sentinel": r.done_sentinel,
+                **_token_kinds(r.token_kinds),
+                "attempts": 1 + len(r.attempts or ()),
+            }
+        )
     frame = pd.DataFrame(rows, columns=_REQUEST_COLUMNS)
     return frame
 
 
 _REQUEST_COLUMNS = [
-    "request_id", "user", "turn", "segment", "outcome", "error_kind", "status",
-    "t_scheduled_ns", "t_sent_ns", "t_first_token_ns", "t_end_ns", "ttft_s",
-    "ttft_from_scheduled_s", "ttft_first_event_s", "ttft_first_byte_s", "ttft_answer_s",
-    "e2e_s", "tpot_s", "itl_request_mean_s", "output_tokens", "event_tokens",
-    "usage_output_tokens", "token_source", "events", "error_message", "done_sentinel",
-    "text_events", "reasoning_events", "tool_call_events", "attempts",
-]  # fmt: skip
+    "request_id",
+    "user",
+    "turn",
+    "segment",
+    "outcome",
+    "error_kind",
+    "status",
+    "t_scheduled_ns",
+    "t_sent_ns",
+    "t_first_token_ns",
+    "t_end_ns",
+    "ttft_s",
+    "ttft_from_scheduled_s",
+    "ttft_first_event_s",
+    "ttft_first_byte_s",
+    "ttft_answer_s",
+    "e2e_s",
+    "tpot_s",
+    "itl_request_mean_s",
+    "output_tokens",
+    "event_tokens",
+    "usage_output_tokens",
+    "token_source",
+    "events",
+    "error_message",
+    "done_sentinel",
+    "text_events",
+    "reasoning_events",
+    "tool_call_events",
+    "attempts",
+]
 
 
 def _token_kinds(kinds: dict[str, int] | None) -> dict[str, int | None]:
@@ -131,8 +169,13 @@ def tokens_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
         ids.extend([r.request_id] * len(r.token_times_ns))
         times.extend(r.token_times_ns)
         starts.extend([r.t_due_ns] * len(r.token_times_ns))
-    frame = pd.DataFrame({"request_id": ids, "t_ns": np.asarray(times, dtype=np.int64),
-                          "t_request_start_ns": np.asarray(starts, dtype=np.int64)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "request_id": ids,
+            "t_ns": np.asarray(times, dtype=np.int64),
+            "t_request_start_ns": np.asarray(starts, dtype=np.int64),
+        }
+    )
     gaps = frame.groupby("request_id", sort=False)["t_ns"].diff()
     frame["itl_s"] = gaps / 1e9
     return frame
@@ -185,8 +228,9 @@ def summarize(
     completed = frame[(frame["t_end_ns"] >= window.start_ns) & (frame["t_end_ns"] < window.end_ns)]
     completed_ok = completed[completed["outcome"] == Outcome.OK.value]
     # a request's output tokens spread over its token events, so usage counts weigh in
-    weight = (frame.set_index("request_id")["output_tokens"]
-              / frame.set_index("request_id")["event_tokens"].clip(lower=1))  # fmt: skip
+    weight = frame.set_index("request_id")["output_tokens"] / frame.set_index("request_id")[
+        "event_tokens"
+    ].clip(lower=1)
     output_tokens_in_window = float(arrived["request_id"].map(weight).fillna(1.0).sum())
     summary: dict[str, Any] = {
         "requests": len(measured),
@@ -324,8 +368,9 @@ def time_series(
     ``client`` samples are given), send lateness p99 and the share of merged reads."""
     frame = requests_frame(records)
     if frame.empty:
-        return pd.DataFrame(columns=["second", "started", "completed", "in_flight",
-                                     "tokens_per_s", "ttft_p50_s"])  # fmt: skip
+        return pd.DataFrame(
+            columns=["second", "started", "completed", "in_flight", "tokens_per_s", "ttft_p50_s"]
+        )
     origin = origin_ns if origin_ns is not None else int(frame["t_sent_ns"].min())
     second = lambda ns: ((ns - origin) // 1_000_000_000).astype("Int64")  # noqa: E731
     start_s = second(frame["t_sent_ns"])

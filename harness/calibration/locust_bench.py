@@ -87,11 +87,30 @@ def _locust(
     with tempfile.TemporaryDirectory(prefix="sse-harness-bench-") as tmp:
         out = Path(tmp) / "run"
         command = [
-            sys.executable, "-m", "locust", "-f", str(SCENARIO), "--headless",
-            "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "--host", base_url,
-            "--out", str(out), "--stop-timeout", "30", "--http-client", http_client,
-            "--only-summary", "--loglevel", "WARNING",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(SCENARIO),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds:g}s",
+            "--host",
+            base_url,
+            "--out",
+            str(out),
+            "--stop-timeout",
+            "30",
+            "--http-client",
+            http_client,
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+        ]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if cpus and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(process.pid, cpus)

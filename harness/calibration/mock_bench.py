@@ -92,22 +92,50 @@ def measure_level(
 ) -> Level:
     """Hold ``streams`` streams against a fresh mock and read its lateness."""
     tokens = int((ramp_s + seconds + 6) * 1000 / itl_ms)
-    arguments = ["--ttft-ms", "0", "--itl-ms", str(itl_ms), "--tokens", str(tokens),
-                 "--workers", str(workers), "--truth-capacity", str(max(streams * 2, 1000)),
-                 "--log-level", "warning"]  # fmt: skip
+    arguments = [
+        "--ttft-ms",
+        "0",
+        "--itl-ms",
+        str(itl_ms),
+        "--tokens",
+        str(tokens),
+        "--workers",
+        str(workers),
+        "--truth-capacity",
+        str(max(streams * 2, 1000)),
+        "--log-level",
+        "warning",
+    ]
     cores = sorted(os.sched_getaffinity(0))
     mock_cpu = 0 if len(cores) > 1 and workers == 1 else None
     settle_s = 1.0
     with embedded_mock(arguments, cpu=mock_cpu) as mock:
         port = int(mock.base_url.rsplit(":", 1)[1])
-        command = [sys.executable, "-m", "harness.calibration.lean_client", "--port", str(port),
-                   "-c", str(streams), "-d", str(seconds), "--ramp", str(ramp_s),
-                   "--settle", str(settle_s), "--tokens", str(tokens)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "harness.calibration.lean_client",
+            "--port",
+            str(port),
+            "-c",
+            str(streams),
+            "-d",
+            str(seconds),
+            "--ramp",
+            str(ramp_s),
+            "--settle",
+            str(settle_s),
+            "--tokens",
+            str(tokens),
+        ]
         client_cpus = {cores[-1]} if len(cores) > 1 else set(cores)
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             preexec_fn=_pin(client_cpus),
-        )  # fmt: skip
+        )
         # the mock's CPU over the steady window only (ramp and settling left out)
         time.sleep(ramp_s + settle_s + 0.2)
         cpu_before = _cpu_seconds(mock.pid)
@@ -130,12 +158,18 @@ def measure_level(
     if cpu_before is not None and cpu_after is not None:
         mock_cpu_pct = 100 * (cpu_after - cpu_before) / max(seconds - 0.4, 0.1)
     return Level(
-        workers=workers, streams=streams, held=client["streams"], ended_early=client["ended_early"],
-        tokens=lateness.size, tokens_per_s=lateness.size / window_s,
-        lateness_p50_ms=spread["p50"], lateness_p99_ms=spread["p99"],
+        workers=workers,
+        streams=streams,
+        held=client["streams"],
+        ended_early=client["ended_early"],
+        tokens=lateness.size,
+        tokens_per_s=lateness.size / window_s,
+        lateness_p50_ms=spread["p50"],
+        lateness_p99_ms=spread["p99"],
         lateness_max_ms=spread["max"],
-        mock_cpu_percent=mock_cpu_pct, client_cpu_percent=100 * client["client_cpu_s"] / window_s,
-    )  # fmt: skip
+        mock_cpu_percent=mock_cpu_pct,
+        client_cpu_percent=100 * client["client_cpu_s"] / window_s,
+    )
 
 
 def _lateness(truths: Sequence[dict | None], start_ns: int, end_ns: int) -> np.ndarray:
@@ -151,9 +185,15 @@ def _lateness(truths: Sequence[dict | None], start_ns: int, end_ns: int) -> np.n
 
 
 def run_mock_bench(
-    levels: Sequence[int], *, workers: int = 1, itl_ms: float = 20.0, seconds: float = 6.0,
-    ramp_s: float = 2.0, target_p99_ms: float = 2.0, stop_after_failures: int = 2,
-) -> Iterator[Level]:  # fmt: skip
+    levels: Sequence[int],
+    *,
+    workers: int = 1,
+    itl_ms: float = 20.0,
+    seconds: float = 6.0,
+    ramp_s: float = 2.0,
+    target_p99_ms: float = 2.0,
+    stop_after_failures: int = 2,
+) -> Iterator[Level]:
     """Measure each level in turn; stop after ``stop_after_failures`` failing levels."""
     failures = 0
     for streams in levels:

@@ -26,17 +26,48 @@ def chat_stream(size_bytes: int) -> list[bytes]:
     The text mixes ASCII words with a few accented and CJK characters and an emoji, as
     real streams do, so the decoders' non-ASCII paths are exercised too.
     """
-    words = ["The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog",
-             ",", " café", " naïve", " 東京", " 🚀", " and", " so", " on", "."]  # fmt: skip
-    head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000,
-            "model": "mock-model", "system_fingerprint": "fp_bench"}  # fmt: skip
+    words = [
+        "The",
+        " quick",
+        " brown",
+        " fox",
+        " jumps",
+        " over",
+        " the",
+        " lazy",
+        " dog",
+        ",",
+        " café",
+        " naïve",
+        " 東京",
+        " 🚀",
+        " and",
+        " so",
+        " on",
+        ".",
+    ]
+    head = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "mock-model",
+        "system_fingerprint": "fp_bench",
+    }
     events = []
     total = 0
     i = 0
     while total < size_bytes:
-        chunk = {**head, "choices": [
-            {"index": 0, "delta": {"content": words[i % len(words)]}, "logprobs": None,
-             "finish_reason": None}]}  # fmt: skip
+        chunk = {
+            **head,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": words[i % len(words)]},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ],
+        }
         event = encode(json.dumps(chunk, ensure_ascii=False, separators=(",", ":")))
         events.append(event)
         total += len(event)

@@ -47,9 +47,17 @@ def _bench_client(args: argparse.Namespace) -> int:
     raw = next(m for m in results if m.case == "raw").us_per_event
     if args.json:
         for m in results:
-            print(json.dumps({"case": m.case, "streams": m.streams, "events": m.events,
-                              "best_s": round(m.best_s, 6),
-                              "us_per_event": round(m.us_per_event, 3)}))  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "case": m.case,
+                        "streams": m.streams,
+                        "events": m.events,
+                        "best_s": round(m.best_s, 6),
+                        "us_per_event": round(m.us_per_event, 3),
+                    }
+                )
+            )
         return 0
     table = Table(title="client CPU per event, offline (best round)")
     for column in ("path", "events", "µs/event", "x raw"):

@@ -41,9 +41,11 @@ def add_gate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     gate.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder `run` wrote")
     gate.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     gate.add_argument(
-        "--markdown", type=Path, metavar="FILE", help="also write the Markdown here "
-        "(e.g. $GITHUB_STEP_SUMMARY)"
-    )  # fmt: skip
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="also write the Markdown here (e.g. $GITHUB_STEP_SUMMARY)",
+    )
     gate.set_defaults(handler=gate_command)
 
 

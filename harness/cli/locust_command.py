@@ -65,13 +65,17 @@ def add_locust_parser(commands: Any) -> None:
 
 def _own_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sse-harness locust", description=DESCRIPTION, allow_abbrev=False,
+        prog="sse-harness locust",
+        description=DESCRIPTION,
+        allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--workers", type=int, default=0,
+        "--workers",
+        type=int,
+        default=0,
         help="start a master and this many worker processes (default 0: one process)",
-    )  # fmt: skip
+    )
     add_mock_arguments(parser, without="--host")
     return parser
 
@@ -301,16 +305,31 @@ def _bench_locust(args: argparse.Namespace) -> int:
     if args.json:
         return 0
     table = Table(title=f"{args.users} users against the mock (ITL {args.itl_ms:g} ms)")
-    columns = ("client", "requests", "errors", "events", "CPU us/event", "TTFT err p50 (ms)",
-               "p99", "max", "token lag p99")  # fmt: skip
+    columns = (
+        "client",
+        "requests",
+        "errors",
+        "events",
+        "CPU us/event",
+        "TTFT err p50 (ms)",
+        "p99",
+        "max",
+        "token lag p99",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "client" else "right")
     for f in results:
         table.add_row(
-            f.client, str(f.requests), str(f.errors), f"{f.events:,}", _fmt(f.cpu_us_per_event),
-            _fmt(f.ttft_error_p50_ms), _fmt(f.ttft_error_p99_ms), _fmt(f.ttft_error_max_ms),
+            f.client,
+            str(f.requests),
+            str(f.errors),
+            f"{f.events:,}",
+            _fmt(f.cpu_us_per_event),
+            _fmt(f.ttft_error_p50_ms),
+            _fmt(f.ttft_error_p99_ms),
+            _fmt(f.ttft_error_max_ms),
             _fmt(f.token_lag_p99_ms),
-        )  # fmt: skip
+        )
     out = Console()
     (out if out.is_terminal else Console(width=140)).print(table)
     return 0

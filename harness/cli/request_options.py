@@ -26,21 +26,36 @@ def add_request_arguments(
     """Add --request, --dialect, --pointer, --method, --model, --header, --body-json,
     --api-key-env, --transport, --http2 and --follow-redirects to ``target``;
     ``default_transport`` is the command's transport unless --http2 asks for httpx."""
-    target.add_argument("--request", choices=REQUEST_KINDS, default="openai-chat",
-                        help="the body to send (default openai-chat)")  # fmt: skip
-    target.add_argument("--dialect", choices=("auto", *DIALECT_NAMES), default="auto",
-                        help="how to read the answer (default: detected)")  # fmt: skip
+    target.add_argument(
+        "--request",
+        choices=REQUEST_KINDS,
+        default="openai-chat",
+        help="the body to send (default openai-chat)",
+    )
+    target.add_argument(
+        "--dialect",
+        choices=("auto", *DIALECT_NAMES),
+        default="auto",
+        help="how to read the answer (default: detected)",
+    )
     target.add_argument(
         "--pointer", help="generic dialect: JSON pointer to the text, e.g. /content"
     )
-    target.add_argument("--method", choices=("POST", "GET"), default="POST",
-                        help="with GET, a {prompt} placeholder in the URL's query is filled "
-                        "in; without one, every request asks the same URL")  # fmt: skip
+    target.add_argument(
+        "--method",
+        choices=("POST", "GET"),
+        default="POST",
+        help="with GET, a {prompt} placeholder in the URL's query is filled "
+        "in; without one, every request asks the same URL",
+    )
     target.add_argument("--model", default="mock-model")
     target.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
     target.add_argument("--body-json", help="extra JSON fields; with --request json, the template")
-    target.add_argument("--api-key-env", help="variable holding the API key "
-                        "(default OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)")  # fmt: skip
+    target.add_argument(
+        "--api-key-env",
+        help="variable holding the API key "
+        "(default OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)",
+    )
     why = {
         "aiohttp": "aiohttp measures best under load (on a 2-core VM at 500 streams, TTFT "
         "p99 error 49 ms against httpx's native 25 s; see the README's transports table)",
@@ -120,7 +135,12 @@ def request_spec_from_args(args: argparse.Namespace, url: str) -> RequestSpec:
         warning = f"--api-key-env {key_env} is not set: requests go without an API key"
         print(f"sse-harness: warning: {warning}", file=sys.stderr)
     return RequestSpec(
-        request=args.request, url=url, method=args.method, model=args.model,
-        max_tokens=getattr(args, "max_tokens", None), headers=tuple(headers),
-        body_json=body_json, api_key=os.environ.get(key_env) or None,
-    )  # fmt: skip
+        request=args.request,
+        url=url,
+        method=args.method,
+        model=args.model,
+        max_tokens=getattr(args, "max_tokens", None),
+        headers=tuple(headers),
+        body_json=body_json,
+        api_key=os.environ.get(key_env) or None,
+    )

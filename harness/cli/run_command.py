@@ -134,19 +134,29 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--slo", action="append", default=[], help="goodput targets: ttft=0.5,tpot=0.05"
     )
 
-    limits.add_argument("--metrics-url", help="the server's Prometheus /metrics, read every "
-                        "100 ms through the run to check that abandoned streams were stopped "
-                        "before they would have ended by themselves")  # fmt: skip
-    limits.add_argument("--metrics-gauge", help="its gauge of running requests: a name or a "
-                        "selector, e.g. vllm:num_requests_running or "
-                        "'app_streams{route=\"chat\"}'; the samples whose labels include the "
-                        "given ones are summed")  # fmt: skip
+    limits.add_argument(
+        "--metrics-url",
+        help="the server's Prometheus /metrics, read every "
+        "100 ms through the run to check that abandoned streams were stopped "
+        "before they would have ended by themselves",
+    )
+    limits.add_argument(
+        "--metrics-gauge",
+        help="its gauge of running requests: a name or a "
+        "selector, e.g. vllm:num_requests_running or "
+        "'app_streams{route=\"chat\"}'; the samples whose labels include the "
+        "given ones are summed",
+    )
 
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, help="run folder (default reports/<time>-<id>/)")
     output.add_argument("--quiet", action="store_true", help="no live progress")
-    output.add_argument("--gate", type=Path, metavar="FILE", help="judge the run against this "
-                        "SLO file: exit 1 on a breach (gate.md, gate-junit.xml)")  # fmt: skip
+    output.add_argument(
+        "--gate",
+        type=Path,
+        metavar="FILE",
+        help="judge the run against this SLO file: exit 1 on a breach (gate.md, gate-junit.xml)",
+    )
     add_mock_arguments(parser, without="--url")
 
 
@@ -304,9 +314,14 @@ def _progress(runner: SegmentRunner, started_ns: int) -> Table:
     table = Table.grid(padding=(0, 2))
     segment = f"[bold]{runner.segment or 'run'}[/]"
     table.add_row(
-        segment, f"done {p.completed}", f"in flight {p.in_flight}", f"TTFT p50 {ttft}",
-        f"{p.tokens / elapsed_s:,.0f} tokens/s", f"errors {p.errors}", f"{elapsed_s:,.1f} s",
-    )  # fmt: skip
+        segment,
+        f"done {p.completed}",
+        f"in flight {p.in_flight}",
+        f"TTFT p50 {ttft}",
+        f"{p.tokens / elapsed_s:,.0f} tokens/s",
+        f"errors {p.errors}",
+        f"{elapsed_s:,.1f} s",
+    )
     return table
 
 
@@ -347,11 +362,20 @@ def _summary_table(result: RunResult) -> Table:
     )
     for column in ("metric", "p50", "p90", "p99", "mean", "max"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    for label, key in (("TTFT (ms)", "ttft_s"), ("ITL (ms)", "itl_s"), ("TPOT (ms)", "tpot_s"),
-                       ("E2E (ms)", "e2e_s")):  # fmt: skip
+    for label, key in (
+        ("TTFT (ms)", "ttft_s"),
+        ("ITL (ms)", "itl_s"),
+        ("TPOT (ms)", "tpot_s"),
+        ("E2E (ms)", "e2e_s"),
+    ):
         d = s[key]
-        table.add_row(label, *("-" if d[c] is None else f"{d[c] * 1000:,.1f}"
-                               for c in ("p50", "p90", "p99", "mean", "max")))  # fmt: skip
+        table.add_row(
+            label,
+            *(
+                "-" if d[c] is None else f"{d[c] * 1000:,.1f}"
+                for c in ("p50", "p90", "p99", "mean", "max")
+            ),
+        )
     table.caption = (
         f"{s['output_tokens_per_s']:,.1f} output tokens/s, {s['requests_per_s']:,.2f} requests/s"
     )
@@ -469,17 +493,25 @@ def run_command(args: argparse.Namespace) -> int:
         truth_url: str | None
         if args.url is None:
             cores = os.cpu_count() or 1
-            mock = stack.enter_context(embedded_mock(
-                mock_arguments(ttft_ms=args.mock_ttft_ms, itl_ms=args.mock_itl_ms,
-                               tokens=args.mock_tokens, seed=args.seed),
-                cpu=0 if cores > 1 else None,
-            ))  # fmt: skip
+            mock = stack.enter_context(
+                embedded_mock(
+                    mock_arguments(
+                        ttft_ms=args.mock_ttft_ms,
+                        itl_ms=args.mock_itl_ms,
+                        tokens=args.mock_tokens,
+                        seed=args.seed,
+                    ),
+                    cpu=0 if cores > 1 else None,
+                )
+            )
             if cores > 1 and hasattr(os, "sched_setaffinity"):
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(0, set(range(1, cores)))  # the client off the mock's core
             url, truth_url = mock.base_url, mock.base_url
-            console.print(f"embedded mock LLM server at {url} (TTFT {args.mock_ttft_ms:g} ms, "
-                          f"ITL {args.mock_itl_ms:g} ms, {args.mock_tokens} tokens)")  # fmt: skip
+            console.print(
+                f"embedded mock LLM server at {url} (TTFT {args.mock_ttft_ms:g} ms, "
+                f"ITL {args.mock_itl_ms:g} ms, {args.mock_tokens} tokens)"
+            )
         else:
             url = args.url
             truth_url = _origin(url) if _is_loopback(url) else None
@@ -508,8 +540,9 @@ def run_command(args: argparse.Namespace) -> int:
     for line in health_lines(result.summary):
         bound = (result.summary.get("client") or {}).get("bound")
         console.print(line, markup=False, highlight=False, style="yellow" if bound else None)
-    console.print(f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md, "
-                  "report.html)")  # fmt: skip
+    console.print(
+        f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md, report.html)"
+    )
     if result.interrupted:
         return _interrupted_exit_code(signals)
     failure = run_failure(result.summary, max_error_rate=args.max_error_rate)

@@ -205,9 +205,16 @@ class EventPass:
                     error = str(reader.errors[-1]) if len(reader.errors) > errors_before else None
                     start = offset if plain else block_start
                     yield ReadEvent(
-                        number, read.event, read.deltas, read.token, start, cut, arrival_ns,
-                        error, start < read_start,
-                    )  # fmt: skip
+                        number,
+                        read.event,
+                        read.deltas,
+                        read.token,
+                        start,
+                        cut,
+                        arrival_ns,
+                        error,
+                        start < read_start,
+                    )
                     number += 1
                 if plain or blank:
                     block_start = cut
@@ -223,9 +230,16 @@ class EventPass:
         last_arrival = self.exchange.chunks.arrivals_ns[-1]
         for read in reader.close():  # plain text's last bytes
             yield ReadEvent(
-                number, read.event, read.deltas, read.token, block_start, len(body),
-                last_arrival, None, block_start < offset,
-            )  # fmt: skip
+                number,
+                read.event,
+                read.deltas,
+                read.token,
+                block_start,
+                len(body),
+                last_arrival,
+                None,
+                block_start < offset,
+            )
             number += 1
         if not plain and reader.discarded:
             self.unterminated_at = last_blank or 0

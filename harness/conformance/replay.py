@@ -152,6 +152,8 @@ _ANTHROPIC_DIALECTS = frozenset({"anthropic"})
 
 check = CheckFactory("sdk")
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 OPENAI_SDK = check("sdk.openai", Severity.FAIL, "the openai SDK reads it",
                    "the captured streams replayed through the official openai SDK, which most "

@@ -402,6 +402,8 @@ _OPENAI_DIALECTS = frozenset(_OPENAI_APIS)
 
 check = CheckFactory("sdk")
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 JS_EVENTSOURCE_PARSER = check(
     "sdk.js-eventsource-parser", Severity.WARN, "eventsource-parser reads it",

@@ -131,8 +131,12 @@ def _describe(profile: Profile) -> dict[str, Any]:
             "ramp_up_s": profile.ramp_up_s,
         }
     if isinstance(profile, OpenLoop):
-        return {"kind": "open", "rate": profile.rate, "arrival": profile.arrival,
-                "burstiness": profile.burstiness}  # fmt: skip
+        return {
+            "kind": "open",
+            "rate": profile.rate,
+            "arrival": profile.arrival,
+            "burstiness": profile.burstiness,
+        }
     return {"kind": "trace", "entries": len(profile.entries)}
 
 

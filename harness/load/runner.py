@@ -395,12 +395,14 @@ class Runner(SegmentRunner):
             or self._stopping.is_set()
         ):
             return False
-        attempts.append({
-            "t_sent_ns": record.t_sent_ns,
-            "status": record.status,
-            "retry_after_s": record.retry_after_s,
-            "error_message": record.error_message,
-        })  # fmt: skip
+        attempts.append(
+            {
+                "t_sent_ns": record.t_sent_ns,
+                "status": record.status,
+                "retry_after_s": record.retry_after_s,
+                "error_message": record.error_message,
+            }
+        )
         wait_s = min(
             record.retry_after_s if record.retry_after_s is not None else DEFAULT_RETRY_WAIT_S,
             self.config.max_retry_wait_s,

@@ -201,8 +201,14 @@ class SSEClient:
         self._sink(record)
 
     def _fire(self, name: str, ms: float, length: int, error: str | None = None) -> None:
-        self._event.fire(request_type=REQUEST_TYPE, name=name, response_time=ms,
-                         response_length=length, exception=error, context={})  # fmt: skip
+        self._event.fire(
+            request_type=REQUEST_TYPE,
+            name=name,
+            response_time=ms,
+            response_length=length,
+            exception=error,
+            context={},
+        )
 
 
 def _target(url: str) -> str:
@@ -252,9 +258,12 @@ class _GeventStreams:
     def __init__(self, url: str, timeouts: Timeouts, clock: Clock) -> None:
         self._clock = clock
         self._client = HTTPClient.from_url(
-            url, concurrency=1, connection_timeout=timeouts.connect_s,
-            network_timeout=timeouts.idle_s, headers={"user-agent": "sse-harness-locust"},
-        )  # fmt: skip
+            url,
+            concurrency=1,
+            connection_timeout=timeouts.connect_s,
+            network_timeout=timeouts.idle_s,
+            headers={"user-agent": "sse-harness-locust"},
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -263,9 +272,11 @@ class _GeventStreams:
     def open(self, request: HttpRequest) -> Iterator[_GeventResponse]:
         try:
             response = self._client.request(
-                request.method, _target(request.url), body=request.body or b"",
+                request.method,
+                _target(request.url),
+                body=request.body or b"",
                 headers=dict(request.headers),
-            )  # fmt: skip
+            )
         except TimeoutError as exc:
             raise ReadTimedOut("no response headers within the idle timeout") from exc
         except (OSError, HTTPParseError) as exc:
@@ -319,9 +330,14 @@ class _RequestsStreams:
     def open(self, request: HttpRequest) -> Iterator[_RequestsResponse]:
         try:
             response = self._session.request(
-                request.method, request.url, data=request.body, headers=dict(request.headers),
-                stream=True, timeout=self._timeout, allow_redirects=False,
-            )  # fmt: skip
+                request.method,
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                stream=True,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
         except requests.ConnectionError as exc:
             raise ConnectFailed(f"cannot reach {request.url}: {exc!r}") from exc
         except requests.Timeout as exc:

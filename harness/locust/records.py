@@ -92,8 +92,12 @@ def shifted(record: RequestRecord, by_ns: int) -> RequestRecord:
 
 def encode_batch(records: Iterable[RequestRecord], base: ClockBase, node: str) -> dict[str, Any]:
     """A batch of records as a locust message's data (plain, msgpack-able values)."""
-    return {"node": node, "machine": base.machine, "offset_ns": base.offset_ns,
-            "records": [r.to_json() for r in records]}  # fmt: skip
+    return {
+        "node": node,
+        "machine": base.machine,
+        "offset_ns": base.offset_ns,
+        "records": [r.to_json() for r in records],
+    }
 
 
 def decode_batch(data: Mapping[str, Any], here: ClockBase) -> list[RequestRecord]:
@@ -146,9 +150,13 @@ class LiveBoard:
         self._token_samples.append((now, self.tokens))
         self._trim(now)
         recent_ttft = [t for _, r in self._recent if (t := _counted_ttft_s(r)) is not None]
-        self.history.append({"t_s": round((now - self.started_ns) / 1e9, 1),
-                             "tokens_per_s": self.tokens_per_s(),
-                             "ttft_p50_ms": _percentiles(recent_ttft)[0]})  # fmt: skip
+        self.history.append(
+            {
+                "t_s": round((now - self.started_ns) / 1e9, 1),
+                "tokens_per_s": self.tokens_per_s(),
+                "ttft_p50_ms": _percentiles(recent_ttft)[0],
+            }
+        )
 
     def tokens_per_s(self) -> float:
         (t0, n0), (t1, n1) = self._token_samples[0], self._token_samples[-1]
@@ -173,8 +181,9 @@ class LiveBoard:
             ("requests ended", str(recent["requests"]), str(self.requests)),
             ("errors", str(recent["errors"]), str(self.errors)),
         ]
-        return [{"name": name, "now": now, "run": whole, "window": window}
-                for name, now, whole in rows]  # fmt: skip
+        return [
+            {"name": name, "now": now, "run": whole, "window": window} for name, now, whole in rows
+        ]
 
     def _trim(self, now_ns: int) -> None:
         horizon = now_ns - self._window_ns
@@ -197,8 +206,13 @@ class LiveBoard:
                 itl.extend(gap / 1e9 for gap in r.itl_ns())
             if r.outcome is Outcome.OK and r.e2e_s is not None:
                 e2e.append(r.e2e_s)
-        return {"ttft": _percentiles(ttft), "itl": _percentiles(itl), "e2e": _percentiles(e2e),
-                "requests": len(self._recent), "errors": errors}  # fmt: skip
+        return {
+            "ttft": _percentiles(ttft),
+            "itl": _percentiles(itl),
+            "e2e": _percentiles(e2e),
+            "requests": len(self._recent),
+            "errors": errors,
+        }
 
 
 def _counted_ttft_s(record: RequestRecord) -> float | None:

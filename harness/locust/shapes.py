@@ -112,9 +112,13 @@ class Shape:
         )
         flat = best is not None and observed.tokens_per_s < best * (1 + self.min_gain)
         saturated = flat or slow or observed.error_rate > self.max_error_rate
-        self.levels.append({
-            "users": self._users_at(step), "tokens_per_s": observed.tokens_per_s,
-            "error_rate": observed.error_rate, "ttft_p95_s": observed.ttft_p95_s,
-        })  # fmt: skip
+        self.levels.append(
+            {
+                "users": self._users_at(step),
+                "tokens_per_s": observed.tokens_per_s,
+                "error_rate": observed.error_rate,
+                "ttft_p95_s": observed.ttft_p95_s,
+            }
+        )
         if saturated and self.saturated_at is None:
             self.saturated_at = self._users_at(step)

@@ -71,25 +71,45 @@ TAB_KEY = "sse-harness"
 def add_arguments(parser: Any) -> None:
     """Add the user's options to locust's parser (``init_command_line_parser``)."""
     group = parser  # locust's own add_argument takes include_in_web_ui; a group's does not
-    group.add_argument("--request", choices=REQUEST_KINDS, default="openai-chat",
-                       help="the body to send (default openai-chat)")  # fmt: skip
-    group.add_argument("--dialect", choices=("auto", *DIALECT_NAMES), default="auto",
-                       help="how to read the answer (default: detected)")  # fmt: skip
+    group.add_argument(
+        "--request",
+        choices=REQUEST_KINDS,
+        default="openai-chat",
+        help="the body to send (default openai-chat)",
+    )
+    group.add_argument(
+        "--dialect",
+        choices=("auto", *DIALECT_NAMES),
+        default="auto",
+        help="how to read the answer (default: detected)",
+    )
     group.add_argument("--model", default="mock-model", help="the model to ask for")
     group.add_argument("--max-tokens", help="output length to ask for")
     group.add_argument("--prompt-file", help="JSONL of prompts or message lists")
-    group.add_argument("--api-key-env", help="variable holding the API key (default "
-                       "OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)")  # fmt: skip
+    group.add_argument(
+        "--api-key-env",
+        help="variable holding the API key (default "
+        "OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)",
+    )
     hidden = {"include_in_web_ui": False}
     group.add_argument("--pointer", help="generic dialect: JSON pointer to the text", **hidden)
     group.add_argument("--connect-timeout", help="seconds (default 10)", **hidden)
     group.add_argument("--ttft-timeout", help="seconds (default 60)", **hidden)
     group.add_argument("--idle-timeout", help="seconds between reads (default 60)", **hidden)
     group.add_argument("--total-timeout", help="seconds (default 600)", **hidden)
-    group.add_argument("--http-client", choices=HTTP_CLIENTS, default=HTTP_CLIENTS[0],
-                       help="fasthttp (geventhttpclient) or requests", **hidden)  # fmt: skip
-    group.add_argument("--out", help="run folder (default reports/<time>-<id>/); later tests "
-                       "of the same session add -2, -3", **hidden)  # fmt: skip
+    group.add_argument(
+        "--http-client",
+        choices=HTTP_CLIENTS,
+        default=HTTP_CLIENTS[0],
+        help="fasthttp (geventhttpclient) or requests",
+        **hidden,
+    )
+    group.add_argument(
+        "--out",
+        help="run folder (default reports/<time>-<id>/); later tests "
+        "of the same session add -2, -3",
+        **hidden,
+    )
 
 
 def install(events: Any = None) -> None:
@@ -135,9 +155,11 @@ class LLMStreamUser(User):
             raise StopUser()  # the options were invalid; the plugin said why
         events = self.environment.events
         self.client = SSEClient(
-            settings, request_event=events.request, sink=self.plugin.deliver,
+            settings,
+            request_event=events.request,
+            sink=self.plugin.deliver,
             on_token=self.plugin.count_token,
-        )  # fmt: skip
+        )
 
     def on_stop(self) -> None:
         if self.client is not None:
@@ -230,8 +252,12 @@ class Plugin:
             collector.node_done("local", {"cpu_s": cpu_s})
         result = collector.finish(self._describe(), self._locust_view())
         missing = result.summary["locust"]["missing_nodes"]
-        log.info("sse-harness: wrote %s (%d records%s)", collector.out_dir, len(result.records),
-                 f"; no last records from {', '.join(missing)}" if missing else "")  # fmt: skip
+        log.info(
+            "sse-harness: wrote %s (%d records%s)",
+            collector.out_dir,
+            len(result.records),
+            f"; no last records from {', '.join(missing)}" if missing else "",
+        )
 
     def _reset_stats(self, **_: Any) -> None:
         """The web UI's "reset stats" starts the live figures afresh (not the report)."""
@@ -338,8 +364,10 @@ class Plugin:
         return config
 
     def _locust_view(self) -> dict[str, Any]:
-        return {"workers": len(self.runner.clients) if self.is_master else 0,
-                "stop_timeout_s": self.env.stop_timeout}  # fmt: skip
+        return {
+            "workers": len(self.runner.clients) if self.is_master else 0,
+            "stop_timeout_s": self.env.stop_timeout,
+        }
 
 
 def _headless(environment: Any) -> bool:
@@ -351,11 +379,16 @@ def _extend_web_ui(web_ui: Any, plugin: Plugin) -> None:
     from flask import Response, request
 
     web_ui.template_args["extended_tabs"] = [{"title": "LLM streams", "key": TAB_KEY}]
-    web_ui.template_args["extended_tables"] = [{"key": TAB_KEY, "structure": [
-        {"key": "name", "title": "Figure"},
-        {"key": "now", "title": "Last 10 s"},
-        {"key": "run", "title": "Whole test"},
-    ]}]  # fmt: skip
+    web_ui.template_args["extended_tables"] = [
+        {
+            "key": TAB_KEY,
+            "structure": [
+                {"key": "name", "title": "Figure"},
+                {"key": "now", "title": "Last 10 s"},
+                {"key": "run", "title": "Whole test"},
+            ],
+        }
+    ]
 
     @web_ui.app.after_request
     def _add_live_rows(response: Response) -> Response:
@@ -368,7 +401,10 @@ def _extend_web_ui(web_ui: Any, plugin: Plugin) -> None:
     @web_ui.app.route("/sse-harness/live")
     def _live() -> Response:
         collector = plugin.collector
-        body = {"rows": plugin.board.rows(), "tokens_per_s": plugin.board.tokens_per_s(),
-                "history": list(plugin.board.history),
-                "out_dir": str(collector.out_dir) if collector else None}  # fmt: skip
+        body = {
+            "rows": plugin.board.rows(),
+            "tokens_per_s": plugin.board.tokens_per_s(),
+            "history": list(plugin.board.history),
+            "out_dir": str(collector.out_dir) if collector else None,
+        }
         return Response(json.dumps(body), mimetype="application/json")

@@ -37,11 +37,19 @@ MAX_POINTS = 4000
 _CDF_POINTS = 1000
 _SIZE = (7.2, 3.1)
 _STYLE: dict[RcKeyType, Any] = {
-    "svg.fonttype": "none", "font.size": 9, "font.family": "DejaVu Sans",
-    "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
-    "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold",
-    "legend.frameon": False, "legend.fontsize": 8, "svg.image_inline": True,
-}  # fmt: skip
+    "svg.fonttype": "none",
+    "font.size": 9,
+    "font.family": "DejaVu Sans",
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+    "svg.image_inline": True,
+}
 _COLORS = ("#1f6fb4", "#e0711b", "#2f9e44", "#c2255c", "#6741d9", "#868e96")
 
 P = ParamSpec("P")
@@ -58,8 +66,12 @@ def _svg(name: str) -> Callable[[Callable[P, Figure | None]], Callable[P, str | 
                 if figure is None:
                     return None
                 buffer = io.StringIO()
-                figure.savefig(buffer, format="svg", bbox_inches="tight",
-                               metadata={"Date": None, "Creator": "sse-harness"})  # fmt: skip
+                figure.savefig(
+                    buffer,
+                    format="svg",
+                    bbox_inches="tight",
+                    metadata={"Date": None, "Creator": "sse-harness"},
+                )
             text = buffer.getvalue()
             return text[text.index("<svg") :]
 
@@ -90,14 +102,29 @@ def ttft_cdf(series: Mapping[str, np.ndarray]) -> Figure | None:
     for i, (label, values) in enumerate(series.items()):
         share = np.arange(1, len(values) + 1) / len(values)
         keep = _thin(len(values), _CDF_POINTS)
-        ax.step(values[keep] * 1000, share[keep], where="post", color=_COLORS[i % len(_COLORS)],
-                label=label or f"{len(values)} requests")  # fmt: skip
+        ax.step(
+            values[keep] * 1000,
+            share[keep],
+            where="post",
+            color=_COLORS[i % len(_COLORS)],
+            label=label or f"{len(values)} requests",
+        )
     for q in (0.5, 0.95, 0.99):
         ax.axhline(q, color="#868e96", linewidth=0.6, linestyle=":")
-        ax.annotate(f"p{q * 100:g}", (1.0, q), xycoords=("axes fraction", "data"),
-                    fontsize=7, color="#868e96", va="center")  # fmt: skip
-    ax.set(title="TTFT distribution", xlabel="time to first token (ms)",
-           ylabel="share of requests", ylim=(0, 1.02))  # fmt: skip
+        ax.annotate(
+            f"p{q * 100:g}",
+            (1.0, q),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            color="#868e96",
+            va="center",
+        )
+    ax.set(
+        title="TTFT distribution",
+        xlabel="time to first token (ms)",
+        ylabel="share of requests",
+        ylim=(0, 1.02),
+    )
     ax.legend(loc="lower right")
     return figure
 
@@ -119,8 +146,9 @@ def itl_histogram(itl_s: np.ndarray) -> Figure | None:
     ax.axvline(p50, color=_COLORS[1], linewidth=1.2, label=f"p50 {p50:.2f} ms")
     ax.axvline(p99, color=_COLORS[3], linewidth=1.2, label=f"p99 {p99:.2f} ms")
     note = f" ({beyond} gaps above {upper:.1f} ms not shown)" if beyond else ""
-    ax.set(title=f"Inter-token latency{note}", xlabel="gap between token events (ms)",
-           ylabel="gaps")  # fmt: skip
+    ax.set(
+        title=f"Inter-token latency{note}", xlabel="gap between token events (ms)", ylabel="gaps"
+    )
     ax.legend(loc="upper right")
     return figure
 
@@ -142,8 +170,11 @@ def latency_over_time(t_s: np.ndarray, ttft_s: np.ndarray, e2e_s: np.ndarray) ->
         v = np.asarray(values, dtype=float)[keep] * 1000
         ax.scatter(t[keep], v, s=6, color=color, alpha=0.6, linewidths=0, label=label)
     thinned = f" (every {len(t) / len(keep):.0f}th request)" if len(keep) < len(t) else ""
-    ax.set(title=f"Latency over time{thinned}", xlabel="seconds into the run (request sent)",
-           ylabel="ms")  # fmt: skip
+    ax.set(
+        title=f"Latency over time{thinned}",
+        xlabel="seconds into the run (request sent)",
+        ylabel="ms",
+    )
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", markerscale=2)
     return figure
@@ -159,10 +190,20 @@ def throughput_over_time(
         return None
     figure = Figure(figsize=_SIZE)
     ax = figure.subplots()
-    ax.bar(s, tokens_per_s, width=1.0, align="edge", color=_COLORS[0], alpha=0.7,
-           label="token events/s")  # fmt: skip
-    ax.set(title="Throughput and concurrency over time", xlabel="seconds into the run",
-           ylabel="token events per second")  # fmt: skip
+    ax.bar(
+        s,
+        tokens_per_s,
+        width=1.0,
+        align="edge",
+        color=_COLORS[0],
+        alpha=0.7,
+        label="token events/s",
+    )
+    ax.set(
+        title="Throughput and concurrency over time",
+        xlabel="seconds into the run",
+        ylabel="token events per second",
+    )
     right = ax.twinx()
     right.step(s, in_flight, where="post", color=_COLORS[1], linewidth=1.4, label="in flight")
     right.set_ylabel("requests in flight")
@@ -199,21 +240,37 @@ def sweep_curve(points: Sequence[SweepPoint], knee: int | None, knee_note: str) 
     x = np.array([points[i].tokens_per_s for i in order])
     figure = Figure(figsize=(_SIZE[0], _SIZE[1] + 0.6))
     ax = figure.subplots()
-    lines = (("ttft_p50_s", "TTFT p50", _COLORS[0]), ("ttft_p99_s", "TTFT p99", _COLORS[3]),
-             ("e2e_p50_s", "E2E p50", _COLORS[1]))  # fmt: skip
+    lines = (
+        ("ttft_p50_s", "TTFT p50", _COLORS[0]),
+        ("ttft_p99_s", "TTFT p99", _COLORS[3]),
+        ("e2e_p50_s", "E2E p50", _COLORS[1]),
+    )
     for field, label, color in lines:
         y = np.array([getattr(points[i], field) or np.nan for i in order], dtype=float) * 1000
         ax.plot(x, y, marker="o", markersize=4, color=color, label=label)
     for rank, i in enumerate(order):  # labels alternate above and below, to keep apart
         top = points[i].e2e_p50_s or points[i].ttft_p99_s or 0.0
-        ax.annotate(points[i].label, (points[i].tokens_per_s, top * 1000), fontsize=7,
-                    textcoords="offset points", xytext=(3, 6 if rank % 2 == 0 else -12),
-                    color="#495057")  # fmt: skip
+        ax.annotate(
+            points[i].label,
+            (points[i].tokens_per_s, top * 1000),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(3, 6 if rank % 2 == 0 else -12),
+            color="#495057",
+        )
     if knee is not None:
         k = points[knee]
         knee_ms = (k.ttft_p99_s or k.ttft_p50_s or 0.0) * 1000
-        ax.scatter([k.tokens_per_s], [knee_ms], s=220, facecolors="none", edgecolors="#c92a2a",
-                   linewidths=2, zorder=5, label=f"knee: {k.label}")  # fmt: skip
+        ax.scatter(
+            [k.tokens_per_s],
+            [knee_ms],
+            s=220,
+            facecolors="none",
+            edgecolors="#c92a2a",
+            linewidths=2,
+            zorder=5,
+            label=f"knee: {k.label}",
+        )
         ax.axvline(k.tokens_per_s, color="#c92a2a", linewidth=0.8, linestyle="--")
     ax.set(xlabel="output tokens per second", ylabel="ms")
     ax.set_title("Latency against throughput")

@@ -85,8 +85,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], text_columns
 def environment() -> dict[str, str]:
     """Versions and machine of the process rendering the report (the run's own, when
     ``run`` writes it)."""
-    versions = {"python": platform.python_version(), "platform": platform.platform(),
-                "machine": platform.machine(), "cpus": str(os.cpu_count() or "?")}  # fmt: skip
+    versions = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": str(os.cpu_count() or "?"),
+    }
     if hasattr(os, "sched_getaffinity"):
         versions["cpus usable"] = str(len(os.sched_getaffinity(0)))
     for name in ("sse-harness", *_PACKAGES):
@@ -120,8 +124,10 @@ def saturation_knee(segments: Sequence[Mapping[str, Any]]) -> tuple[int | None, 
     if not before:
         return None, "saturated at the first level"
     best = max(before, key=lambda i: segments[i]["summary"]["output_tokens_per_s"])
-    return best, (f"knee: {segments[best]['segment']}; the next level added under 5% "
-                  "output tokens/s or erred over 20%")  # fmt: skip
+    return best, (
+        f"knee: {segments[best]['segment']}; the next level added under 5% "
+        "output tokens/s or erred over 20%"
+    )
 
 
 def _overview(summary: Summary) -> str:
@@ -137,9 +143,11 @@ def _overview(summary: Summary) -> str:
     if summary.get("goodput"):
         g = summary["goodput"]
         cards.append((f"{g['requests_per_s']:,.2f} ({g['share']:.0%})", "goodput req/s (met SLO)"))
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for v, k in cards
-    ) + "</div>"  # fmt: skip
+    return (
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for v, k in cards)
+        + "</div>"
+    )
 
 
 def _latency(summary: Summary) -> str:
@@ -157,8 +165,10 @@ def _notes(summary: Summary) -> list[str]:
     notes = []
     count = (summary.get("ttft_s") or {}).get("count", 0)
     if 0 < count < 500:
-        notes.append(f"p99 and p99.9 rest on {count} requests: fewer than 5 values lie beyond"
-                     " p99, so read the tails as rough.")  # fmt: skip
+        notes.append(
+            f"p99 and p99.9 rest on {count} requests: fewer than 5 values lie beyond"
+            " p99, so read the tails as rough."
+        )
     if summary.get("interrupted"):
         notes.append("The run was interrupted: these figures cover what finished before.")
     if summary.get("measurement_error"):
@@ -177,8 +187,11 @@ def _figures(summary: Summary, records: Sequence[RequestRecord]) -> str:
     ids = set(latency["request_id"])
     if summary.get("segments"):
         by_segment = dict(iter(latency.groupby("segment")))
-        groups = {str(s["segment"]): by_segment[s["segment"]]["ttft_s"].dropna().to_numpy()
-                  for s in summary["segments"] if s["segment"] in by_segment}  # fmt: skip
+        groups = {
+            str(s["segment"]): by_segment[s["segment"]]["ttft_s"].dropna().to_numpy()
+            for s in summary["segments"]
+            if s["segment"] in by_segment
+        }
     if not summary.get("segments") or not groups:
         groups = {"": latency["ttft_s"].dropna().to_numpy()}
     tokens = tokens_frame(records)
@@ -190,13 +203,17 @@ def _figures(summary: Summary, records: Sequence[RequestRecord]) -> str:
     drawn = [
         figures.ttft_cdf(groups),
         figures.itl_histogram(itl),
-        figures.latency_over_time(((frame["t_sent_ns"] - origin) / 1e9).to_numpy(dtype=float),
-                                  ttft.to_numpy(dtype=float, na_value=np.nan),
-                                  frame["e2e_s"].where(ok).to_numpy(dtype=float, na_value=np.nan)),
-        figures.throughput_over_time(series["second"].to_numpy(dtype=float),
-                                     series["tokens_per_s"].to_numpy(dtype=float),
-                                     series["in_flight"].to_numpy(dtype=float)),
-    ]  # fmt: skip
+        figures.latency_over_time(
+            ((frame["t_sent_ns"] - origin) / 1e9).to_numpy(dtype=float),
+            ttft.to_numpy(dtype=float, na_value=np.nan),
+            frame["e2e_s"].where(ok).to_numpy(dtype=float, na_value=np.nan),
+        ),
+        figures.throughput_over_time(
+            series["second"].to_numpy(dtype=float),
+            series["tokens_per_s"].to_numpy(dtype=float),
+            series["in_flight"].to_numpy(dtype=float),
+        ),
+    ]
     return (
         '<div class="figs">'
         + "".join(f"<figure>{svg}</figure>" for svg in drawn if svg)
@@ -210,12 +227,14 @@ def _sweep(segments: Sequence[Mapping[str, Any]]) -> str:
     knee, note = saturation_knee(segments)
     points = [
         figures.SweepPoint(
-            label=str(s["segment"]), tokens_per_s=s["summary"]["output_tokens_per_s"],
-            ttft_p50_s=s["summary"]["ttft_s"]["p50"], ttft_p99_s=s["summary"]["ttft_s"]["p99"],
+            label=str(s["segment"]),
+            tokens_per_s=s["summary"]["output_tokens_per_s"],
+            ttft_p50_s=s["summary"]["ttft_s"]["p50"],
+            ttft_p99_s=s["summary"]["ttft_s"]["p99"],
             e2e_p50_s=s["summary"]["e2e_s"]["p50"],
         )
         for s in segments
-    ]  # fmt: skip
+    ]
     svg = figures.sweep_curve(points, knee, note)
     rows = []
     for i, s in enumerate(segments):
@@ -223,29 +242,60 @@ def _sweep(segments: Sequence[Mapping[str, Any]]) -> str:
         flag = "knee" if i == knee else "saturated" if s.get("saturated") else ""
         if "passed" in s:
             flag = (flag + " " if flag else "") + ("met SLO" if s["passed"] else "missed SLO")
-        rows.append([s["segment"], m["requests"], m["errors"], _ms(m["ttft_s"]["p50"]),
-                     _ms(m["ttft_s"]["p99"]), _ms(m["itl_s"]["p50"]), _ms(m["e2e_s"]["p50"]),
-                     f"{m['output_tokens_per_s']:,.1f}", f"{m['requests_per_s']:,.2f}",
-                     flag])  # fmt: skip
-    header = ["segment", "requests", "errors", "TTFT p50 (ms)", "TTFT p99 (ms)", "ITL p50 (ms)",
-              "E2E p50 (ms)", "tokens/s", "requests/s", "note"]  # fmt: skip
+        rows.append(
+            [
+                s["segment"],
+                m["requests"],
+                m["errors"],
+                _ms(m["ttft_s"]["p50"]),
+                _ms(m["ttft_s"]["p99"]),
+                _ms(m["itl_s"]["p50"]),
+                _ms(m["e2e_s"]["p50"]),
+                f"{m['output_tokens_per_s']:,.1f}",
+                f"{m['requests_per_s']:,.2f}",
+                flag,
+            ]
+        )
+    header = [
+        "segment",
+        "requests",
+        "errors",
+        "TTFT p50 (ms)",
+        "TTFT p99 (ms)",
+        "ITL p50 (ms)",
+        "E2E p50 (ms)",
+        "tokens/s",
+        "requests/s",
+        "note",
+    ]
     figure = f'<figure class="single">{svg}</figure>' if svg else ""
     return f"<h2>Sweep</h2><p>{_e(note)}</p>{figure}{_table(header, rows)}"
 
 
 def _variants(variants: Mapping[str, Any]) -> str:
-    rows = [[label, _ms((variants.get(key) or {}).get("p50")),
-             _ms((variants.get(key) or {}).get("p99"))] for label, key in VARIANTS]  # fmt: skip
+    rows = [
+        [
+            label,
+            _ms((variants.get(key) or {}).get("p50")),
+            _ms((variants.get(key) or {}).get("p99")),
+        ]
+        for label, key in VARIANTS
+    ]
     usage, events = (
         variants.get("output_tokens_from_usage"),
         variants.get("output_tokens_from_events"),
     )
-    flag = " They disagree by more than 5% on some requests." if variants.get(
-        "token_counts_disagree") else ""  # fmt: skip
-    return (f"<h2>The same figures as other tools define them</h2>"
-            f"{_table(['figure', 'p50 (ms)', 'p99 (ms)'], rows)}"
-            f"<p>Output tokens: {_e('none' if usage is None else usage)} from server usage,"
-            f" {_e(events)} from counting events.{_e(flag)}</p>")  # fmt: skip
+    flag = (
+        " They disagree by more than 5% on some requests."
+        if variants.get("token_counts_disagree")
+        else ""
+    )
+    return (
+        f"<h2>The same figures as other tools define them</h2>"
+        f"{_table(['figure', 'p50 (ms)', 'p99 (ms)'], rows)}"
+        f"<p>Output tokens: {_e('none' if usage is None else usage)} from server usage,"
+        f" {_e(events)} from counting events.{_e(flag)}</p>"
+    )
 
 
 def _errors(summary: Summary, records: Sequence[RequestRecord]) -> str:
@@ -265,12 +315,21 @@ def _errors(summary: Summary, records: Sequence[RequestRecord]) -> str:
             message = r.error_message or ""
             if len(message) > _MESSAGE_CHARS:
                 message = message[:_MESSAGE_CHARS] + "…"
-            rows.append([kind, r.request_id, r.status if r.status is not None else "-",
-                         r.content_type or "-", message])  # fmt: skip
+            rows.append(
+                [
+                    kind,
+                    r.request_id,
+                    r.status if r.status is not None else "-",
+                    r.content_type or "-",
+                    message,
+                ]
+            )
     header = ["kind", "request", "status", "content type", "message"]
-    return (f"<h2>Errors</h2>{counts}<p>Up to {ERROR_SAMPLES} sample requests per kind"
-            f" (counted over the measured window above; samples from the whole run):</p>"
-            f"{_table(header, rows, text_columns=5)}")  # fmt: skip
+    return (
+        f"<h2>Errors</h2>{counts}<p>Up to {ERROR_SAMPLES} sample requests per kind"
+        f" (counted over the measured window above; samples from the whole run):</p>"
+        f"{_table(header, rows, text_columns=5)}"
+    )
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[list[str]]:
@@ -310,28 +369,37 @@ def render_html(
     """
     config = summary.get("config") or {}
     dialect = summary.get("dialect") or config.get("dialect")
-    target = (f"{config.get('url', '?')} · {config.get('request', '?')} request · {dialect}"
-              f" dialect · {config.get('transport', '?')} transport")  # fmt: skip
+    target = (
+        f"{config.get('url', '?')} · {config.get('request', '?')} request · {dialect}"
+        f" dialect · {config.get('transport', '?')} transport"
+    )
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in _notes(summary))
     banner = client_banner(summary)
     parts = [
-        f"<h1>{_e(title)}</h1><p class=\"sub\">{_e(target)}</p>",
+        f'<h1>{_e(title)}</h1><p class="sub">{_e(target)}</p>',
         f'<div class="banner" role="alert">{_e(banner)}</div>' if banner else "",
-        _overview(summary), notes, "<h2>Latency</h2>", _latency(summary),
-        "<h2>Figures</h2>", _figures(summary, records),
-    ]  # fmt: skip
+        _overview(summary),
+        notes,
+        "<h2>Latency</h2>",
+        _latency(summary),
+        "<h2>Figures</h2>",
+        _figures(summary, records),
+    ]
     if summary.get("segments"):
         parts.append(_sweep(summary["segments"]))
     if summary.get("variants"):
         parts.append(_variants(summary["variants"]))
     parts.append(_errors(summary, records))
     parts.append(_disconnects(summary.get("disconnect") or {}))
-    parts.append("<h2>Configuration</h2><p>Secrets are redacted: API keys and header values"
-                 " never reach a report.</p>"
-                 + _table(["setting", "value"], _flatten(config), text_columns=2))  # fmt: skip
+    parts.append(
+        "<h2>Configuration</h2><p>Secrets are redacted: API keys and header values"
+        " never reach a report.</p>"
+        + _table(["setting", "value"], _flatten(config), text_columns=2)
+    )
     versions = env if env is not None else environment()
-    parts.append("<h2>Environment</h2>"
-                 + _table(["", "version"], [[k, v] for k, v in versions.items()], 2))  # fmt: skip
+    parts.append(
+        "<h2>Environment</h2>" + _table(["", "version"], [[k, v] for k, v in versions.items()], 2)
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'

@@ -163,10 +163,17 @@ def _ttft_of_others(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        lines.append(_row([
-            f"{row['disconnect_rate']:g}", _ms(row["ttft_p50_s"]), _ms(row["ttft_p99_s"]),
-            _pct(row["change_p50"]), _pct(row["change_p99"]),
-        ]))  # fmt: skip
+        lines.append(
+            _row(
+                [
+                    f"{row['disconnect_rate']:g}",
+                    _ms(row["ttft_p50_s"]),
+                    _ms(row["ttft_p99_s"]),
+                    _pct(row["change_p50"]),
+                    _pct(row["change_p99"]),
+                ]
+            )
+        )
     return [*lines, ""]
 
 
@@ -175,16 +182,33 @@ def _pct(change: float | None) -> str:
 
 
 def _segments(segments: Sequence[Mapping[str, Any]]) -> list[str]:
-    header = ["segment", "requests", "errors", "TTFT p50 (ms)", "TTFT p99 (ms)", "ITL p50 (ms)",
-              "tokens/s", "requests/s"]  # fmt: skip
+    header = [
+        "segment",
+        "requests",
+        "errors",
+        "TTFT p50 (ms)",
+        "TTFT p99 (ms)",
+        "ITL p50 (ms)",
+        "tokens/s",
+        "requests/s",
+    ]
     lines = ["## Segments", "", _row(header), "|---|" + "---:|" * (len(header) - 1)]
     for segment in segments:
         s = segment["summary"]
-        lines.append(_row([
-            _escape(segment["segment"]), s["requests"], s["errors"], _ms(s["ttft_s"]["p50"]),
-            _ms(s["ttft_s"]["p99"]), _ms(s["itl_s"]["p50"]), f"{s['output_tokens_per_s']:,.1f}",
-            f"{s['requests_per_s']:,.2f}",
-        ]))  # fmt: skip
+        lines.append(
+            _row(
+                [
+                    _escape(segment["segment"]),
+                    s["requests"],
+                    s["errors"],
+                    _ms(s["ttft_s"]["p50"]),
+                    _ms(s["ttft_s"]["p99"]),
+                    _ms(s["itl_s"]["p50"]),
+                    f"{s['output_tokens_per_s']:,.1f}",
+                    f"{s['requests_per_s']:,.2f}",
+                ]
+            )
+        )
     return lines
 
 

@@ -56,8 +56,17 @@ def mock_arguments(
     *, ttft_ms: float, itl_ms: float, tokens: int, seed: int = 0, extra: Sequence[str] = ()
 ) -> list[str]:
     """The mock's command-line options for a timing profile."""
-    return ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), "--tokens", str(tokens),
-            "--seed", str(seed), *extra]  # fmt: skip
+    return [
+        "--ttft-ms",
+        str(ttft_ms),
+        "--itl-ms",
+        str(itl_ms),
+        "--tokens",
+        str(tokens),
+        "--seed",
+        str(seed),
+        *extra,
+    ]
 
 
 @contextmanager

@@ -52,8 +52,16 @@ class _TapConnector(aiohttp.TCPConnector):
 
 
 class _Response:
-    __slots__ = ("_clock", "_coding", "_idle_s", "_response", "_tap", "headers", "status",
-                 "t_headers_ns")  # fmt: skip
+    __slots__ = (
+        "_clock",
+        "_coding",
+        "_idle_s",
+        "_response",
+        "_tap",
+        "headers",
+        "status",
+        "t_headers_ns",
+    )
 
     def __init__(
         self, response: aiohttp.ClientResponse, t_headers_ns: int, clock: Clock, idle_s: float
@@ -85,8 +93,12 @@ class _Response:
         try:
             while data := await content.readany():
                 yield clock(), data
-        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError,
-                OSError) as exc:  # fmt: skip
+        except (
+            TimeoutError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientConnectionError,
+            OSError,
+        ) as exc:
             raise _read_error(exc) from exc
 
     async def deliver(self, sink: ChunkSink) -> None:

@@ -73,8 +73,14 @@ class H11Protocol(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         h = self.h11
-        return (h.our_state is h11.DONE and h.their_state is h11.DONE and self.ended
-                and self.error is None and not self.lost and not self.spoiled)  # fmt: skip
+        return (
+            h.our_state is h11.DONE
+            and h.their_state is h11.DONE
+            and self.ended
+            and self.error is None
+            and not self.lost
+            and not self.spoiled
+        )
 
     def next_cycle(self) -> None:
         """Ready the connection for its next request (once ``reusable``)."""

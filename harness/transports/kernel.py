@@ -77,8 +77,16 @@ class _Connection:
 class _Response:
     """A response whose body is read as it arrives, chunk by chunk, stamped."""
 
-    __slots__ = ("_coding", "_conn", "arrival_ns", "done", "headers", "status", "t_headers_ns",
-                 "user_ns")  # fmt: skip
+    __slots__ = (
+        "_coding",
+        "_conn",
+        "arrival_ns",
+        "done",
+        "headers",
+        "status",
+        "t_headers_ns",
+        "user_ns",
+    )
 
     def __init__(self, conn: _Connection, status: int, headers: Mapping[str, str]) -> None:
         self._conn = conn

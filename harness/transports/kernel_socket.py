@@ -99,9 +99,26 @@ class StampedSocket:
         on_unstamped: called once if a read that should carry the kernel's stamp does not.
     """
 
-    __slots__ = ("_buffered", "_clock", "_clock_map", "_eof", "_error", "_fd", "_idle_handle",
-                 "_idle_s", "_loop", "_on_unstamped", "_poller", "_reading", "_reads",
-                 "_sock", "_tls", "_wait_started_s", "_waiter", "unstamped_reads")  # fmt: skip
+    __slots__ = (
+        "_buffered",
+        "_clock",
+        "_clock_map",
+        "_eof",
+        "_error",
+        "_fd",
+        "_idle_handle",
+        "_idle_s",
+        "_loop",
+        "_on_unstamped",
+        "_poller",
+        "_reading",
+        "_reads",
+        "_sock",
+        "_tls",
+        "_wait_started_s",
+        "_waiter",
+        "unstamped_reads",
+    )
 
     def __init__(
         self,

@@ -229,6 +229,8 @@ def _tool_json(streams: Streams) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("anthropic", ANTHROPIC)
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 JSON = check("anthropic.json", Severity.FAIL, "every data is typed JSON",
              "the SDK parses each event's data as a JSON object with a type", _json)

@@ -105,6 +105,8 @@ def _burst_status(suite: Suite) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("concurrency")
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 OVERLAP = check("concurrency.overlap", Severity.FAIL, "concurrent streams overlap",
                 "an endpoint that serializes streams (a blocking call in an async handler) "

@@ -121,6 +121,8 @@ def _stops(suite: Suite) -> Sequence[Finding] | Skip | Passed:
 
 check = CheckFactory("disconnect")
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 STOPS = check("disconnect.stops", Severity.FAIL, "abandoned streams stop",
               "a server that generates on for clients that left wastes capacity on nobody", _stops)

@@ -155,6 +155,8 @@ _DOCUMENTED_SHAPES = frozenset({"openai-chat", "openai-completions", "anthropic"
 
 check = CheckFactory("errors")
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 INVALID = check("errors.invalid-rejected", Severity.FAIL, "invalid requests get a 4xx",
                 "a malformed request must be refused with a 4xx, not answered with a stream",

@@ -301,6 +301,8 @@ def _split_reads(readings: Streams) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("framing", SSE_DIALECTS)
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 UTF8 = check("framing.utf8", Severity.FAIL, "valid UTF-8",
              "an event stream is UTF-8; invalid bytes become U+FFFD and the text is lost", _utf8)

@@ -86,6 +86,8 @@ def _terminator(streams: Streams) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("generic", GENERIC)
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 JSON_TEXT = check("generic.json-text", Severity.FAIL, "JSON data with a text field",
                   "JSON survives any token text; raw text in data lines does not", _json_text)

@@ -226,6 +226,8 @@ def _silent_close(suite: Suite) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("http")
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 STATUS = check("http.status", Severity.FAIL, "200 for a valid request",
                "a valid streaming request must get 200 and a stream; anything else is an error",

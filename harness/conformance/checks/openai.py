@@ -168,6 +168,8 @@ def _tool_json(streams: Streams) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("openai", OPENAI)
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 JSON = check("openai.json", Severity.FAIL, "every data is JSON or [DONE]",
              "the SDK parses every event's data as JSON and raises when it is not", _json)
@@ -197,6 +199,14 @@ TOOL_JSON = check("openai.tool-call-json", Severity.FAIL, "tool arguments are JS
 # fmt: on
 
 CHECKS = (
-    JSON, FIELDS, IDENTITY, ROLE_FIRST, ROLE_REPEATED, FINISH_ONCE, FINISH_LAST, FINISH_VALUE,
-    DONE, TOOL_JSON,
-)  # fmt: skip
+    JSON,
+    FIELDS,
+    IDENTITY,
+    ROLE_FIRST,
+    ROLE_REPEATED,
+    FINISH_ONCE,
+    FINISH_LAST,
+    FINISH_VALUE,
+    DONE,
+    TOOL_JSON,
+)

@@ -128,6 +128,8 @@ def _usage_consistent(streams: Streams) -> Sequence[Finding] | Skip:
     return grouped(USAGE_CONSISTENT, items)
 
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 USAGE_CHUNK = check("openai.usage-chunk", Severity.WARN, "usage when asked",
                     "stream_options.include_usage promises a usage chunk before [DONE]",

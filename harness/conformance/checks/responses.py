@@ -288,6 +288,8 @@ def _tool_json(streams: Streams) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("responses", RESPONSES)
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 JSON = check("responses.json", Severity.FAIL, "every data is typed JSON",
              "the SDK parses each event's data as a JSON object and reads its type", _json)

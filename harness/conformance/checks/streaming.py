@@ -213,6 +213,8 @@ def _keepalive(judged: Streams) -> Sequence[Finding] | Skip:
 
 check = CheckFactory("streaming")
 
+# A table, one entry per check: its fields line up as columns, which the
+# formatter's layout (one argument per line) would scatter.
 # fmt: off
 INCREMENTAL = check("streaming.incremental", Severity.FAIL, "tokens arrive as generated",
                     "a stream delivered in one burst at the end is no stream (a buffering proxy)",
