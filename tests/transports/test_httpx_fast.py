@@ -142,26 +142,26 @@ def test_the_deliver_extension_hands_each_read_to_a_sink_with_its_stamp(loop: st
 
 
 def test_the_reads_extension_yields_reads_apart_that_waited_to_be_taken() -> None:
-    written = asyncio.Event()
+    buffered: list[list[bytes]] = []  # the client connection's reads not taken yet
 
     async def three_reads(conn: Conn) -> None:
         await conn.request()
         await conn.send(SSE_HEAD)
-        for event in EVENTS[:3]:
+        for count, event in enumerate(EVENTS[:3], start=1):
             await conn.send(chunked(event)[:-5])
-            await asyncio.sleep(0.05)  # apart on the wire: three reads on loopback
-        written.set()
+            # the next goes only once the client holds this one: three reads, however busy
+            await until(lambda count=count: bool(buffered) and len(buffered[0]) >= count)
         await conn.send(b"0\r\n\r\n")
 
     async def go() -> list[tuple[int, bytes]]:
         async with (
             raw_server(three_reads) as server,
-            client() as (http, _),
+            client() as (http, transport),
             http.stream("GET", server.url()) as response,
         ):
-            async with asyncio.timeout(GIVE_UP_S):
-                await written.wait()
-            await asyncio.sleep(0.05)  # all three wait unread
+            (conn,) = transport._open  # the one connection
+            buffered.append(conn.chunks)
+            await until(lambda: len(buffered[0]) >= 3)  # all three wait unread
             return [read async for read in response.extensions[READS]()]
 
     reads = run(go())
