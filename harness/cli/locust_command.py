@@ -2,8 +2,8 @@
 
 Everything but this command's own options goes to locust as it is (``--headless``,
 ``-u``, ``-r``, ``-t``, ``--host``, the scenario's options, ...). The command adds what a
-local run needs: the scenario file (``scenarios/llm_stream.py``, with
-``scenarios/shapes.py`` when ``--shape`` is given), an embedded mock when no ``--host``
+local run needs: the scenario file (``harness/locust/scenarios/llm_stream.py``, with
+``shapes.py`` beside it when ``--shape`` is given), an embedded mock when no ``--host``
 is given, ``--out`` (so it can say where the report went), ``--stop-timeout 30`` (the
 streams in flight at the end may finish, like ``run``'s grace) and loopback binds. With
 ``--workers N`` it starts a master and N worker processes and stops them all at the end.
@@ -40,7 +40,7 @@ from harness.servers.embedded import embedded_mock, mock_arguments
 
 __all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "locust" / "scenarios"
 DEFAULT_STOP_TIMEOUT_S = "30"
 WORKER_EXIT_TIMEOUT_S = 15.0
 
@@ -48,9 +48,10 @@ DESCRIPTION = """\
 Run the locust scenarios. Options other than these go to locust unchanged (see
 `locust --help`; the scenario's own, such as --request, --model, --max-tokens, --dialect,
 --prompt-file, --api-key-env and --shape, are in the README). Without -f the scenario
-is scenarios/llm_stream.py (plus scenarios/shapes.py with --shape); without --host an
-embedded mock LLM server is started; without --out the report goes to
-reports/<time>-<id>/. Example: sse-harness locust --headless -u 50 -r 10 -t 30s --host URL
+is the package's llm_stream.py (plus its shapes.py with --shape), shipped in
+harness/locust/scenarios/; without --host an embedded mock LLM server is started;
+without --out the report goes to reports/<time>-<id>/.
+Example: sse-harness locust --headless -u 50 -r 10 -t 30s --host URL
 """
 
 

@@ -16,8 +16,8 @@ import pytest
 from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "scenarios" / "llm_stream.py"
-SHAPES = ROOT / "scenarios" / "shapes.py"
+SCENARIO = ROOT / "harness" / "locust" / "scenarios" / "llm_stream.py"
+SHAPES = ROOT / "harness" / "locust" / "scenarios" / "shapes.py"
 #: Every locust process is bounded: a test waits at most this long for it.
 LOCUST_TIMEOUT_S = 60
 

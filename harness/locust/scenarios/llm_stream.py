@@ -1,4 +1,5 @@
-"""Stream from an LLM endpoint under locust: ``locust -f scenarios/llm_stream.py --host URL``.
+"""Stream from an LLM endpoint under locust: ``sse-harness locust --host URL``, or
+``locust -f harness/locust/scenarios/llm_stream.py --host URL`` in a checkout.
 
 Each user sends one streamed request after another, each with the next prompt, and the
 web UI shows TTFT, ITL and E2E rows (request type SSE), failures named by their error

@@ -1,6 +1,6 @@
 """Load shapes for the LLM scenario, chosen with ``--shape step|spike|ramp``.
 
-    locust -f scenarios/llm_stream.py,scenarios/shapes.py --host URL --shape step -u 100 \\
+    sse-harness locust --host URL --shape step -u 100 \\
         --shape-step-users 10 --shape-step-seconds 30
 
 ``-u`` is the top level (the spike's height, the ramp's ceiling) and ``-r`` the spawn
