@@ -87,6 +87,8 @@ class LLMLoadShape(LoadTestShape):
         self.plan = None
 
     def tick(self) -> tuple[int, float] | None:
+        if self.runner is None:  # locust sets it before the first tick
+            return None
         try:
             if self.plan is None:
                 self.plan = _shape(self.runner.environment.parsed_options)
