@@ -88,7 +88,7 @@ class LLMLoadShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         if self.runner is None:  # locust sets it before the first tick
-            return None
+            raise RuntimeError("locust ticked the shape before handing it its runner")
         try:
             if self.plan is None:
                 self.plan = _shape(self.runner.environment.parsed_options)
