@@ -29,6 +29,7 @@ from harness.report.labels import (
     client_banner,
     client_line,
     schedule_line,
+    token_count_line,
 )
 
 __all__ = ["ERROR_SAMPLES", "environment", "render_html", "saturation_knee"]
@@ -281,20 +282,10 @@ def _variants(variants: Mapping[str, Any]) -> str:
         ]
         for label, key in VARIANTS
     ]
-    usage, events = (
-        variants.get("output_tokens_from_usage"),
-        variants.get("output_tokens_from_events"),
-    )
-    flag = (
-        " They disagree by more than 5% on some requests."
-        if variants.get("token_counts_disagree")
-        else ""
-    )
     return (
         f"<h2>The same figures as other tools define them</h2>"
         f"{_table(['figure', 'p50 (ms)', 'p99 (ms)'], rows)}"
-        f"<p>Output tokens: {_e('none' if usage is None else usage)} from server usage,"
-        f" {_e(events)} from counting events.{_e(flag)}</p>"
+        f"<p>{_e(token_count_line(variants))}</p>"
     )
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["COLUMNS", "LATENCIES", "VARIANTS", "client_banner", "client_line", "schedule_line"]
+__all__ = [
+    "COLUMNS",
+    "LATENCIES",
+    "VARIANTS",
+    "client_banner",
+    "client_line",
+    "schedule_line",
+    "token_count_line",
+]
 
 #: The latency figures, in the order reports show them: (label, summary key).
 LATENCIES = (
@@ -76,4 +84,19 @@ def schedule_line(summary: Mapping[str, Any]) -> str | None:
             f"; send lateness p50 {late['p50'] * 1e3:.3g} ms, p99 {late['p99'] * 1e3:.3g} ms,"
             f" max {late['max'] * 1e3:.3g} ms"
         )
+    return line
+
+
+def token_count_line(variants: Mapping[str, Any]) -> str:
+    """The output token counts both ways, in words: never a bare ``None`` where the
+    server reported no usage."""
+    usage = variants.get("output_tokens_from_usage")
+    events = variants.get("output_tokens_from_events")
+    counted = f"{events:,} from counting events" if events is not None else "none counted"
+    if usage is None:
+        line = f"Output tokens: {counted}; the server reported no usage."
+    else:
+        line = f"Output tokens: {usage:,} from server usage, {counted}."
+    if variants.get("token_counts_disagree"):
+        line += " They disagree by more than 5% on some requests."
     return line

@@ -12,6 +12,7 @@ from harness.report.labels import (
     client_banner,
     client_line,
     schedule_line,
+    token_count_line,
 )
 
 __all__ = ["latency_table", "render_markdown"]
@@ -111,16 +112,7 @@ def _variants(variants: Mapping[str, Any]) -> list[str]:
     for label, key in VARIANTS:
         d = variants.get(key) or {}
         lines.append(_row([label, _ms(d.get("p50")), _ms(d.get("p99"))]))
-    flag = (
-        " (they disagree by more than 5% on some requests)"
-        if variants.get("token_counts_disagree")
-        else ""
-    )
-    lines += [
-        "",
-        f"Output tokens: {variants.get('output_tokens_from_usage')} from server usage,"
-        f" {variants.get('output_tokens_from_events')} from counting events{flag}.",
-    ]
+    lines += ["", token_count_line(variants)]
     return lines
 
 
