@@ -226,7 +226,8 @@ class _Capturer:
         that brought one; when it returns True the client closes the stream. A request
         that breaks before any response comes, once an earlier one was answered (so on
         a connection that may have been kept alive and closed by the server since), is
-        sent once more, on a fresh connection; the exchange says so (``retried``).
+        sent once more (the pool has dropped the broken connection); the exchange says so
+        (``retried``).
         """
         options: dict[str, Any] = {
             "note": note,

@@ -212,12 +212,12 @@ def _silent_close(suite: Suite) -> Sequence[Finding] | Skip:
                 message = (
                     f"the server closed the connection after HTTP {before.status} without "
                     f"'Connection: close' ({before.label}): the next request on it broke, and "
-                    "went through on a fresh connection; clients that do not retry fail it"
+                    "went through when sent again; clients that do not retry fail it"
                 )
             else:
                 message = (
                     "a kept-alive connection was closed by the server without a word: the "
-                    "request broke before any response, and went through on a fresh one"
+                    "request broke before any response, and went through when sent again"
                 )
             items.append((message, of_request(reading, detail)))
         before = exchange
