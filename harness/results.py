@@ -134,7 +134,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     """``summary.json``: a run's figures over its measurement window.
 
     The blocks whose keys vary with the run (``variants``, ``schedule``, ``client``,
-    ``disconnect``, ``goodput``, ``segments``, ...) are described in the README; the
+    ``disconnect``, ``goodput``, ``segments``, ...) are described in docs/running.md and
+    docs/metrics.md; the
     latencies are in seconds (``_s``), rates per second.
     """
 
