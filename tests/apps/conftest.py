@@ -3,13 +3,15 @@ one mock (also a subprocess): started together, stopped after the module."""
 
 from __future__ import annotations
 
+import queue
 import re
-import selectors
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -39,20 +41,33 @@ def upstream() -> Iterator[EmbeddedMock]:
 
 
 def _wait_ready(processes: list[subprocess.Popen[str]], expected: int) -> dict[str, str]:
-    selector = selectors.DefaultSelector()
+    """The URL of every app, from the ready lines its process prints.
+
+    A thread per process reads its output line by line (and reads on, so the pipe never
+    fills): a process that prints several ready lines at once, as a busy machine makes it
+    do, has every one of them read, not only the first of a buffered block.
+    """
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def drain(output: TextIO) -> None:
+        for line in output:
+            lines.put(line)
+        lines.put(None)  # the process ended
+
     for process in processes:
         assert process.stdout is not None
-        selector.register(process.stdout, selectors.EVENT_READ)
+        threading.Thread(target=drain, args=(process.stdout,), daemon=True).start()
     urls: dict[str, str] = {}
     deadline = time.monotonic() + START_TIMEOUT_S
-    while len(urls) < expected and time.monotonic() < deadline:
-        for key, _ in selector.select(timeout=max(deadline - time.monotonic(), 0)):
-            line = key.fileobj.readline()  # type: ignore[union-attr]
-            match = _READY.search(line)
-            if match:
-                urls[match.group(1)] = match.group(2)
-            elif not line:
-                pytest.fail("an app server exited before serving")
+    while len(urls) < expected:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0))
+        except queue.Empty:
+            break
+        if line is None:
+            pytest.fail("an app server exited before serving")
+        if match := _READY.search(line):
+            urls[match.group(1)] = match.group(2)
     assert len(urls) == expected, f"serving after {START_TIMEOUT_S} s: {sorted(urls)}"
     return urls
 
