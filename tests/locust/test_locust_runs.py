@@ -118,11 +118,17 @@ def test_failures_are_rows_named_by_their_error_kind(
                       "--stop-timeout", "10", *options])  # fmt: skip
     assert run.returncode == 1, run.log[-3000:]  # locust's exit code when requests failed
     records = list(read_records(out / "results.jsonl"))
-    assert {r.error_kind for r in records} == {kind}
-    assert run.failures() == {kind.value: len(records)}
+    # a request in flight when -t stopped its user is kept as cancelled, which is no
+    # failure: whether one was caught so is the machine's timing, at most one a user
+    stopped = [r for r in records if r.error_kind is ErrorKind.CANCELLED]
+    failed = [r for r in records if r.error_kind is not ErrorKind.CANCELLED]
+    assert len(stopped) <= 2
+    assert {r.error_kind for r in failed} == {kind}
+    assert run.failures() == {kind.value: len(failed)}
     assert run.count("E2E") == 0
-    assert len(records) > 2  # a failed stream frees its user's connection for the next one
-    assert summary_of(out)["errors_by_kind"] == {kind.value: len(records)}
+    assert len(failed) > 2  # a failed stream frees its user's connection for the next one
+    cancelled = {ErrorKind.CANCELLED.value: len(stopped)} if stopped else {}
+    assert summary_of(out)["errors_by_kind"] == {kind.value: len(failed), **cancelled}
 
 
 def test_a_stream_that_locust_stops_is_kept_as_cancelled_but_is_no_failure(
