@@ -5,13 +5,16 @@ gevent-friendly, around the same sans-IO reader as every other entry point: the 
 comes from ``harness.load.payloads.build_request``, the body goes through
 ``harness.dialects.StreamReader``, and the record is stamped and judged by
 ``harness.load.recorder``, as the asyncio exchange's are. The client reads the clock itself
-as each chunk arrives (locust's own clock stops at the headers when a response is
-streamed) and fires locust's ``request`` event: ``SSE``/``TTFT`` at the first token,
-``SSE``/``ITL`` for every gap between token-bearing events, ``SSE``/``E2E`` when a
-request ends ``ok``, and a failure named by its ``ErrorKind`` (``SSE``/``timeout_ttft``,
-``SSE``/``http_status``, ...) otherwise. A stream that locust stops (its user is
-stopped) is recorded as ``cancelled``, as ``run`` records the streams its grace period
-ends, but is no locust failure: the endpoint did not fail.
+as each chunk arrives
+(locust's own clock stops at the headers when a response is streamed) and fires locust's
+``request`` event once per stream, when it ends: request type ``SSE``, the URL's path as
+its name, the time from send to the end as its response time and the output tokens as
+its length; a failure carries its ``ErrorKind`` (``timeout_ttft``, ``http_status 429``,
+...) as the error. So locust's requests/s, failures and charts count streams. TTFT and
+inter-token gaps never enter locust's statistics: the plugin's live figures
+(``harness.locust.live``) and the run folder hold them. A stream that locust stops (its
+user is stopped) is recorded as ``cancelled``, as ``run`` records the streams its grace
+period ends, but is no locust request: the endpoint did not fail.
 
 Two HTTP clients can carry the stream: the one under locust's ``FastHttpUser``
 (geventhttpclient, the default: in ``sse-harness bench locust`` it spent about 30% less
@@ -53,7 +56,7 @@ from harness.locust.settings import StreamSettings
 from harness.record import ErrorKind, Outcome, RequestRecord, kind_of
 from harness.transports.base import Clock, HttpRequest, Timeouts
 
-__all__ = ["REQUEST_TYPE", "SSEClient"]
+__all__ = ["REQUEST_TYPE", "SSEClient", "failure_of"]
 
 #: The request type of every row the client adds to locust's statistics.
 REQUEST_TYPE = "SSE"
@@ -69,7 +72,7 @@ class SSEClient:
 
     Args:
         settings: how requests are built and read.
-        request_event: locust's ``events.request`` hook, fired for every figure.
+        request_event: locust's ``events.request`` hook, fired once per ended stream.
         sink: receives every finished record, a cancelled one too.
         on_token: called at every token-bearing event (live tokens/s).
         clock: the arrival clock.
@@ -92,9 +95,9 @@ class SSEClient:
         self._clock = clock
         self._secrets = settings.spec.secrets
         self._timer = gevent.Timeout()  # replaced by each request's deadline
-        self._sent_ns = 0  # when the request in flight was sent
         streams = _GeventStreams if settings.http_client == "fasthttp" else _RequestsStreams
         self._streams = streams(settings.spec.full_url, settings.timeouts, clock)
+        self.name = urllib.parse.urlsplit(settings.spec.full_url).path or "/"
 
     def close(self) -> None:
         self._streams.close()
@@ -113,7 +116,7 @@ class SSEClient:
         record = RequestRecord(request_id=request_id, user=user)
         timeouts = self._settings.timeouts
         reader: StreamReader | None = None
-        record.t_sent_ns = self._sent_ns = self._clock()
+        record.t_sent_ns = self._clock()
         self._start_timer(min(timeouts.ttft_s, timeouts.total_s))
         try:
             with self._streams.open(request) as response:
@@ -158,11 +161,6 @@ class SSEClient:
         recorder.close(self._clock())
 
     def _token(self, arrival_ns: int, previous_ns: int | None) -> None:
-        """TTFT at the first token, ITL at every later one."""
-        if previous_ns is None:
-            self._fire("TTFT", (arrival_ns - self._sent_ns) / 1e6, 0)
-        else:
-            self._fire("ITL", (arrival_ns - previous_ns) / 1e6, 0)
         self._on_token()
 
     def _start_timer(self, seconds: float) -> None:
@@ -192,23 +190,27 @@ class SSEClient:
 
     def _finish(self, record: RequestRecord) -> None:
         redact_record(record, self._secrets)
-        elapsed_ms = ((record.t_end_ns or self._clock()) - record.t_sent_ns) / 1e6
-        if record.outcome is Outcome.OK:
-            self._fire("E2E", elapsed_ms, record.bytes_received)
-        elif record.error_kind not in (None, ErrorKind.CANCELLED):  # stopping is no failure
-            error = f"{record.error_kind.value}: {(record.error_message or '')[:200]}"
-            self._fire(record.error_kind.value, elapsed_ms, record.bytes_received, error)
+        if record.error_kind is not ErrorKind.CANCELLED:  # stopping is no request's end
+            elapsed_ms = ((record.t_end_ns or self._clock()) - record.t_sent_ns) / 1e6
+            self._event.fire(
+                request_type=REQUEST_TYPE,
+                name=self.name,
+                response_time=elapsed_ms,
+                response_length=record.output_tokens or 0,
+                exception=failure_of(record),
+                context={},
+            )
         self._sink(record)
 
-    def _fire(self, name: str, ms: float, length: int, error: str | None = None) -> None:
-        self._event.fire(
-            request_type=REQUEST_TYPE,
-            name=name,
-            response_time=ms,
-            response_length=length,
-            exception=error,
-            context={},
-        )
+
+def failure_of(record: RequestRecord) -> str | None:
+    """Locust's error for a failed stream: its kind, and an HTTP error's status, so that
+    locust's failures table has one row per kind (the record keeps the message)."""
+    if record.outcome is not Outcome.ERROR or record.error_kind is None:
+        return None
+    if record.error_kind is ErrorKind.HTTP_STATUS and record.status is not None:
+        return f"{record.error_kind.value} {record.status}"
+    return record.error_kind.value
 
 
 def _target(url: str) -> str:

@@ -17,7 +17,9 @@ A locustfile calls ``install()`` and subclasses ``LLMStreamUser``, adding only t
 the web UI's start form) and, once locust has made its environment, the plugin: records
 flow from the users to the node's collector (a worker ships them to the master in
 batches), every test writes ``reports/<run-id>/`` like ``sse-harness run``, and the web UI
-gains an "LLM streams" tab with live TTFT percentiles and output tokens/s.
+gains an "LLM streams" tab: a live chart (TTFT and ITL percentiles, output tokens/s,
+streams in flight and users over the whole test) above a table of the last 10 s and the
+whole test. The chart is drawn by uPlot, served from the package (the UI works offline).
 
 This module imports locust, which patches the standard library with gevent: only locust
 processes may import it (the rest of the harness never does).
@@ -36,18 +38,25 @@ import gevent
 import locust
 from locust import User
 from locust.exception import StopUser
-from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_INIT,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    STATE_STOPPED,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from harness.dialects import DIALECT_NAMES
 from harness.errors import ConfigError
 from harness.load.payloads import REQUEST_KINDS, Message
 from harness.locust.client import REQUEST_TYPE, SSEClient
+from harness.locust.live import LiveBoard
 from harness.locust.records import (
     DONE_MESSAGE,
     FLUSH_MESSAGE,
     RECORDS_MESSAGE,
     ClockBase,
-    LiveBoard,
     RecordCollector,
     decode_batch,
     encode_batch,
@@ -66,6 +75,8 @@ FLUSH_RECORDS = 500
 #: The master waits this long, beyond locust's --stop-timeout, for the workers' last records.
 DONE_GRACE_S = 30.0
 TAB_KEY = "sse-harness"
+#: The web UI's files (the chart's script, uPlot and its licence), served under /sse-harness/.
+WEBUI_DIR = Path(__file__).with_name("webui")
 
 
 def add_arguments(parser: Any) -> None:
@@ -176,7 +187,11 @@ class LLMStreamUser(User):
         messages = messages or self.next_prompt()
         request_id = f"{self.plugin.node}-{self.number}-{self.sent}"
         self.sent += 1
-        return self.client.stream(messages, request_id=request_id, user=self.number)
+        self.plugin.in_flight += 1
+        try:
+            return self.client.stream(messages, request_id=request_id, user=self.number)
+        finally:
+            self.plugin.in_flight -= 1
 
 
 class Plugin:
@@ -196,6 +211,8 @@ class Plugin:
         self.tests = 0
         self._buffer: list[RequestRecord] = []
         self._tokens = 0
+        self.in_flight = 0  # this node's streams
+        self._workers_in_flight: dict[str, int] = {}  # master: each worker's, as last reported
         self._cpu_start_s = 0.0
         events = environment.events
         events.test_start.add_listener(self._test_start)
@@ -296,6 +313,7 @@ class Plugin:
 
     def _report_to_master(self, data: dict[str, Any], **_: Any) -> None:
         data["sse_harness_tokens"], self._tokens = self._tokens, 0
+        data["sse_harness_in_flight"] = self.in_flight
 
     def _flush_asked(self, environment: Any, msg: Any, **_: Any) -> None:
         """The master wants the last records: stop the users (their streams may end within
@@ -327,6 +345,7 @@ class Plugin:
 
     def _worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         self.board.add_tokens(int(data.get("sse_harness_tokens", 0)))
+        self._workers_in_flight[client_id] = int(data.get("sse_harness_in_flight", 0))
 
     def _collect_from_workers(self, collector: RecordCollector) -> None:
         """Ask the workers still running for their last records and wait for them."""
@@ -340,9 +359,31 @@ class Plugin:
     # -- master or single process ----------------------------------------------------
 
     def _sample_periodically(self) -> None:
+        """A point of the live history every second while a test runs."""
         while True:
             gevent.sleep(1.0)
-            self.board.sample()
+            if self.runner.state in (STATE_RUNNING, STATE_SPAWNING):
+                self.board.sample(in_flight=self.streams_in_flight(), users=self.runner.user_count)
+
+    def streams_in_flight(self) -> int:
+        """Streams open now (on the master: as the workers last reported, every 3 s)."""
+        if self.is_master:
+            connected = {c.id for c in self.runner.clients.all}
+            return sum(n for w, n in self._workers_in_flight.items() if w in connected)
+        return self.in_flight
+
+    def live(self) -> dict[str, Any]:
+        """The body of ``/sse-harness/live``: the board's figures, history and sources."""
+        collector = self.collector
+        return {
+            **self.board.as_json(),
+            "in_flight": self.streams_in_flight(),
+            "users": self.runner.user_count,
+            "records_written": collector.count if collector else 0,
+            "run_folder_written": bool(collector and collector.finished),
+            "nodes": sorted(collector.expected) if collector and self.is_master else [self.node],
+            "out_dir": str(collector.out_dir) if collector else None,
+        }
 
     def _out_dir(self) -> Path:
         given = getattr(self.env.parsed_options, "out", None)
@@ -375,8 +416,15 @@ def _headless(environment: Any) -> bool:
 
 
 def _extend_web_ui(web_ui: Any, plugin: Plugin) -> None:
-    """An "LLM streams" tab (live TTFT percentiles and tokens/s) and ``/sse-harness/live``."""
-    from flask import Response, request
+    """The "LLM streams" tab, its chart, and the routes under ``/sse-harness/``.
+
+    Locust's web UI takes extra tabs whose tables come with ``/stats/requests``
+    (``extended_tabs``, ``extended_tables``, ``extended_stats``). A tab holds a table only,
+    so the page gets one more script (``webui/live.js``): it draws the chart from
+    ``/sse-harness/live`` above the tab's table while the tab is open. ``/sse-harness/``
+    shows the chart alone.
+    """
+    from flask import Response, request, send_from_directory
 
     web_ui.template_args["extended_tabs"] = [{"title": "LLM streams", "key": TAB_KEY}]
     web_ui.template_args["extended_tables"] = [
@@ -391,20 +439,38 @@ def _extend_web_ui(web_ui: Any, plugin: Plugin) -> None:
     ]
 
     @web_ui.app.after_request
-    def _add_live_rows(response: Response) -> Response:
-        if request.path.rstrip("/").endswith("/stats/requests") and response.is_json:
+    def _extend(response: Response) -> Response:
+        path = request.path.rstrip("/")
+        if path.endswith("/stats/requests") and response.is_json:
             data = response.get_json()
             data["extended_stats"] = [{"key": TAB_KEY, "data": plugin.board.rows()}]
             response.set_data(json.dumps(data))
+        elif path == "" and response.mimetype == "text/html" and not response.direct_passthrough:
+            page = response.get_data(as_text=True)
+            response.set_data(page.replace("</body>", f"{CHART_TAGS}</body>", 1))
         return response
 
     @web_ui.app.route("/sse-harness/live")
     def _live() -> Response:
-        collector = plugin.collector
-        body = {
-            "rows": plugin.board.rows(),
-            "tokens_per_s": plugin.board.tokens_per_s(),
-            "history": list(plugin.board.history),
-            "out_dir": str(collector.out_dir) if collector else None,
-        }
-        return Response(json.dumps(body), mimetype="application/json")
+        return Response(json.dumps(plugin.live()), mimetype="application/json")
+
+    @web_ui.app.route("/sse-harness/")
+    def _chart_page() -> Response:
+        return Response(CHART_PAGE, mimetype="text/html")
+
+    @web_ui.app.route("/sse-harness/<name>")
+    def _webui_file(name: str) -> Response:
+        return send_from_directory(WEBUI_DIR, name, max_age=3600)
+
+
+#: What the web UI's page gets before ``</body>``: uPlot and the chart's script.
+CHART_TAGS = (
+    '<link rel="stylesheet" href="sse-harness/uPlot.min.css">'
+    '<script src="sse-harness/uPlot.iife.min.js"></script>'
+    '<script src="sse-harness/live.js"></script>'
+)
+CHART_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sse-harness: LLM streams</title>
+{CHART_TAGS.replace('"sse-harness/', '"')}</head>
+<body><div id="sse-harness-live" data-standalone="1"></div></body></html>
+"""

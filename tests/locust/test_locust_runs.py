@@ -17,7 +17,7 @@ import pytest
 from harness.record import ErrorKind, Outcome
 from harness.results import read_records
 from harness.servers.embedded import EmbeddedMock
-from tests.locust.conftest import ROOT, SCENARIO, SHAPES, run_locust
+from tests.locust.conftest import ROOT, SCENARIO, SHAPES, STREAM, run_locust
 
 pytestmark = pytest.mark.slow
 
@@ -37,10 +37,12 @@ def test_a_run_writes_the_report_and_its_records_match_locusts_counts(
     records = list(read_records(out / "results.jsonl"))
     assert {r.user for r in records} == {0, 1, 2, 3}  # every user's streams were recorded
     assert all(r.outcome is Outcome.OK for r in records)
-    assert {e["method"] for e in run.stats} == {"SSE"}
-    assert run.count("E2E") == len(records)
-    assert run.count("TTFT") == sum(1 for r in records if r.t_first_token_ns is not None)
-    assert run.count("ITL") == sum(len(r.token_times_ns) - 1 for r in records)
+    # one locust request per stream, under the URL's path: no row of tokens or gaps
+    assert [(e["method"], e["name"]) for e in run.stats] == [("SSE", STREAM)]
+    assert run.count() == len(records)
+    stream = run.stats[0]
+    assert stream["total_content_length"] == 10 * len(records)  # output tokens
+    assert stream["total_response_time"] >= 65 * len(records)  # E2E: 20 ms + 9 gaps of 5 ms
     assert all(r.output_tokens == 10 and len(r.token_times_ns) == 10 for r in records)
     summary = summary_of(out)
     assert summary["requests"] == len(records)
@@ -65,9 +67,8 @@ def test_sse_harness_locust_runs_a_master_and_two_workers_whose_records_add_up(
     assert summary["locust"]["missing_nodes"] == []
     workers = {r.request_id.split("-")[0] for r in records}
     assert len(workers) == 2  # both workers' records reached the master
-    assert run.count("E2E") + sum(run.failures().values()) == len(records)
-    assert run.count("TTFT") == sum(1 for r in records if r.t_first_token_ns is not None)
-    assert run.count("ITL") == sum(len(r.token_times_ns) - 1 for r in records)
+    cancelled = sum(1 for r in records if r.error_kind is ErrorKind.CANCELLED)
+    assert run.count() == len(records) - cancelled  # every ended stream, once
     assert summary["requests"] == len(records)
     assert summary["config"]["url"].startswith("http://127.0.0.1:")  # the embedded mock
 
@@ -124,8 +125,10 @@ def test_failures_are_rows_named_by_their_error_kind(
     failed = [r for r in records if r.error_kind is not ErrorKind.CANCELLED]
     assert len(stopped) <= 2
     assert {r.error_kind for r in failed} == {kind}
-    assert run.failures() == {kind.value: len(failed)}
-    assert run.count("E2E") == 0
+    error = f"{kind.value} 500" if kind is ErrorKind.HTTP_STATUS else kind.value
+    assert run.errors == {error: len(failed)}  # locust's failures table: one row a kind
+    assert run.failures() == {STREAM: len(failed)}
+    assert run.count() == len(failed)
     assert len(failed) > 2  # a failed stream frees its user's connection for the next one
     cancelled = {ErrorKind.CANCELLED.value: len(stopped)} if stopped else {}
     assert summary_of(out)["errors_by_kind"] == {kind.value: len(failed), **cancelled}
@@ -144,7 +147,7 @@ def test_a_stream_that_locust_stops_is_kept_as_cancelled_but_is_no_failure(
     assert [r.error_kind for r in records] == [ErrorKind.CANCELLED] * 2
     assert all(r.token_times_ns for r in records)  # what arrived before the stop is kept
     assert run.failures() == {}
-    assert run.count("TTFT") == 2
+    assert run.count() == 0  # no stream ended: locust counts no request
 
 
 def test_an_invalid_option_stops_the_test_with_exit_code_2(
@@ -154,4 +157,4 @@ def test_an_invalid_option_stops_the_test_with_exit_code_2(
                       "--out", str(tmp_path / "run"), "--max-tokens", "lots"])  # fmt: skip
     assert run.returncode == 2
     assert "max-tokens: not a number: 'lots'" in run.log
-    assert run.count("TTFT") == 0
+    assert run.count() == 0

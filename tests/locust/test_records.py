@@ -1,4 +1,4 @@
-"""Records from locust users to one run folder: batches, clocks, the collector, live figures."""
+"""Records from locust users to one run folder: batches, clocks, the collector."""
 
 from __future__ import annotations
 
@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.analysis.metrics import Window, summarize
-from harness.locust.records import (
-    ClockBase,
-    LiveBoard,
-    RecordCollector,
-    decode_batch,
-    encode_batch,
-)
+from harness.locust.live import LiveBoard
+from harness.locust.records import ClockBase, RecordCollector, decode_batch, encode_batch
 from harness.record import ErrorKind, Outcome, RequestRecord
 
 
@@ -80,30 +75,3 @@ def test_the_collector_writes_the_run_files_from_the_raw_records(tmp_path: Path)
     assert summary["locust"]["workers"] == 2
     assert (out / "report.md").read_text().startswith("# ")
     assert result.summary["requests"] == 41
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now_ns = 0
-
-    def __call__(self) -> int:
-        return self.now_ns
-
-
-def test_the_live_board_shows_recent_ttft_and_tokens_per_second() -> None:
-    clock = FakeClock()
-    board = LiveBoard(window_s=10, clock=clock)
-    for second in range(1, 21):
-        clock.now_ns = second * 1_000_000_000
-        board.add_tokens(100)  # 100 tokens a second
-        board.add(record(0, start_ns=clock.now_ns - 500_000_000, ttft_ms=second * 10))
-        board.sample()
-    rows = {row["name"]: row for row in board.rows()}
-    assert board.tokens_per_s() == pytest.approx(100.0)
-    assert rows["output tokens/s"]["now"] == "100.0"
-    # the last ten seconds hold the records of seconds 11..20 (TTFT 110..200 ms)
-    assert rows["TTFT p50 (ms)"]["now"] == "155.0"
-    assert rows["TTFT p50 (ms)"]["run"] == "105.0"  # the whole test: 10..200 ms
-    assert rows["requests ended"]["run"] == "20"
-    assert len(board.history) == 20
-    assert board.history[-1]["tokens_per_s"] == pytest.approx(100.0)

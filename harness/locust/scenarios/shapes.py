@@ -17,8 +17,8 @@ from typing import Any
 from locust import LoadTestShape, events
 
 from harness.errors import ConfigError
-from harness.locust.client import REQUEST_TYPE
 from harness.locust.shapes import SHAPE_NAMES, Observation, Shape
+from harness.locust.user import plugin_of
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +57,9 @@ def _shape(options: Any) -> Shape:
 
 
 def _observe(runner: Any) -> Observation:
-    """What locust's current window (about the last 10 s) says about the load."""
-    stats = runner.stats
-    ttft, itl, e2e = (stats.get(name, REQUEST_TYPE) for name in ("TTFT", "ITL", "E2E"))
-    failing = stats.total.current_fail_per_sec
-    ended = e2e.current_rps + failing
-    try:
-        p95_ms = ttft.get_current_response_time_percentile(0.95)
-    except (ValueError, KeyError):
-        p95_ms = None
-    return Observation(
-        tokens_per_s=ttft.current_rps + itl.current_rps,  # token-bearing events per second
-        error_rate=failing / ended if ended else 0.0,
-        ttft_p95_s=p95_ms / 1000 if p95_ms else None,
-    )
+    """What the last 10 s of streams say about the load, from the plugin's live figures
+    (the records themselves; on a master, those of every worker)."""
+    return plugin_of(runner.environment).board.recent().observation()
 
 
 class LLMLoadShape(LoadTestShape):
