@@ -231,7 +231,9 @@ def summarize(
     weight = frame.set_index("request_id")["output_tokens"] / frame.set_index("request_id")[
         "event_tokens"
     ].clip(lower=1)
-    output_tokens_in_window = float(arrived["request_id"].map(weight).fillna(1.0).sum())
+    # (as floats: mapping an empty column of ids keeps its string type, whose sum is "")
+    weights = arrived["request_id"].map(weight).astype("float64")
+    output_tokens_in_window = float(weights.fillna(1.0).sum())
     summary: dict[str, Any] = {
         "requests": len(measured),
         "ok": len(ok),

@@ -105,6 +105,15 @@ def test_summary_counts_latency_throughput_and_errors() -> None:
     assert s["requests_per_s"] == pytest.approx(10 / 2)
 
 
+def test_a_window_without_tokens_counts_no_output_rate() -> None:
+    # a failed request whose only token came after its window ended: no token in the window
+    records = [make("late", start=0, ttft=5 * S, itl=MS, n=1, outcome=Outcome.ERROR,
+                    error_kind=ErrorKind.PROTOCOL)]  # fmt: skip
+    s = summarize(records, window=Window(start_ns=0, end_ns=S))
+    assert s["errors"] == 1
+    assert s["output_tokens_per_s"] == 0.0
+
+
 def test_warmup_requests_stay_out_of_latency_figures() -> None:
     slow = make("warm", start=0, ttft=900 * MS, itl=MS, n=2)
     fast = [make(f"f{i}", start=S + i * MS, ttft=50 * MS, itl=MS, n=2) for i in range(5)]
