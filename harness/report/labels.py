@@ -8,6 +8,7 @@ from typing import Any
 __all__ = [
     "COLUMNS",
     "LATENCIES",
+    "MIN_WINDOW_S",
     "VARIANTS",
     "client_banner",
     "client_line",
@@ -19,6 +20,8 @@ __all__ = [
     "token_count_line",
 ]
 
+#: A measured window shorter than this holds no rate worth printing.
+MIN_WINDOW_S = 1e-3
 #: The latency figures, in the order reports show them: (label, summary key).
 LATENCIES = (
     ("TTFT", "ttft_s"),
@@ -113,9 +116,9 @@ def or_unknown(value: object, unknown: str = "unknown") -> str:
 
 def measured_rates(summary: Mapping[str, Any]) -> tuple[float, float] | None:
     """Output tokens/s and requests/s, or None where they rest on nothing: no request
-    finished ok, or the measured window is empty (tokens of failed streams are no
-    throughput)."""
-    if not summary.get("ok") or not (summary.get("window_s") or 0) > 0:
+    finished ok (tokens of failed streams are no throughput), or the measured window is
+    shorter than ``MIN_WINDOW_S`` (requests that never ran leave a window of 1 ns)."""
+    if not summary.get("ok") or (summary.get("window_s") or 0.0) < MIN_WINDOW_S:
         return None
     return summary["output_tokens_per_s"], summary["requests_per_s"]
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -36,6 +37,10 @@ __all__ = [
 TIMELINE_REQUESTS = 200
 #: Token marks drawn on the timeline at most (every request's tokens thinned alike).
 _TOKEN_MARKS = 4000
+#: Token arrivals are marked on timelines of at most this many requests, when their
+#: typical gap spans this many pixels at least (closer, the marks would merge).
+_MARKED_REQUESTS = 50
+_MARK_GAP_PX = 3.0
 _OK = "#2b8a3e"
 _MISSED = "#e69f00"
 _FAILED = "#c92a2a"
@@ -161,9 +166,10 @@ def request_timeline(lines: Sequence[Lifeline]) -> Figure | None:
     ax.add_collection(LineCollection(streams, colors=stream_colors, linewidths=width))
     if failed_x:
         ax.scatter(failed_x, failed_y, marker="x", s=16, linewidths=1.0, color=_FAILED, zorder=4)
-    if tokens_x and n <= 80:
-        ax.scatter(tokens_x, tokens_y, marker="|", s=8, linewidths=0.5, color="#212529", zorder=3)
     ax.autoscale_view()
+    marked = n <= _MARKED_REQUESTS and _gaps_visible(ax, shown)
+    if marked:
+        ax.scatter(tokens_x, tokens_y, marker="|", s=7, linewidths=0.5, color="#212529", zorder=3)
     ax.set_ylim(n - 0.5, -0.5)
     sampled = f", {n} of {len(ordered)} shown (evenly sampled)" if n < len(ordered) else ""
     ax.set(
@@ -186,12 +192,23 @@ def request_timeline(lines: Sequence[Lifeline]) -> Figure | None:
         handles.append(
             Line2D([], [], color=_FAILED, marker="x", linestyle="", label="failed before a token")
         )
-    if tokens_x and n <= 80:
+    if marked:
         handles.append(
             Line2D([], [], color="#212529", marker="|", linestyle="", label="token arrival")
         )
     legend_outside(ax, handles)
     return figure
+
+
+def _gaps_visible(ax: Axes, shown: Sequence[Lifeline]) -> bool:
+    """Whether the typical gap between tokens spans ``_MARK_GAP_PX`` on the drawn axes."""
+    spans = [np.diff(r.token_s) for r in shown if len(r.token_s) > 1]
+    if not spans:
+        return False
+    gaps = np.concatenate(spans)
+    left, right = ax.get_xlim()
+    px_per_s = ax.get_window_extent().width / max(right - left, 1e-9)
+    return float(np.median(gaps)) * px_per_s >= _MARK_GAP_PX
 
 
 @svg_figure("client-health")

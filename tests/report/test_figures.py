@@ -245,3 +245,17 @@ def test_nothing_to_draw_gives_no_figure() -> None:
     assert timelines.request_timeline([]) is None
     nothing = np.full(3, np.nan)
     assert timelines.client_health(np.arange(3.0), nothing, nothing, bound_ms=2) is None
+
+
+def test_tokens_too_close_to_tell_apart_are_not_marked() -> None:
+    dense = [
+        timelines.Lifeline(
+            i * 1.0, i * 1.0, i + 0.1, i + 0.9, "ok", tuple(i + 0.1 + k * 0.001 for k in range(800))
+        )
+        for i in range(10)
+    ]
+    figure = drawn(timelines.request_timeline, dense)
+    assert figure is not None
+    ax = _main_axes(figure)
+    assert "token arrival" not in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert not [c for c in ax.collections if c.get_offsets().shape[0] > 100]

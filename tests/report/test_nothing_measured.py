@@ -95,3 +95,9 @@ def test_the_measurement_error_note_says_how_to_calibrate() -> None:
     calibrated = measurement_note({"measurement_error": "aiohttp transport: p99 lag 0.2 ms"})
     assert calibrated.startswith("Client timing error on this machine: aiohttp transport:")
     assert "not calibrated" not in calibrated
+
+
+def test_a_window_of_a_nanosecond_holds_no_rate() -> None:
+    summary = {"ok": 4, "window_s": 1e-9, "output_tokens_per_s": 0.0, "requests_per_s": 0.0}
+    assert measured_rates(summary) is None
+    assert throughput_line(summary) == "no throughput: the measured window is empty"
