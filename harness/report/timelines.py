@@ -225,7 +225,8 @@ def client_health(
         return None
     figure = new_figure()
     ax = figure.subplots()
-    ax.step(s, lag, where="post", color=COLORS[0], linewidth=1.3, label="worst loop lag")
+    edges = np.append(s, s[-1] + 1.0)  # each value spans its whole second, the last too
+    ax.stairs(lag, edges, baseline=None, color=COLORS[0], linewidth=1.3, label="worst loop lag")
     ax.axhline(
         bound_ms,
         color=_FAILED,
@@ -240,7 +241,9 @@ def client_health(
     )
     ax.set_ylim(bottom=0)
     right = ax.twinx()
-    right.step(s, cpu, where="post", color=COLORS[1], linewidth=1.1, label="CPU, busiest process")
+    right.stairs(
+        cpu, edges, baseline=None, color=COLORS[1], linewidth=1.1, label="CPU, busiest process"
+    )
     right.set_ylabel("CPU (% of a core)")
     right.set_ylim(0, max(100.0, float(np.nanmax(cpu)) * 1.05 if np.isfinite(cpu).any() else 100))
     right.grid(False)
