@@ -505,6 +505,8 @@ def write_run_files(result: RunResult) -> None:
     out = result.out_dir
     write_summary(out / "summary.json", result.run_summary or result.summary)
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
-    time_series(result.records, client=result.client).to_csv(out / "timeseries.csv", index=False)
+    series = time_series(result.records, client=result.client)
+    series.to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
-    (out / "report.html").write_text(render_html(result.summary, result.records), "utf-8")
+    page = render_html(result.summary, result.records, series=series)
+    (out / "report.html").write_text(page, "utf-8")

@@ -28,6 +28,7 @@ __all__ = [
     "Window",
     "clock_stamps",
     "distribution",
+    "meets_slo",
     "requests_frame",
     "summarize",
     "time_series",
@@ -263,7 +264,7 @@ def summarize(
     if (clock := clock_stamps(records)) is not None:
         summary["clock"] = clock
     if slo:
-        good = ok.assign(good=_meets(ok, slo))
+        good = ok.assign(good=meets_slo(ok, slo))
         summary["goodput"] = {
             "slo": dict(slo),
             "requests_per_s": float(good["good"].sum()) / window.seconds,
@@ -304,7 +305,9 @@ def clock_stamps(records: Iterable[RequestRecord]) -> dict[str, Any] | None:
 _SLO_COLUMNS = {"ttft": "ttft_s", "tpot": "tpot_s", "e2e": "e2e_s", "itl": "itl_request_mean_s"}
 
 
-def _meets(frame: pd.DataFrame, slo: Mapping[str, float]) -> pd.Series:
+def meets_slo(frame: pd.DataFrame, slo: Mapping[str, float]) -> pd.Series:
+    """Per row of ``requests_frame``: whether the request met every target of ``slo``
+    (seconds, keyed ``ttft``, ``tpot``, ``e2e`` or ``itl``)."""
     good = pd.Series(True, index=frame.index)
     for name, limit in slo.items():
         column = frame[_SLO_COLUMNS[name]]

@@ -34,6 +34,7 @@ from typing import Any
 from harness.cli.request_options import add_mock_arguments
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
+from harness.report.labels import throughput_line
 from harness.results import read_summary
 from harness.run import default_out_dir
 from harness.servers.embedded import embedded_mock, mock_arguments
@@ -225,7 +226,7 @@ def _report_line(out: Path) -> str | None:
     )
     return (
         f"wrote {out}/ ({summary['requests']} requests, {summary['errors']} errors, {figures}"
-        f"{summary['output_tokens_per_s']:,.1f} output tokens/s)"
+        f"{throughput_line(summary)})"
     )
 
 

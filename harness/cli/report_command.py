@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.report.html import render_html
+from harness.report.html import read_series, render_html
 from harness.results import read_records, read_summary
 
 __all__ = ["add_report_parser", "report_command"]
@@ -37,7 +37,9 @@ def report_command(args: argparse.Namespace) -> int:
         records = list(read_records(run_dir / "results.jsonl"))
     except (OSError, ValueError) as exc:
         raise ConfigError(str(run_dir), f"not a run folder: {exc}") from exc
+    series = read_series(run_dir / "timeseries.csv")
     out: Path = args.out or run_dir / "report.html"
-    out.write_text(render_html(summary, records, title=args.title), encoding="utf-8")
+    page = render_html(summary, records, title=args.title, series=series)
+    out.write_text(page, encoding="utf-8")
     print(f"wrote {out}")
     return 0

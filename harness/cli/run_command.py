@@ -38,7 +38,7 @@ from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
 from harness.load.recorder import redact
 from harness.load.runner import SegmentRunner
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
-from harness.report.labels import client_line, schedule_line
+from harness.report.labels import client_line, measured_rates, schedule_line, throughput_line
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.servers.embedded import embedded_mock, mock_arguments
 from harness.transports import Timeouts, run_event_loop
@@ -339,7 +339,8 @@ def _levels_table(result: RunResult) -> Table | None:
     for segment in result.segments:
         s = segment["summary"]
         latencies = (s["ttft_s"]["p50"], s["ttft_s"]["p99"], s["itl_s"]["p50"])
-        rates = (f"{s['output_tokens_per_s']:,.1f}", f"{s['requests_per_s']:,.2f}")
+        measured = measured_rates(s)
+        rates = (f"{measured[0]:,.1f}", f"{measured[1]:,.2f}") if measured else ("-", "-")
         row = [segment["segment"], str(s["requests"]), str(s["errors"])]
         row += [*map(_ms, latencies), *rates]
         if marked:
@@ -376,9 +377,7 @@ def _summary_table(result: RunResult) -> Table:
                 for c in ("p50", "p90", "p99", "mean", "max")
             ),
         )
-    table.caption = (
-        f"{s['output_tokens_per_s']:,.1f} output tokens/s, {s['requests_per_s']:,.2f} requests/s"
-    )
+    table.caption = throughput_line(s)
     return table
 
 

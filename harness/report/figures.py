@@ -1,30 +1,41 @@
-"""The HTML report's figures: matplotlib, drawn off-screen, returned as inline SVG text.
+"""The HTML report's figures of a run's distributions and of a sweep: matplotlib, drawn
+off-screen, returned as inline SVG text (see ``harness.report.style``).
 
-Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot, so no GUI backend
-and no global figure registry) and saved as SVG with a fixed hash salt and no date, so
-the same run gives the same report byte for byte. Text stays text (``svg.fonttype``
-``none``); nothing in the SVG refers to anything outside it. Each function returns the
-``<svg>`` element without the XML prolog, or None when there is nothing to draw.
+Every figure keeps its legend and labels off the data: legends sit right of the axes,
+labels that would overprint another are left out and counted, and a histogram shows the
+bulk of its values with the ones beyond counted in a note. Each function returns the
+``<svg>`` element, or None when there is nothing to draw.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import wraps
-from typing import TYPE_CHECKING, Any, ParamSpec
 
-import matplotlib
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
-if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType  # the rc names, for the type checker only
+from harness.report.style import (
+    COLORS,
+    MAX_POINTS,
+    NOTE_COLOR,
+    QUALITATIVE_MAX,
+    SIZE,
+    legend_outside,
+    new_figure,
+    note_below,
+    palette,
+    svg_figure,
+    thin,
+)
 
 __all__ = [
     "MAX_POINTS",
     "SweepPoint",
+    "bulk_range",
     "itl_histogram",
     "latency_over_time",
     "sweep_curve",
@@ -32,64 +43,19 @@ __all__ = [
     "ttft_cdf",
 ]
 
-#: Scatter plots show at most this many points (evenly thinned beyond it).
-MAX_POINTS = 4000
 _CDF_POINTS = 1000
-_SIZE = (7.2, 3.1)
-_STYLE: dict[RcKeyType, Any] = {
-    "svg.fonttype": "none",
-    "font.size": 9,
-    "font.family": "DejaVu Sans",
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.titlesize": 10,
-    "axes.titleweight": "bold",
-    "legend.frameon": False,
-    "legend.fontsize": 8,
-    "svg.image_inline": True,
-}
-_COLORS = ("#1f6fb4", "#e0711b", "#2f9e44", "#c2255c", "#6741d9", "#868e96")
-
-P = ParamSpec("P")
+#: How far past the quartiles (in interquartile ranges) a histogram's range reaches.
+_FENCE_IQR = 3.0
+#: Colour-bar ticks at most (a sweep's level labels, thinned beyond it).
+_BAR_TICKS = 12
 
 
-def _svg(name: str) -> Callable[[Callable[P, Figure | None]], Callable[P, str | None]]:
-    """Draw a figure under the house style and return it as deterministic SVG text."""
-
-    def decorate(draw: Callable[P, Figure | None]) -> Callable[P, str | None]:
-        @wraps(draw)
-        def render(*args: P.args, **kwargs: P.kwargs) -> str | None:
-            with matplotlib.rc_context({**_STYLE, "svg.hashsalt": f"sse-harness-{name}"}):
-                figure = draw(*args, **kwargs)
-                if figure is None:
-                    return None
-                buffer = io.StringIO()
-                figure.savefig(
-                    buffer,
-                    format="svg",
-                    bbox_inches="tight",
-                    metadata={"Date": None, "Creator": "sse-harness"},
-                )
-            text = buffer.getvalue()
-            return text[text.index("<svg") :]
-
-        return render
-
-    return decorate
-
-
-def _thin(n: int, limit: int = MAX_POINTS) -> np.ndarray:
-    """Indices of at most ``limit`` of ``n`` items, evenly spread, first and last kept."""
-    if n <= limit:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
-
-
-@_svg("ttft-cdf")
+@svg_figure("ttft-cdf")
 def ttft_cdf(series: Mapping[str, np.ndarray]) -> Figure | None:
     """The share of requests with a TTFT at or below each value, one line per group.
+
+    A few groups get a legend right of the plot; many (a rate search's levels) are
+    coloured along one colour map whose bar names the levels.
 
     Args:
         series: label (a segment, or ``""`` for the whole run) -> TTFT values in seconds.
@@ -97,63 +63,90 @@ def ttft_cdf(series: Mapping[str, np.ndarray]) -> Figure | None:
     series = {label: np.sort(np.asarray(v, dtype=float)) for label, v in series.items() if len(v)}
     if not series:
         return None
-    figure = Figure(figsize=_SIZE)
+    figure = new_figure()
     ax = figure.subplots()
-    for i, (label, values) in enumerate(series.items()):
+    colors = palette(len(series))
+    for color, (label, values) in zip(colors, series.items(), strict=True):
         share = np.arange(1, len(values) + 1) / len(values)
-        keep = _thin(len(values), _CDF_POINTS)
+        keep = thin(len(values), _CDF_POINTS)
         ax.step(
             values[keep] * 1000,
             share[keep],
             where="post",
-            color=_COLORS[i % len(_COLORS)],
+            color=color,
             label=label or f"{len(values)} requests",
         )
-    for q in (0.5, 0.95, 0.99):
+    quantiles = (0.5, 0.9, 0.99)
+    for q in quantiles:
         ax.axhline(q, color="#868e96", linewidth=0.6, linestyle=":")
-        ax.annotate(
-            f"p{q * 100:g}",
-            (1.0, q),
-            xycoords=("axes fraction", "data"),
-            fontsize=7,
-            color="#868e96",
-            va="center",
-        )
     ax.set(
         title="TTFT distribution",
         xlabel="time to first token (ms)",
         ylabel="share of requests",
         ylim=(0, 1.02),
     )
-    ax.legend(loc="lower right")
+    marks = ax.secondary_yaxis("right")
+    marks.set_yticks(quantiles, [f"p{q * 100:g}" for q in quantiles], fontsize=7, color="#868e96")
+    marks.tick_params(length=0)
+    figure.canvas.draw()
+    if len(series) <= QUALITATIVE_MAX:
+        legend_outside(ax, beside=marks)  # type: ignore[arg-type]
+    else:
+        labels = list(series)
+        n = len(labels)
+        scale = ScalarMappable(BoundaryNorm(np.arange(n + 1) - 0.5, n), ListedColormap(colors))
+        ticks = thin(n, _BAR_TICKS)
+        bar = figure.colorbar(scale, ax=ax, ticks=ticks, pad=0.06, fraction=0.04, aspect=25)
+        bar.ax.set_yticklabels([labels[i] for i in ticks], fontsize=7)
+        bar.ax.tick_params(length=2)
+        bar.set_label(f"{n} levels, in the order they ran", fontsize=8)
     return figure
 
 
-@_svg("itl-histogram")
+def bulk_range(values: np.ndarray) -> tuple[float, float]:
+    """The span of the bulk of ``values``: from p1 (or the lower fence) to p99 (or the
+    upper fence, 3 interquartile ranges past the quartiles), whichever reaches further,
+    never past the values themselves. One stray value does not stretch it."""
+    p1, q1, q3, p99 = np.quantile(values, [0.01, 0.25, 0.75, 0.99])
+    spread = max(q3 - q1, 0.05 * abs(float(np.median(values))), 1e-6)
+    low = min(p1, max(float(values.min()), q1 - _FENCE_IQR * spread))
+    high = max(p99, min(float(values.max()), q3 + _FENCE_IQR * spread))
+    return float(low), float(high)
+
+
+@svg_figure("itl-histogram")
 def itl_histogram(itl_s: np.ndarray) -> Figure | None:
-    """Inter-token gaps as a histogram up to their p99.9, with p50 and p99 marked."""
+    """Inter-token gaps as a histogram over their bulk (``bulk_range``), p50 and p99
+    marked, the gaps outside it counted in a note under the figure."""
     values = np.asarray(itl_s, dtype=float)
     values = values[np.isfinite(values)] * 1000
     if not len(values):
         return None
-    p50, p99, top = np.quantile(values, [0.5, 0.99, 0.999])
-    upper = max(top * 1.05, p99 * 1.05, 1e-3)
-    lower = min(float(values.min()), upper * 0.95)
-    beyond = int((values > upper).sum())
-    figure = Figure(figsize=_SIZE)
+    p50, p99 = np.quantile(values, [0.5, 0.99])
+    low, high = bulk_range(values)
+    pad = max((high - low) * 0.03, 1e-3)
+    lower, upper = low - pad, high + pad
+    below, above = int((values < lower).sum()), int((values > upper).sum())
+    figure = new_figure()
     ax = figure.subplots()
-    ax.hist(values, bins=60, range=(lower, upper), color=_COLORS[0], alpha=0.85)
-    ax.axvline(p50, color=_COLORS[1], linewidth=1.2, label=f"p50 {p50:.2f} ms")
-    ax.axvline(p99, color=_COLORS[3], linewidth=1.2, label=f"p99 {p99:.2f} ms")
-    note = f" ({beyond} gaps above {upper:.1f} ms not shown)" if beyond else ""
-    ax.set(
-        title=f"Inter-token latency{note}", xlabel="gap between token events (ms)", ylabel="gaps"
-    )
-    ax.legend(loc="upper right")
+    ax.hist(values, bins=60, range=(lower, upper), color=COLORS[0], alpha=0.85, label="gaps")
+    ax.axvline(p50, color=COLORS[1], linewidth=1.2, label=f"p50 {p50:.2f} ms")
+    ax.axvline(p99, color=COLORS[4], linewidth=1.2, label=f"p99 {p99:.2f} ms")
+    ax.set(title="Inter-token latency", xlabel="gap between token events (ms)", ylabel="gaps")
+    ax.set_xlim(lower, upper)
+    legend_outside(ax)
+    outside = []
+    if below:
+        outside.append(f"{below:,} below {lower:.3g} ms (min {values.min():.3g} ms)")
+    if above:
+        outside.append(f"{above:,} above {upper:.3g} ms (max {values.max():.3g} ms)")
+    if outside:
+        figure.canvas.draw()
+        note_below(ax, f"Not shown, of {len(values):,} gaps: " + "; ".join(outside) + ".")
     return figure
 
 
-@_svg("latency-over-time")
+@svg_figure("latency-over-time")
 def latency_over_time(t_s: np.ndarray, ttft_s: np.ndarray, e2e_s: np.ndarray) -> Figure | None:
     """TTFT and E2E of each request against when it was sent (seconds into the run).
 
@@ -163,10 +156,10 @@ def latency_over_time(t_s: np.ndarray, ttft_s: np.ndarray, e2e_s: np.ndarray) ->
     measured = np.isfinite(np.asarray(ttft_s, dtype=float)) | np.isfinite(np.asarray(e2e_s, float))
     if not measured.any():
         return None
-    keep = _thin(len(t))
-    figure = Figure(figsize=_SIZE)
+    keep = thin(len(t))
+    figure = new_figure()
     ax = figure.subplots()
-    for values, label, color in ((e2e_s, "E2E", _COLORS[1]), (ttft_s, "TTFT", _COLORS[0])):
+    for values, label, color in ((e2e_s, "E2E", COLORS[1]), (ttft_s, "TTFT", COLORS[0])):
         v = np.asarray(values, dtype=float)[keep] * 1000
         ax.scatter(t[keep], v, s=6, color=color, alpha=0.6, linewidths=0, label=label)
     thinned = f" (every {len(t) / len(keep):.0f}th request)" if len(keep) < len(t) else ""
@@ -176,11 +169,11 @@ def latency_over_time(t_s: np.ndarray, ttft_s: np.ndarray, e2e_s: np.ndarray) ->
         ylabel="ms",
     )
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", markerscale=2)
+    legend_outside(ax, markerscale=2)
     return figure
 
 
-@_svg("throughput-over-time")
+@svg_figure("throughput-over-time")
 def throughput_over_time(
     second: np.ndarray, tokens_per_s: np.ndarray, in_flight: np.ndarray
 ) -> Figure | None:
@@ -188,14 +181,14 @@ def throughput_over_time(
     s = np.asarray(second, dtype=float)
     if not len(s):
         return None
-    figure = Figure(figsize=_SIZE)
+    figure = new_figure()
     ax = figure.subplots()
     ax.bar(
         s,
         tokens_per_s,
         width=1.0,
         align="edge",
-        color=_COLORS[0],
+        color=COLORS[0],
         alpha=0.7,
         label="token events/s",
     )
@@ -205,12 +198,14 @@ def throughput_over_time(
         ylabel="token events per second",
     )
     right = ax.twinx()
-    right.step(s, in_flight, where="post", color=_COLORS[1], linewidth=1.4, label="in flight")
+    right.step(s, in_flight, where="post", color=COLORS[1], linewidth=1.4, label="in flight")
     right.set_ylabel("requests in flight")
     right.set_ylim(bottom=0)
     right.grid(False)
+    right.spines["right"].set_visible(True)
+    figure.canvas.draw()
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left")
+    legend_outside(ax, handles, beside=right)
     return figure
 
 
@@ -225,39 +220,75 @@ class SweepPoint:
     e2e_p50_s: float | None
 
 
-@_svg("sweep-curve")
+#: Where a point's label may go, tried in turn: (dx, dy) in points, horizontal alignment.
+_LABEL_PLACES = (
+    ((4, 5), "left"),
+    ((4, -11), "left"),
+    ((-4, 5), "right"),
+    ((-4, -11), "right"),
+    ((0, 14), "center"),
+    ((0, -20), "center"),
+)
+
+
+def _place_labels(ax: object, anchors: Sequence[tuple[str, float, float]]) -> int:
+    """Label each anchor (text, x, y in data units) inside the axes where the label
+    overprints no other label; returns how many found no such place and were left out."""
+    from matplotlib.axes import Axes
+
+    assert isinstance(ax, Axes)
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    placed: list[Bbox] = []
+    inside = ax.get_window_extent(renderer)
+    left_out = 0
+    for text, x, y in anchors:
+        for offset, align in _LABEL_PLACES:
+            label = ax.annotate(
+                text,
+                (x, y),
+                xytext=offset,
+                textcoords="offset points",
+                fontsize=7,
+                ha=align,
+                color=NOTE_COLOR,
+            )
+            box = label.get_window_extent(renderer).padded(1.5)
+            within = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+            if within and box.y1 <= inside.y1 and not any(box.overlaps(o) for o in placed):
+                placed.append(box)
+                break
+            label.remove()
+        else:
+            left_out += 1
+    return left_out
+
+
+@svg_figure("sweep-curve")
 def sweep_curve(points: Sequence[SweepPoint], knee: int | None, knee_note: str) -> Figure | None:
     """Latency against throughput, one point per segment, the saturation knee marked.
+
+    Each point is labelled with its segment where the label overprints no other; the
+    labels left out are counted under the figure (the table beside it lists every level).
 
     Args:
         points: the segments in the order they ran.
         knee: the index in ``points`` of the knee, or None when there is none.
-        knee_note: what the knee means (printed under the figure's title).
+        knee_note: what the knee means (printed under the figure).
     """
     if not points:
         return None
     order = sorted(range(len(points)), key=lambda i: points[i].tokens_per_s)
     x = np.array([points[i].tokens_per_s for i in order])
-    figure = Figure(figsize=(_SIZE[0], _SIZE[1] + 0.6))
+    figure = new_figure((SIZE[0], SIZE[1] + 0.6))
     ax = figure.subplots()
     lines = (
-        ("ttft_p50_s", "TTFT p50", _COLORS[0]),
-        ("ttft_p99_s", "TTFT p99", _COLORS[3]),
-        ("e2e_p50_s", "E2E p50", _COLORS[1]),
+        ("ttft_p50_s", "TTFT p50", COLORS[0]),
+        ("ttft_p99_s", "TTFT p99", COLORS[4]),
+        ("e2e_p50_s", "E2E p50", COLORS[1]),
     )
     for field, label, color in lines:
         y = np.array([getattr(points[i], field) or np.nan for i in order], dtype=float) * 1000
         ax.plot(x, y, marker="o", markersize=4, color=color, label=label)
-    for rank, i in enumerate(order):  # labels alternate above and below, to keep apart
-        top = points[i].e2e_p50_s or points[i].ttft_p99_s or 0.0
-        ax.annotate(
-            points[i].label,
-            (points[i].tokens_per_s, top * 1000),
-            fontsize=7,
-            textcoords="offset points",
-            xytext=(3, 6 if rank % 2 == 0 else -12),
-            color="#495057",
-        )
     if knee is not None:
         k = points[knee]
         knee_ms = (k.ttft_p99_s or k.ttft_p50_s or 0.0) * 1000
@@ -274,7 +305,26 @@ def sweep_curve(points: Sequence[SweepPoint], knee: int | None, knee_note: str) 
         ax.axvline(k.tokens_per_s, color="#c92a2a", linewidth=0.8, linestyle="--")
     ax.set(xlabel="output tokens per second", ylabel="ms")
     ax.set_title("Latency against throughput")
-    figure.text(0.5, -0.02, knee_note, ha="center", va="top", fontsize=8, color="#495057")
+    ax.margins(x=0.08, y=0.12)
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    legend_outside(ax)
+    figure.canvas.draw()  # the limits are known: labels can be measured where they fall
+    first = [knee] if knee is not None else []
+    anchors = [
+        (points[i].label, points[i].tokens_per_s, (_top(points[i])) * 1000)
+        for i in first + [i for i in order if i != knee]
+    ]
+    left_out = _place_labels(ax, anchors)
+    notes = [knee_note] if knee_note else []
+    if left_out:
+        notes.append(
+            f"{left_out} of {len(points)} level labels left out where they would overprint"
+            " another; the table lists every level."
+        )
+    if notes:
+        note_below(ax, "\n".join(notes))
     return figure
+
+
+def _top(point: SweepPoint) -> float:
+    return point.e2e_p50_s or point.ttft_p99_s or point.ttft_p50_s or 0.0

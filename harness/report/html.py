@@ -15,12 +15,10 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from importlib import metadata
-from typing import Any
-
-import numpy as np
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
-from harness.analysis.metrics import requests_frame, time_series, tokens_frame
 from harness.record import Outcome, RequestRecord
 from harness.report.labels import (
     COLUMNS,
@@ -28,11 +26,13 @@ from harness.report.labels import (
     VARIANTS,
     client_banner,
     client_line,
+    measured_rates,
+    or_unknown,
     schedule_line,
     token_count_line,
 )
 
-__all__ = ["ERROR_SAMPLES", "environment", "render_html", "saturation_knee"]
+__all__ = ["ERROR_SAMPLES", "environment", "read_series", "render_html", "saturation_knee"]
 
 #: Sample requests shown per error kind.
 ERROR_SAMPLES = 3
@@ -55,8 +55,12 @@ minmax(480px,1fr));gap:12px}figure{margin:0;background:#fff;border:1px solid #de
 border-radius:6px;padding:6px}figure svg{width:100%;height:auto}.note{color:#862e9c}
 .banner{background:#fff3bf;border:1px solid #f08c00;border-radius:6px;padding:8px 12px;
 font-weight:600}
-figure.single{max-width:720px}.bad{color:#c92a2a;font-weight:600}.ok{color:#2b8a3e}
+figure.single{max-width:900px}figure.wide{margin-top:12px}figcaption{font-size:12px;
+padding:2px 6px}.bad{color:#c92a2a;font-weight:600}.ok{color:#2b8a3e}
 """
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Summary = Mapping[str, Any]
 
@@ -132,13 +136,14 @@ def saturation_knee(segments: Sequence[Mapping[str, Any]]) -> tuple[int | None, 
 
 
 def _overview(summary: Summary) -> str:
+    rates = measured_rates(summary)
     cards = [
         (f"{summary.get('requests', 0)}", "requests"),
         (f"{summary.get('ok', 0)}", "ok"),
         (f"{summary.get('errors', 0)}", "errors"),
         (f"{summary.get('error_rate', 0.0):.2%}", "error rate"),
-        (f"{summary.get('output_tokens_per_s', 0.0):,.1f}", "output tokens/s"),
-        (f"{summary.get('requests_per_s', 0.0):,.2f}", "requests/s"),
+        (f"{rates[0]:,.1f}" if rates else "none", "output tokens/s"),
+        (f"{rates[1]:,.2f}" if rates else "none", "requests/s"),
         (f"{summary.get('window_s', 0.0):,.1f} s", "measured window"),
     ]
     if summary.get("goodput"):
@@ -178,50 +183,6 @@ def _notes(summary: Summary) -> list[str]:
     return notes
 
 
-def _figures(summary: Summary, records: Sequence[RequestRecord]) -> str:
-    from harness.report import figures  # matplotlib: imported when a page is drawn
-
-    frame = requests_frame(records)
-    if frame.empty:
-        return "<p>No requests were made.</p>"
-    latency = frame[frame["outcome"].isin((Outcome.OK.value, Outcome.CUT.value))]
-    ids = set(latency["request_id"])
-    if summary.get("segments"):
-        by_segment = dict(iter(latency.groupby("segment")))
-        groups = {
-            str(s["segment"]): by_segment[s["segment"]]["ttft_s"].dropna().to_numpy()
-            for s in summary["segments"]
-            if s["segment"] in by_segment
-        }
-    if not summary.get("segments") or not groups:
-        groups = {"": latency["ttft_s"].dropna().to_numpy()}
-    tokens = tokens_frame(records)
-    itl = tokens[tokens["request_id"].isin(ids)]["itl_s"].dropna().to_numpy()
-    origin = int(frame["t_sent_ns"].min())
-    ok = frame["outcome"] == Outcome.OK.value
-    ttft = frame["ttft_s"].where(frame["outcome"].isin((Outcome.OK.value, Outcome.CUT.value)))
-    series = time_series(records, origin_ns=origin)
-    drawn = [
-        figures.ttft_cdf(groups),
-        figures.itl_histogram(itl),
-        figures.latency_over_time(
-            ((frame["t_sent_ns"] - origin) / 1e9).to_numpy(dtype=float),
-            ttft.to_numpy(dtype=float, na_value=np.nan),
-            frame["e2e_s"].where(ok).to_numpy(dtype=float, na_value=np.nan),
-        ),
-        figures.throughput_over_time(
-            series["second"].to_numpy(dtype=float),
-            series["tokens_per_s"].to_numpy(dtype=float),
-            series["in_flight"].to_numpy(dtype=float),
-        ),
-    ]
-    return (
-        '<div class="figs">'
-        + "".join(f"<figure>{svg}</figure>" for svg in drawn if svg)
-        + ("</div>")
-    )
-
-
 def _sweep(segments: Sequence[Mapping[str, Any]]) -> str:
     from harness.report import figures
 
@@ -252,8 +213,7 @@ def _sweep(segments: Sequence[Mapping[str, Any]]) -> str:
                 _ms(m["ttft_s"]["p99"]),
                 _ms(m["itl_s"]["p50"]),
                 _ms(m["e2e_s"]["p50"]),
-                f"{m['output_tokens_per_s']:,.1f}",
-                f"{m['requests_per_s']:,.2f}",
+                *_rates(m),
                 flag,
             ]
         )
@@ -271,6 +231,11 @@ def _sweep(segments: Sequence[Mapping[str, Any]]) -> str:
     ]
     figure = f'<figure class="single">{svg}</figure>' if svg else ""
     return f"<h2>Sweep</h2><p>{_e(note)}</p>{figure}{_table(header, rows)}"
+
+
+def _rates(summary: Summary) -> tuple[str, str]:
+    rates = measured_rates(summary)
+    return (f"{rates[0]:,.1f}", f"{rates[1]:,.2f}") if rates else ("none", "none")
 
 
 def _variants(variants: Mapping[str, Any]) -> str:
@@ -343,12 +308,24 @@ def _disconnects(disconnect: Mapping[str, Any]) -> str:
     return f"<h2>Abandoned streams</h2>{said}{_table(['figure', 'value'], rows, text_columns=2)}"
 
 
+def read_series(path: Path) -> pd.DataFrame | None:
+    """A run folder's per-second rows (``timeseries.csv``), or None when it has none
+    readable (a folder written before it was kept, or a damaged file)."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError):
+        return None
+
+
 def render_html(
     summary: Summary,
     records: Sequence[RequestRecord],
     *,
     title: str = "sse-harness run",
     env: Mapping[str, str] | None = None,
+    series: pd.DataFrame | None = None,
 ) -> str:
     """The report page of a run.
 
@@ -357,12 +334,16 @@ def render_html(
         records: the run's records (``results.jsonl``), for the figures and error samples.
         title: the page's heading.
         env: versions and machine to show; None takes ``environment()``.
+        series: the run's per-second rows (``timeseries.csv``), for the client's health
+            over time; None draws the rest from the records alone.
     """
+    from harness.report.run_figures import figures_html  # matplotlib: when a page is drawn
+
     config = summary.get("config") or {}
-    dialect = summary.get("dialect") or config.get("dialect")
+    dialect = or_unknown(summary.get("dialect") or config.get("dialect"), "?")
     target = (
-        f"{config.get('url', '?')} · {config.get('request', '?')} request · {dialect}"
-        f" dialect · {config.get('transport', '?')} transport"
+        f"{or_unknown(config.get('url'), '?')} · {or_unknown(config.get('request'), '?')} request"
+        f" · {dialect} dialect · {or_unknown(config.get('transport'), '?')} transport"
     )
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in _notes(summary))
     banner = client_banner(summary)
@@ -374,7 +355,7 @@ def render_html(
         "<h2>Latency</h2>",
         _latency(summary),
         "<h2>Figures</h2>",
-        _figures(summary, records),
+        figures_html(summary, records, series),
     ]
     if summary.get("segments"):
         parts.append(_sweep(summary["segments"]))

@@ -8,13 +8,20 @@ from typing import Any
 __all__ = [
     "COLUMNS",
     "LATENCIES",
+    "MIN_WINDOW_S",
     "VARIANTS",
     "client_banner",
     "client_line",
+    "measured_rates",
+    "measurement_note",
+    "or_unknown",
     "schedule_line",
+    "throughput_line",
     "token_count_line",
 ]
 
+#: A measured window shorter than this holds no rate worth printing.
+MIN_WINDOW_S = 1e-3
 #: The latency figures, in the order reports show them: (label, summary key).
 LATENCIES = (
     ("TTFT", "ttft_s"),
@@ -100,3 +107,39 @@ def token_count_line(variants: Mapping[str, Any]) -> str:
     if variants.get("token_counts_disagree"):
         line += " They disagree by more than 5% on some requests."
     return line
+
+
+def or_unknown(value: object, unknown: str = "unknown") -> str:
+    """A value as text, with a word where it is missing (a report never prints ``None``)."""
+    return unknown if value is None or value == "" else str(value)
+
+
+def measured_rates(summary: Mapping[str, Any]) -> tuple[float, float] | None:
+    """Output tokens/s and requests/s, or None where they rest on nothing: no request
+    finished ok (tokens of failed streams are no throughput), or the measured window is
+    shorter than ``MIN_WINDOW_S`` (requests that never ran leave a window of 1 ns)."""
+    if not summary.get("ok") or (summary.get("window_s") or 0.0) < MIN_WINDOW_S:
+        return None
+    return summary["output_tokens_per_s"], summary["requests_per_s"]
+
+
+def throughput_line(summary: Mapping[str, Any]) -> str:
+    """Throughput in words, or why there is none."""
+    rates = measured_rates(summary)
+    if rates is None:
+        why = "no request finished ok" if not summary.get("ok") else "the measured window is empty"
+        return f"no throughput: {why}"
+    window = summary.get("window_s") or 0.0
+    return f"{rates[0]:,.1f} output tokens/s, {rates[1]:,.2f} requests/s over {window:.1f} s"
+
+
+def measurement_note(summary: Mapping[str, Any]) -> str:
+    """The machine's own timing error, for the figures it affects: from the calibration
+    the run found, else how to measure it."""
+    error = summary.get("measurement_error")
+    if error:
+        return f"Client timing error on this machine: {error}; a spread within it is the client's."
+    return (
+        "Client timing error on this machine: not calibrated: run `sse-harness calibrate`"
+        " to learn how much of the spread here is the client's own."
+    )

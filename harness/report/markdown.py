@@ -11,7 +11,10 @@ from harness.report.labels import (
     VARIANTS,
     client_banner,
     client_line,
+    measured_rates,
+    or_unknown,
     schedule_line,
+    throughput_line,
     token_count_line,
 )
 
@@ -56,15 +59,15 @@ def latency_table(summary: Summary) -> list[str]:
 
 def _overview(summary: Summary) -> list[str]:
     config = summary.get("config", {})
-    dialect = summary.get("dialect") or config.get("dialect")
+    dialect = or_unknown(summary.get("dialect") or config.get("dialect"))
+    request, transport = (or_unknown(config.get(k)) for k in ("request", "transport"))
     lines = [
-        f"- target: `{_escape(config.get('url', '?'))}` ({_escape(config.get('request'))} request,"
-        f" {_escape(dialect)} dialect, {_escape(config.get('transport'))} transport)",
+        f"- target: `{_escape(or_unknown(config.get('url'), '?'))}` ({_escape(request)} request,"
+        f" {_escape(dialect)} dialect, {_escape(transport)} transport)",
         f"- requests: {summary['requests']} ({summary['ok']} ok, {summary['errors']} errors,"
         f" {summary['abandoned']} abandoned, {summary['cut']} cut by the client)",
         f"- error rate: {summary['error_rate']:.2%}",
-        f"- throughput: {summary['output_tokens_per_s']:,.1f} output tokens/s,"
-        f" {summary['requests_per_s']:,.2f} requests/s over {summary['window_s']:.1f} s",
+        f"- throughput: {throughput_line(summary)}",
     ]
     if summary.get("errors_by_kind"):
         kinds = ", ".join(f"{k}: {v}" for k, v in summary["errors_by_kind"].items())
@@ -97,9 +100,9 @@ def _overview(summary: Summary) -> list[str]:
         )
     if search := summary.get("max_rate"):
         lines.append(
-            f"- rate search from {search.get('start_rate', '?')} requests/s: probed"
+            f"- rate search from {or_unknown(search.get('start_rate'), '?')} requests/s: probed"
             f" {_escape(', '.join(f'{r:.4g}' for r in search.get('rates', [])))}; stopped:"
-            f" {_escape(search.get('stopped', '?'))}"
+            f" {_escape(or_unknown(search.get('stopped'), '?'))}"
         )
     if summary.get("command"):
         lines.append(f"- command: `{_escape(' '.join(summary['command']))}`")
@@ -123,7 +126,8 @@ def _disconnects(disconnect: Mapping[str, Any]) -> list[str]:
         gauge = disconnect.get("gauge") or {}
         lines.append(
             f"{disconnect['abandoned']} abandoned; by the server's gauge (baseline"
-            f" {gauge.get('baseline')}, {gauge.get('samples')} samples): {disconnect['verdict']}."
+            f" {or_unknown(gauge.get('baseline'))}, {or_unknown(gauge.get('samples'), '0')}"
+            f" samples): {or_unknown(disconnect.get('verdict'), 'no verdict')}."
         )
         return lines
     if not disconnect.get("verifiable"):
@@ -169,6 +173,12 @@ def _ttft_of_others(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _rates(summary: Summary) -> tuple[str, str]:
+    """A segment's output tokens/s and requests/s, or "none" where no request finished ok."""
+    rates = measured_rates(summary)
+    return (f"{rates[0]:,.1f}", f"{rates[1]:,.2f}") if rates else ("none", "none")
+
+
 def _pct(change: float | None) -> str:
     return "-" if change is None else f"{change:+.1%}"
 
@@ -196,8 +206,7 @@ def _segments(segments: Sequence[Mapping[str, Any]]) -> list[str]:
                     _ms(s["ttft_s"]["p50"]),
                     _ms(s["ttft_s"]["p99"]),
                     _ms(s["itl_s"]["p50"]),
-                    f"{s['output_tokens_per_s']:,.1f}",
-                    f"{s['requests_per_s']:,.2f}",
+                    *_rates(s),
                 ]
             )
         )

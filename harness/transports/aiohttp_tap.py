@@ -129,7 +129,8 @@ class ResponseTap(asyncio.Protocol):
             self.step_aside()  # aiohttp reads what came before the end first
         self._protocol.connection_lost(exc)
         if self._state is _State.BODY:
-            self._finish(ReadFailed(f"the connection broke before the body ended: {exc!r}"))
+            why = f": {exc!r}" if exc is not None else " (the server closed it)"
+            self._finish(ReadFailed(f"the connection broke before the body ended{why}"))
 
     def pause_writing(self) -> None:
         self._protocol.pause_writing()

@@ -58,9 +58,10 @@ def test_every_run_writes_a_self_contained_report(runs: Callable[[str], Path]) -
     page = (runs("base") / "report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert_loads_nothing(page)
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == 6  # the client did not watch itself in these runs
     for title in ("TTFT distribution", "Inter-token latency", "Latency over time",
-                  "Throughput and concurrency over time"):  # fmt: skip
+                  "Throughput and concurrency over time", "Requests ending per second",
+                  "Request timeline"):  # fmt: skip
         assert title in page
     for heading in ("Latency", "Errors", "Configuration", "Environment"):
         assert f"<h2>{heading}</h2>" in page
@@ -103,7 +104,7 @@ def test_the_report_command_rewrites_the_page(runs: Callable[[str], Path], tmp_p
     assert result.stdout.strip() == f"wrote {out}"
     page = out.read_text(encoding="utf-8")
     assert "<h1>nightly &lt;b&gt;</h1>" in page
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == 6
 
 
 def sweep_segments(summary: dict, *, saturated_at: int | None) -> list[dict]:
@@ -128,7 +129,7 @@ def test_a_sweep_draws_latency_against_throughput_with_the_knee(
     summary["segments"] = sweep_segments(summary, saturated_at=2)
     assert saturation_knee(summary["segments"])[0] == 1
     page = render_html(summary, records, env=ENV)
-    assert page.count("<svg") == 5
+    assert page.count("<svg") == 7
     assert "Latency against throughput" in page
     assert "knee: concurrency=4" in page  # in the figure's legend and the note
     assert "<td>knee</td>" in page

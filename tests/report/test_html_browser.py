@@ -53,7 +53,7 @@ def test_the_report_renders_with_its_figures(
     page = runs("base") / "report.html"
     dom = headless(page, "--dump-dom")
     assert "<h1>sse-harness run</h1>" in dom
-    assert dom.count("<svg") == 4
+    assert dom.count("<svg") == 6  # the client did not watch itself in this run
     assert dom.count("<path") > 100  # the figures drew their lines and bars
     assert "TTFT distribution" in dom
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
