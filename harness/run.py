@@ -29,6 +29,7 @@ from harness.analysis.metrics import (
     summarize,
     time_series,
 )
+from harness.analysis.server_figures import client_vs_server, server_figures
 from harness.load.config import RunConfig
 from harness.load.health import ClientSamples, client_verdict
 from harness.load.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
@@ -39,9 +40,10 @@ from harness.load.stopping import GUARD_NS, Sample, settling, watch_until_ns
 from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
-from harness.results import ResultsWriter, RunSummary, read_records, write_summary
+from harness.results import ResultsWriter, RunSummary, read_records, read_scrapes, write_summary
 from harness.servers.embedded import fetch_truths
-from harness.servers.gauge import GaugeSampler, check_gauge
+from harness.servers.gauge import GaugeSampler, GaugeSelector, check_gauge
+from harness.servers.scrape import DEFAULT_INTERVAL_S, Scraper
 from harness.transports import run_event_loop
 
 __all__ = [
@@ -191,6 +193,9 @@ async def execute(
     truth_url: str | None = None,
     measurement_error: str | None = None,
     metrics_gauge: tuple[str, str] | None = None,
+    server_metrics: Sequence[str] = (),
+    server_series: Sequence[str] = (),
+    scrape_interval_s: float = DEFAULT_INTERVAL_S,
     on_runner: Callable[[SegmentRunner], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> RunResult:
@@ -208,6 +213,11 @@ async def execute(
             requests, to check that abandoned streams were stopped where there is no
             ground truth: read before the run, then in a thread of its own through the
             run and after it, until the abandoned streams stopped or would have ended.
+        server_metrics: servers' Prometheus ``/metrics`` to scrape through the run
+            (``server_metrics.jsonl``; the summary's ``server`` and ``client_vs_server``).
+        server_series: metrics (selectors, ``name{label="v"}``) to report as gauges
+            whatever the server.
+        scrape_interval_s: time between scrapes of each server.
         on_runner: called with each segment's ``Runner`` before it starts (progress
             display, signal handlers).
         command: the command line that ran it, secrets redacted (kept in the summary, so
@@ -217,15 +227,33 @@ async def execute(
         ConfigError: the gauge cannot be read before the run (naming ``metrics-url`` or
             ``metrics-gauge``).
     """
+    selectors = [GaugeSelector.parse(text) for text in server_series]
+    scraper = None
+    if server_metrics:
+        scraper = Scraper(
+            server_metrics, out_dir / "server_metrics.jsonl", interval_s=scrape_interval_s
+        )
     gauge = await _GaugeWatch.start(metrics_gauge)  # an unreadable gauge: no run, no folder
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(out_dir=out_dir, summary={})
+    if scraper is not None:
+        await asyncio.to_thread(scraper.start)  # a baseline scrape of each server first
     # records go to the file as they complete and are not kept: memory stays flat however
     # long the run; each segment's figures, and the run's, are read back from the file
-    with ResultsWriter(out_dir / "results.jsonl") as writer, gauge.stopped_on_error():
-        plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
-        await _run_segments(plan, writer, result, sweep=sweep, search=search, on_runner=on_runner)
-        result.records = list(read_records(writer.path, offset=writer.start_offset))
+    try:
+        with ResultsWriter(out_dir / "results.jsonl") as writer, gauge.stopped_on_error():
+            plan = (
+                search_rates(config, search, result.segments)
+                if search
+                else _segments(config, sweep)
+            )
+            await _run_segments(
+                plan, writer, result, sweep=sweep, search=search, on_runner=on_runner
+            )
+            result.records = list(read_records(writer.path, offset=writer.start_offset))
+    finally:
+        if scraper is not None:
+            await asyncio.to_thread(scraper.stop)  # and a last one after the load
     settling_seen, samples = await gauge.after_load(result.records, config, result.interrupted)
     figures = _figures(config, result)
     truths = await _truths(result.records, truth_url)
@@ -238,6 +266,8 @@ async def execute(
     )
     if sweep is not None and sweep.name == "disconnect-rate":
         figures["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
+    if scraper is not None:
+        figures.update(_server(config, result, scraper.path, selectors, figures))
     figures.update(_about(config, result, measurement_error=measurement_error, command=command))
     figures.update(_levels(result, sweep=sweep, search=search))
     result.run_summary = RunSummary.of(figures)
@@ -311,6 +341,21 @@ def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     figures = summarize(result.records, window=window, slo=config.slo)
     figures.update(_self_judged(config, result.records, result.ledger, result.client))
     return figures
+
+
+def _server(
+    config: RunConfig,
+    result: RunResult,
+    path: Path,
+    selectors: Sequence[GaugeSelector],
+    figures: dict[str, Any],
+) -> dict[str, Any]:
+    """The server's own figures over the run's window, and the client's minus them."""
+    window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
+    server = server_figures(
+        read_scrapes(path), start_ns=window.start_ns, end_ns=window.end_ns, series=selectors
+    )
+    return {"server": server, "client_vs_server": client_vs_server(figures, server)}
 
 
 def _about(

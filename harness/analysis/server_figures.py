@@ -213,7 +213,8 @@ def _histogram_figure(servers: Sequence[_Server], name: str) -> dict[str, Any] |
     for key, q in (("p50", 0.5), ("p99", 0.99)):
         read = histogram_quantile(q, buckets)
         figure[key] = read[0] if read else None
-        bounds[key] = read[1] if read else None
+        # edges are decimal seconds: their difference to the nanosecond, not 1.99999e-3
+        bounds[key] = round(read[1], 9) if read and read[1] is not None else None
     figure["bound_s"] = bounds
     return figure
 
