@@ -29,7 +29,7 @@ from harness.analysis.metrics import (
     summarize,
     time_series,
 )
-from harness.analysis.server_figures import client_vs_server, server_figures
+from harness.analysis.server_figures import client_vs_server, server_figures, server_series
 from harness.load.config import RunConfig
 from harness.load.health import ClientSamples, client_verdict
 from harness.load.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
@@ -552,4 +552,14 @@ def write_run_files(result: RunResult) -> None:
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
     time_series(result.records, client=result.client).to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
-    (out / "report.html").write_text(render_html(result.summary, result.records), "utf-8")
+    rows = _server_rows(out, result.records)
+    html = render_html(result.summary, result.records, server_rows=rows)
+    (out / "report.html").write_text(html, "utf-8")
+
+
+def _server_rows(out: Path, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
+    """The scraped servers' series over time (from the first request sent), if any."""
+    path = out / "server_metrics.jsonl"
+    if not path.exists() or not records:
+        return []
+    return server_series(read_scrapes(path), origin_ns=min(r.t_sent_ns for r in records))

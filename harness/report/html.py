@@ -31,6 +31,7 @@ from harness.report.labels import (
     schedule_line,
     token_count_line,
 )
+from harness.report.server import server_html
 
 __all__ = ["ERROR_SAMPLES", "environment", "render_html", "saturation_knee"]
 
@@ -349,6 +350,7 @@ def render_html(
     *,
     title: str = "sse-harness run",
     env: Mapping[str, str] | None = None,
+    server_rows: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The report page of a run.
 
@@ -357,6 +359,7 @@ def render_html(
         records: the run's records (``results.jsonl``), for the figures and error samples.
         title: the page's heading.
         env: versions and machine to show; None takes ``environment()``.
+        server_rows: the scraped server's series over time, for its panel.
     """
     config = summary.get("config") or {}
     dialect = summary.get("dialect") or config.get("dialect")
@@ -376,6 +379,7 @@ def render_html(
         "<h2>Figures</h2>",
         _figures(summary, records),
     ]
+    parts.append(server_html(summary, records, server_rows))
     if summary.get("segments"):
         parts.append(_sweep(summary["segments"]))
     if summary.get("variants"):

@@ -14,6 +14,7 @@ from harness.report.labels import (
     schedule_line,
     token_count_line,
 )
+from harness.report.server import server_markdown
 
 __all__ = ["latency_table", "render_markdown"]
 
@@ -220,4 +221,5 @@ def render_markdown(
         lines += ["", *_disconnects(disconnect)]
     if segments:
         lines += ["", *_segments(segments)]
+    lines += server_markdown(summary)
     return "\n".join(lines) + "\n"

@@ -78,6 +78,12 @@ def test_the_servers_quantiles_hold_to_the_mocks_truth_within_their_bound(
     # can only be longer, give or take the server figure's bound
     assert gaps["ttft_p50_ms"] >= -gaps["bound_ms"]["ttft_p50_ms"]
     assert gaps["e2e_p50_ms"] >= -gaps["bound_ms"]["e2e_p50_ms"]
+    report = (tmp_path / "report.md").read_text()
+    assert "## The server's own view" in report
+    assert "The gap holds what happens before the server starts its own clock" in report
+    page = (tmp_path / "report.html").read_text()
+    assert "server: running" in page  # the panel's legend, beside "client: in flight"
+    assert "client: in flight" in page
 
 
 def test_servers_that_hang_or_talk_garbage_cost_a_recorded_error_per_scrape(
