@@ -181,3 +181,60 @@ def panel_rows(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float]
     """The times and values of one server series (rows without it left out)."""
     kept = [(r["t_s"], r[key]) for r in rows if r.get(key) is not None]
     return [t for t, _ in kept], [v for _, v in kept]
+
+
+#: The server figures a comparison shows: (label, path in the summary, unit).
+_COMPARED = (
+    ("server TTFT p50", ("server", "server_ttft_s", "p50"), "s"),
+    ("server TTFT p99", ("server", "server_ttft_s", "p99"), "s"),
+    ("server queue p50", ("server", "server_queue_s", "p50"), "s"),
+    ("server E2E p50", ("server", "server_e2e_s", "p50"), "s"),
+    ("server running (max)", ("server", "running", "max"), ""),
+    ("server waiting (max)", ("server", "waiting", "max"), ""),
+    ("server KV cache use (max)", ("server", "kv_cache_usage", "max"), "%"),
+    ("server prefix-cache hit rate", ("server", "prefix_cache_hit_rate"), "%"),
+    ("server tokens/s", ("server", "generation_tokens_per_s"), ""),
+    ("client - server TTFT p50", ("client_vs_server", "ttft_p50_ms"), "ms"),
+    ("client - server E2E p50", ("client_vs_server", "e2e_p50_ms"), "ms"),
+)
+
+
+def _at(summary: Mapping[str, Any], path: Sequence[str]) -> float | None:
+    value: Any = summary
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _shown(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value * 1000:,.2f} ms"
+    if unit == "ms":
+        return f"{value:+,.2f} ms"
+    if unit == "%":
+        return f"{value:.1%}"
+    return f"{value:,.2f}"
+
+
+def server_comparison(
+    base: Mapping[str, Any], current: Mapping[str, Any], *, names: tuple[str, str]
+) -> str:
+    """The two runs' server figures side by side, as Markdown; empty when neither run
+    scraped a server. No verdict: each is one aggregate (a histogram's quantile within
+    its bucket bound), with no per-request samples to resample."""
+    rows = []
+    for label, path, unit in _COMPARED:
+        a, b = _at(base, path), _at(current, path)
+        if a is None and b is None:
+            continue
+        rows.append(f"| {label} | {_shown(a, unit)} | {_shown(b, unit)} |")
+    if not rows:
+        return ""
+    left, right = (name.replace("|", "\\|") for name in names)
+    return "\n".join([
+        "", "The server's own figures (no verdict: one aggregate per run; a quantile read "
+        "from histogram buckets is off by up to its bucket's width, see each summary's "
+        "bound_s):", "", f"| figure | {left} | {right} |", "|---|---:|---:|", *rows,
+    ]) + "\n"  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from harness.cli.server_table import server_table
-from harness.report.server import gap_sentence, server_markdown
+from harness.report.server import gap_sentence, server_comparison, server_markdown
 
 SERVER = {
     "urls": ["http://127.0.0.1:8000/metrics"],
@@ -59,3 +59,13 @@ def test_the_terminal_table_shows_the_bound_beside_each_server_figure() -> None:
     assert "± 4.0" in text
     assert "unbounded" in text
     assert "KV cache max 42%" in text
+
+
+def test_a_comparison_shows_both_runs_server_figures_without_a_verdict() -> None:
+    current = {"server": {**SERVER, "kv_cache_usage": {"max": 0.5}}, "client_vs_server": {}}
+    text = server_comparison(SUMMARY, current, names=("base", "new"))
+    assert "| server TTFT p50 | 16.00 ms | 16.00 ms |" in text
+    assert "| server KV cache use (max) | 42.0% | 50.0% |" in text
+    assert "| client - server TTFT p50 | +31.00 ms | - |" in text
+    assert "no verdict" in text
+    assert server_comparison({}, {}, names=("a", "b")) == ""
