@@ -54,6 +54,7 @@ __all__ = [
     "execute",
     "run_load",
     "search_rates",
+    "server_rows",
     "write_run_files",
 ]
 
@@ -552,12 +553,12 @@ def write_run_files(result: RunResult) -> None:
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
     time_series(result.records, client=result.client).to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
-    rows = _server_rows(out, result.records)
+    rows = server_rows(out, result.records)
     html = render_html(result.summary, result.records, server_rows=rows)
     (out / "report.html").write_text(html, "utf-8")
 
 
-def _server_rows(out: Path, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
+def server_rows(out: Path, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
     """The scraped servers' series over time (from the first request sent), if any."""
     path = out / "server_metrics.jsonl"
     if not path.exists() or not records:
