@@ -30,6 +30,8 @@ from harness.analysis.metrics import (
     time_series,
 )
 from harness.analysis.server_figures import client_vs_server, server_figures, server_series
+from harness.analysis.server_vocabulary import recognise, vocabulary
+from harness.errors import ConfigError
 from harness.load.config import RunConfig
 from harness.load.health import ClientSamples, client_verdict
 from harness.load.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
@@ -43,7 +45,7 @@ from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter, RunSummary, read_records, read_scrapes, write_summary
 from harness.servers.embedded import fetch_truths
 from harness.servers.gauge import GaugeSampler, GaugeSelector, check_gauge
-from harness.servers.scrape import DEFAULT_INTERVAL_S, Scraper
+from harness.servers.scrape import DEFAULT_INTERVAL_S, Scraper, scrape_once
 from harness.transports import run_event_loop
 
 __all__ = [
@@ -218,7 +220,9 @@ async def execute(
             (``server_metrics.jsonl``; the summary's ``server`` and ``client_vs_server``).
         server_series: metrics (selectors, ``name{label="v"}``) to report as gauges
             whatever the server.
-        scrape_interval_s: time between scrapes of each server.
+        scrape_interval_s: time between scrapes of each server. Where the run abandons
+            streams and no ``metrics_gauge`` is given, a recognised server's gauge of
+            running requests (``vllm:num_requests_running``, ...) judges them instead.
         on_runner: called with each segment's ``Runner`` before it starts (progress
             display, signal handlers).
         command: the command line that ran it, secrets redacted (kept in the summary, so
@@ -234,7 +238,15 @@ async def execute(
         scraper = Scraper(
             server_metrics, out_dir / "server_metrics.jsonl", interval_s=scrape_interval_s
         )
-    gauge = await _GaugeWatch.start(metrics_gauge)  # an unreadable gauge: no run, no folder
+    derived = None
+    if metrics_gauge is None and server_metrics and _abandons(config, sweep):
+        derived = metrics_gauge = await asyncio.to_thread(recognised_gauge, server_metrics)
+    try:
+        gauge = await _GaugeWatch.start(metrics_gauge)  # an unreadable gauge: no run, no folder
+    except ConfigError:
+        if derived is None:
+            raise
+        derived, gauge = None, _GaugeWatch(None, 0.0)  # a gauge nobody asked for: no judge
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(out_dir=out_dir, summary={})
     if scraper is not None:
@@ -265,6 +277,8 @@ async def execute(
         samples=samples,
         max_tokens=config.spec.max_tokens,
     )
+    if derived is not None and "gauge" in figures["disconnect"]:
+        figures["disconnect"]["gauge"]["read"] = f"{derived[1]} at {derived[0]} (--server-metrics)"
     if sweep is not None and sweep.name == "disconnect-rate":
         figures["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
     if scraper is not None:
@@ -342,6 +356,26 @@ def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     figures = summarize(result.records, window=window, slo=config.slo)
     figures.update(_self_judged(config, result.records, result.ledger, result.client))
     return figures
+
+
+def _abandons(config: RunConfig, sweep: Sweep | None) -> bool:
+    """Whether the run abandons streams (``--disconnect-rate``, or a sweep of it)."""
+    if sweep is not None and sweep.name == "disconnect-rate":
+        return any(level > 0 for level in sweep.levels)
+    return config.disconnect_rate > 0
+
+
+def recognised_gauge(urls: Sequence[str]) -> tuple[str, str] | None:
+    """The gauge of running requests of a recognised server (vLLM, SGLang, TGI, the
+    mock), as ``(url, name)``, read from one scrape of the first URL; None when that
+    scrape fails, the server is not recognised, or there are several replicas (a gauge
+    is read from one server)."""
+    if len(urls) != 1:
+        return None
+    scrape = scrape_once(urls[0], 5.0)
+    names = {name for name, _, _ in scrape.samples}
+    kind, name = vocabulary(recognise(names), names).get("running", ("", ""))
+    return (urls[0], name) if kind == "gauge" else None
 
 
 def _server(
