@@ -44,6 +44,7 @@ from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.results import ResultsWriter, RunSummary, read_records, read_scrapes, write_summary
 from harness.servers.embedded import fetch_truths
+from harness.servers.export import LiveExport
 from harness.servers.gauge import GaugeSampler, GaugeSelector, check_gauge
 from harness.servers.scrape import DEFAULT_INTERVAL_S, Scraper, scrape_once
 from harness.transports import run_event_loop
@@ -199,6 +200,7 @@ async def execute(
     server_metrics: Sequence[str] = (),
     server_series: Sequence[str] = (),
     scrape_interval_s: float = DEFAULT_INTERVAL_S,
+    prometheus_port: int | None = None,
     on_runner: Callable[[SegmentRunner], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> RunResult:
@@ -223,6 +225,8 @@ async def execute(
         scrape_interval_s: time between scrapes of each server. Where the run abandons
             streams and no ``metrics_gauge`` is given, a recognised server's gauge of
             running requests (``vllm:num_requests_running``, ...) judges them instead.
+        prometheus_port: serve the run's live figures as Prometheus metrics on this
+            loopback port while it runs (``harness.servers.export``).
         on_runner: called with each segment's ``Runner`` before it starts (progress
             display, signal handlers).
         command: the command line that ran it, secrets redacted (kept in the summary, so
@@ -249,6 +253,9 @@ async def execute(
         derived, gauge = None, _GaugeWatch(None, 0.0)  # a gauge nobody asked for: no judge
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(out_dir=out_dir, summary={})
+    export = LiveExport(prometheus_port) if prometheus_port is not None else None
+    if export is not None:
+        on_runner = _exported(export, on_runner)
     if scraper is not None:
         await asyncio.to_thread(scraper.start)  # a baseline scrape of each server first
     # records go to the file as they complete and are not kept: memory stays flat however
@@ -261,12 +268,20 @@ async def execute(
                 else _segments(config, sweep)
             )
             await _run_segments(
-                plan, writer, result, sweep=sweep, search=search, on_runner=on_runner
+                plan,
+                writer,
+                result,
+                sweep=sweep,
+                search=search,
+                on_runner=on_runner,
+                observe=export.observe if export is not None else None,
             )
             result.records = list(read_records(writer.path, offset=writer.start_offset))
     finally:
         if scraper is not None:
             await asyncio.to_thread(scraper.stop)  # and a last one after the load
+        if export is not None:
+            export.close()
     settling_seen, samples = await gauge.after_load(result.records, config, result.interrupted)
     figures = _figures(config, result)
     truths = await _truths(result.records, truth_url)
@@ -299,15 +314,23 @@ async def _run_segments(
     sweep: Sweep | None,
     search: RateSearch | None,
     on_runner: Callable[[SegmentRunner], None] | None,
+    observe: Callable[[RequestRecord], None] | None = None,
 ) -> None:
-    """Run each segment of ``plan`` in turn, its records to ``writer``, and gather into
-    ``result`` what the runners saw; stop at an interruption, a target that cannot be
-    reached, or a saturated sweep."""
+    """Run each segment of ``plan`` in turn, its records to ``writer`` (and to
+    ``observe``), and gather into ``result`` what the runners saw; stop at an
+    interruption, a target that cannot be reached, or a saturated sweep."""
+    sink = writer.write
+    if observe is not None:
+
+        def sink(record: RequestRecord) -> None:
+            writer.write(record)
+            observe(record)
+
     for label, segment_config in plan:
         if segment_config.processes > 1:
-            runner: SegmentRunner = ProcessRunner(segment_config, writer.write, segment=label)
+            runner: SegmentRunner = ProcessRunner(segment_config, sink, segment=label)
         else:
-            runner = Runner(segment_config, writer.write, segment=label)
+            runner = Runner(segment_config, sink, segment=label)
         if on_runner is not None:
             on_runner(runner)
         first = writer.offset
@@ -356,6 +379,19 @@ def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     figures = summarize(result.records, window=window, slo=config.slo)
     figures.update(_self_judged(config, result.records, result.ledger, result.client))
     return figures
+
+
+def _exported(
+    export: LiveExport, on_runner: Callable[[SegmentRunner], None] | None
+) -> Callable[[SegmentRunner], None]:
+    """``on_runner`` that also points the live export's in-flight gauge at each runner."""
+
+    def attach(runner: SegmentRunner) -> None:
+        export.watch(lambda: runner.progress.in_flight)
+        if on_runner is not None:
+            on_runner(runner)
+
+    return attach
 
 
 def _abandons(config: RunConfig, sweep: Sweep | None) -> bool:

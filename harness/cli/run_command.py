@@ -168,6 +168,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "'app_streams{route=\"chat\"}' (repeatable)",
     )
     server.add_argument(
+        "--prometheus-port",
+        type=int,
+        metavar="PORT",
+        help="serve the run's own live figures (requests, errors by kind, TTFT/ITL/E2E "
+        "histograms, tokens, in flight, send lateness) as Prometheus metrics on "
+        "127.0.0.1:PORT while it runs (examples/grafana-dashboard.json graphs them)",
+    )
+    server.add_argument(
         "--scrape-interval",
         type=float,
         default=1.0,
@@ -250,6 +258,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ConfigError("max-error-rate", f"is a share from 0 to 1, not {args.max_error_rate:g}")
     if args.trace is not None and args.rate is not None:
         raise ConfigError("rate", "a --trace sets its own arrival times; give one or the other")
+    if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
+        raise ConfigError("prometheus-port", f"is a TCP port, not {args.prometheus_port}")
     if not args.scrape_interval > 0:
         raise ConfigError("scrape-interval", f"must be more than 0, not {args.scrape_interval:g}")
     for url in args.server_metrics:
@@ -491,6 +501,7 @@ async def _execute(
                 server_metrics=args.server_metrics,
                 server_series=args.server_series,
                 scrape_interval_s=args.scrape_interval,
+                prometheus_port=args.prometheus_port,
                 on_runner=attach,
                 command=_command_line(args, config),
             )
