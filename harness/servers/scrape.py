@@ -91,9 +91,9 @@ def _why(exc: BaseException) -> str:
         return f"HTTP {exc.code}"
     if isinstance(exc, urllib.error.URLError):
         reason = exc.reason
-        return f"timed out: {reason}" if isinstance(reason, TimeoutError) else f"{reason}"
-    if isinstance(exc, TimeoutError):
-        return f"timed out: {exc}" if str(exc) else "timed out"
+        return "timed out" if isinstance(reason, TimeoutError) else f"{reason}"
+    if isinstance(exc, TimeoutError):  # the socket's own says only "timed out"
+        return f"timed out: {exc}" if str(exc) not in ("", "timed out") else "timed out"
     return str(exc) or type(exc).__name__
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.results import read_scrapes
+from harness.run import recognised_gauge
 from harness.servers.scrape import Scraper, scrape_once
 from tests.apps.metrics_app import metrics_app
 
@@ -87,3 +88,11 @@ def test_a_url_that_is_not_http_is_refused_up_front(tmp_path: Path) -> None:
         Scraper(["file:///etc/passwd"], tmp_path / "x.jsonl")
     with pytest.raises(ConfigError, match="server-metrics"):
         Scraper(["http://127.0.0.1:1/metrics"], tmp_path / "x.jsonl", interval_s=0)
+
+
+def test_a_recognised_servers_gauge_of_running_requests_is_found(app: str) -> None:
+    assert recognised_gauge([f"{app}/vllm"]) == (f"{app}/vllm", "vllm:num_requests_running")
+    assert recognised_gauge([f"{app}/unknown"]) is None
+    assert recognised_gauge([f"{app}/garbage"]) is None
+    assert recognised_gauge([closed_port()]) is None
+    assert recognised_gauge([f"{app}/vllm", f"{app}/vllm?b"]) is None  # one server only
