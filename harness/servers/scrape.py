@@ -5,12 +5,14 @@ its own, so neither the load's event loop nor another replica ever waits on a sl
 server. Each scrape is bounded by ``timeout_s`` as a whole (a server that trickles its
 answer is cut off too) and by ``MAX_METRICS_BYTES``. A scrape that fails (refused, timed
 out, an error status, text that is not the Prometheus format) is written as one line
-with its error and costs nothing else. Every scrape, good or bad, is appended to
-``server_metrics.jsonl`` at once (``harness.results.ServerScrape``), so a run that
-crashes keeps what was scraped.
+with its error and costs nothing else. Every scrape, good or bad, is appended at once to
+``server_metrics.raw.jsonl`` as read, so a run that crashes keeps what was scraped.
 
-The text is read with ``prometheus_client``'s parser; every sample is kept, whatever
-the server, so figures the vocabulary does not know can still be named afterwards.
+After the load the text is read with ``prometheus_client``'s parser into
+``server_metrics.jsonl`` (``harness.results.ServerScrape``); every sample is kept,
+whatever the server, so figures the vocabulary does not know can still be named
+afterwards. The parser is pure Python, and parsing while the load runs would take the
+interpreter from the load's event loop for tens of milliseconds a second.
 """
 
 from __future__ import annotations
@@ -23,18 +25,31 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
+import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.errors import ConfigError
 from harness.results import ServerScrape
 from harness.servers.gauge import MAX_METRICS_BYTES
 
-__all__ = ["DEFAULT_INTERVAL_S", "MAX_SCRAPES", "Scraper", "fetch_text", "parse_samples"]
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "MAX_RAW_BYTES",
+    "MAX_SCRAPES",
+    "RawScrape",
+    "Scraper",
+    "fetch_once",
+    "fetch_text",
+    "parse_samples",
+    "scrape_once",
+]
 
 DEFAULT_INTERVAL_S = 1.0
 #: The most scrapes of one URL a run keeps at its interval; past it the interval doubles
 #: (a day at the default interval), so the file stays bounded however long the run.
 MAX_SCRAPES = 86_400
+#: Each time the raw scrapes pass another this many bytes, the interval doubles.
+MAX_RAW_BYTES = 256 * 1024 * 1024
 #: The most samples kept of one scrape.
 MAX_SAMPLES = 200_000
 
@@ -97,6 +112,58 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class RawScrape(msgspec.Struct, frozen=True, kw_only=True):
+    """A scrape as read, before parsing: a line of ``server_metrics.raw.jsonl``."""
+
+    t_ns: int
+    url: str
+    elapsed_ns: int = 0
+    text: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode(self)
+
+    def parsed(self) -> ServerScrape:
+        """The scrape with its samples, or the reason there are none."""
+        if self.text is None:
+            return self._as(error=self.error or "no answer")
+        try:
+            samples = parse_samples(self.text)
+        except ValueError as exc:  # the parser's one exception for text it cannot read
+            return self._as(error=f"not Prometheus text: {str(exc)[:200]}")
+        return self._as(samples=samples)
+
+    def _as(self, *, samples: list[Sample] | None = None, error: str | None = None) -> ServerScrape:
+        return ServerScrape(
+            t_ns=self.t_ns,
+            url=self.url,
+            elapsed_ns=self.elapsed_ns,
+            samples=samples or [],
+            error=error,
+        )
+
+
+def fetch_once(
+    url: str,
+    timeout_s: float,
+    *,
+    clock: Callable[[], int] = time.perf_counter_ns,
+    fetch: Callable[[str, float], str] = fetch_text,
+) -> RawScrape:
+    """One read of ``url``: its text, or why there is none."""
+    begun = clock()
+    try:
+        text = fetch(url, timeout_s)
+    except (OSError, ValueError) as exc:
+        ended = clock()
+        return RawScrape(
+            t_ns=(begun + ended) // 2, url=url, elapsed_ns=ended - begun, error=_why(exc)
+        )
+    ended = clock()
+    return RawScrape(t_ns=(begun + ended) // 2, url=url, elapsed_ns=ended - begun, text=text)
+
+
 def scrape_once(
     url: str,
     timeout_s: float,
@@ -104,34 +171,24 @@ def scrape_once(
     clock: Callable[[], int] = time.perf_counter_ns,
     fetch: Callable[[str, float], str] = fetch_text,
 ) -> ServerScrape:
-    """One scrape of ``url``: its samples, or the reason there are none."""
-    begun = clock()
-    try:
-        text = fetch(url, timeout_s)
-    except (OSError, ValueError) as exc:
-        ended = clock()
-        return ServerScrape(
-            t_ns=(begun + ended) // 2, url=url, elapsed_ns=ended - begun, error=_why(exc)
-        )
-    ended = clock()
-    try:
-        samples = parse_samples(text)
-    except ValueError as exc:  # the parser's one exception for text it cannot read
-        error = f"not Prometheus text: {str(exc)[:200]}"
-        return ServerScrape(
-            t_ns=(begun + ended) // 2, url=url, elapsed_ns=ended - begun, error=error
-        )
-    return ServerScrape(
-        t_ns=(begun + ended) // 2, url=url, elapsed_ns=ended - begun, samples=samples
-    )
+    """One scrape of ``url``, parsed: its samples, or the reason there are none."""
+    return fetch_once(url, timeout_s, clock=clock, fetch=fetch).parsed()
+
+
+_RAW = msgspec.json.Decoder(RawScrape)
 
 
 class Scraper:
-    """Scrapes every URL at a fixed interval, from ``start()`` to ``stop()``, and appends
+    """Scrapes every URL at a fixed interval, from ``start()`` to ``stop()``, and writes
     each scrape to ``path``.
 
     ``start`` scrapes each URL once before returning (the figures' baseline), and
-    ``stop`` once more after the load (their end), whatever the ticks.
+    ``stop`` once more after the load (their end), whatever the ticks. While the load
+    runs, each answer is only read and appended as text to ``<path stem>.raw.jsonl``:
+    the parser is pure Python (tens of microseconds a line), and parsing in the client's
+    process would take the interpreter from the load's event loop. ``stop`` parses them
+    into ``path`` and removes the raw file (which a crashed run leaves behind, whole
+    to its last line).
 
     Args:
         urls: each server's ``/metrics``.
@@ -162,6 +219,7 @@ class Scraper:
                 raise ConfigError("server-metrics", f"{url!r} is not an http:// or https:// URL")
         self.urls = tuple(dict.fromkeys(urls))
         self.path = path
+        self.raw_path = path.with_name(f"{path.stem}.raw.jsonl")
         self.interval_ns = int(interval_s * 1e9)
         self.timeout_s = timeout_s if timeout_s is not None else min(interval_s, 2.0)
         self.scrapes = dict.fromkeys(self.urls, 0)
@@ -169,6 +227,8 @@ class Scraper:
         self._clock = clock
         self._fetch = fetch
         self._lock = threading.Lock()
+        self.bytes_written = 0
+        self._budget = MAX_RAW_BYTES
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._file: IO[bytes] | None = None
@@ -176,7 +236,7 @@ class Scraper:
     def start(self) -> None:
         """Scrape each URL once (in parallel), then keep scraping in the background."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("ab")
+        self._file = self.raw_path.open("ab")
         self._each(self._scrape)
         for url in self.urls:
             thread = threading.Thread(target=self._loop, args=(url,), daemon=True,
@@ -195,6 +255,18 @@ class Scraper:
         with self._lock:
             self._file.close()
             self._file = None
+        self._parse()
+
+    def _parse(self) -> None:
+        """Parse the raw scrapes into ``path``, counting the text that is no exposition
+        as a failed scrape, and remove the raw file."""
+        with self.raw_path.open("rb") as raw, self.path.open("ab") as out:
+            for line in raw:
+                scrape = _RAW.decode(line).parsed()
+                if scrape.error is not None and scrape.error.startswith("not Prometheus"):
+                    self.errors[scrape.url] += 1
+                out.write(scrape.to_json() + b"\n")
+        self.raw_path.unlink()
 
     def _each(self, action: Callable[[str], None]) -> None:
         threads = [threading.Thread(target=action, args=(url,), daemon=True) for url in self.urls]
@@ -204,7 +276,7 @@ class Scraper:
             thread.join(timeout=self.timeout_s + 1.0)
 
     def _scrape(self, url: str) -> None:
-        scrape = scrape_once(url, self.timeout_s, clock=self._clock, fetch=self._fetch)
+        scrape = fetch_once(url, self.timeout_s, clock=self._clock, fetch=self._fetch)
         line = scrape.to_json() + b"\n"
         with self._lock:
             self.scrapes[url] += 1
@@ -213,14 +285,16 @@ class Scraper:
             if self._file is not None:
                 self._file.write(line)
                 self._file.flush()
+                self.bytes_written += len(line)
+            if self.bytes_written > self._budget or self.scrapes[url] % MAX_SCRAPES == 0:
+                self._budget += MAX_RAW_BYTES
+                self.interval_ns *= 2  # the whole run stays covered, more sparsely
 
     def _loop(self, url: str) -> None:
-        interval = self.interval_ns
-        next_ns = self._clock() + interval
+        next_ns = self._clock() + self.interval_ns
         while not self._stopping.wait(max(next_ns - self._clock(), 0) / 1e9):
             self._scrape(url)
-            if self.scrapes[url] % MAX_SCRAPES == 0:
-                interval *= 2
+            interval = self.interval_ns
             now = self._clock()
             next_ns += interval
             if next_ns < now:  # skip the ticks this scrape overran

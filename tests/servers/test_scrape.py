@@ -69,6 +69,8 @@ def test_the_scraper_writes_each_scrape_and_counts_the_bad_ones(app: str, tmp_pa
         enough.wait(0.05)
     scraper.stop()
     assert enough.is_set()
+    assert not scraper.raw_path.exists()  # parsed after the load, then removed
+    assert scraper.bytes_written > 0
     scrapes = list(read_scrapes(tmp_path / "server_metrics.jsonl"))
     by_url = {url: [s for s in scrapes if s.url == url] for url in urls}
     assert all(s.error is None for s in by_url[urls[0]])
@@ -96,3 +98,28 @@ def test_a_recognised_servers_gauge_of_running_requests_is_found(app: str) -> No
     assert recognised_gauge([f"{app}/garbage"]) is None
     assert recognised_gauge([closed_port()]) is None
     assert recognised_gauge([f"{app}/vllm", f"{app}/vllm?b"]) is None  # one server only
+
+
+def test_while_the_load_runs_answers_are_kept_as_read_and_parsed_after(
+    app: str, tmp_path: Path
+) -> None:
+    fetched = threading.Event()
+
+    def fetch(url: str, timeout_s: float) -> str:
+        fetched.set()
+        return "not { metrics\n" if url.endswith("bad") else "app_streams 3\n"
+
+    path = tmp_path / "server_metrics.jsonl"
+    scraper = Scraper(["http://127.0.0.1:1/good", "http://127.0.0.1:1/bad"], path,
+                      interval_s=60, fetch=fetch)  # fmt: skip
+    scraper.start()
+    assert fetched.is_set()
+    assert scraper.raw_path.exists()
+    assert not path.exists()  # nothing parsed yet
+    assert scraper.errors["http://127.0.0.1:1/bad"] == 0
+    scraper.stop()
+    scrapes = list(read_scrapes(path))
+    good = [s for s in scrapes if s.url.endswith("good")]
+    assert [s.samples for s in good] == [[("app_streams", {}, 3.0)]] * 2
+    assert scraper.errors["http://127.0.0.1:1/bad"] == 2
+    assert not scraper.raw_path.exists()
