@@ -421,11 +421,22 @@ def _server(
     selectors: Sequence[GaugeSelector],
     figures: dict[str, Any],
 ) -> dict[str, Any]:
-    """The server's own figures over the run's window, and the client's minus them."""
+    """The server's own figures over the run's window, and the client's minus them; a
+    sweep's or a search's segments get theirs over their own windows."""
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     server = server_figures(
         read_scrapes(path), start_ns=window.start_ns, end_ns=window.end_ns, series=selectors
     )
+    for segment in result.segments:
+        records = [r for r in result.records if r.segment == segment["segment"]]
+        if not records:
+            continue
+        around = Window.around(records, warmup_s=config.bounds.warmup_s)
+        own = server_figures(
+            read_scrapes(path), start_ns=around.start_ns, end_ns=around.end_ns, series=selectors
+        )
+        segment["server"] = own
+        segment["client_vs_server"] = client_vs_server(segment["summary"], own)
     return {"server": server, "client_vs_server": client_vs_server(figures, server)}
 
 

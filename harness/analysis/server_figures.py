@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from harness.analysis.server_vocabulary import FIGURES, recognise, vocabulary
+from harness.analysis.server_vocabulary import FIGURES, known_names, recognise, vocabulary
 from harness.results import ServerScrape
 
 __all__ = [
@@ -156,6 +156,16 @@ class _Server:
         return end - start, (self.last.t_ns - self.first.t_ns) / 1e9
 
 
+def _slim(scrape: ServerScrape, wanted: frozenset[str]) -> ServerScrape:
+    """The scrape with only the samples a figure is read from: a long run's scrapes of
+    a large exposition are read without holding every sample."""
+    if not scrape.samples:
+        return scrape
+    kept = [s for s in scrape.samples if s[0] in wanted]
+    return ServerScrape(t_ns=scrape.t_ns, url=scrape.url, elapsed_ns=scrape.elapsed_ns,
+                        samples=kept, error=scrape.error)  # fmt: skip
+
+
 def _by_url(scrapes: Iterable[ServerScrape]) -> dict[str, list[ServerScrape]]:
     grouped: dict[str, list[ServerScrape]] = defaultdict(list)
     for scrape in scrapes:
@@ -239,7 +249,8 @@ def server_figures(
         to the client's window start), each vocabulary figure found, ``series``, and
         ``quantiles`` (how histogram quantiles were read).
     """
-    scrapes = list(scrapes)
+    wanted = known_names() | {selector.name for selector in series}
+    scrapes = [_slim(s, wanted) for s in scrapes]
     by_url = _by_url(scrapes)
     errors = [s for s in scrapes if s.error is not None]
     block: dict[str, Any] = {
@@ -307,7 +318,7 @@ def server_series(scrapes: Iterable[ServerScrape], *, origin_ns: int) -> list[di
     """The recognised gauges over time, for a report's panel: one row per scrape time
     with ``t_s`` (from ``origin_ns``), ``running``, ``waiting``, ``kv_cache_usage`` and
     ``generation_tokens_per_s`` (between this scrape and the one before), where known."""
-    by_url = _by_url(scrapes)
+    by_url = _by_url(_slim(s, known_names()) for s in scrapes)
     servers = [_Server(group, None, None) for group in by_url.values()]
     servers = [s for s in servers if s.scrapes]
     names = {n for server in servers for s in server.scrapes for n, _, _ in s.samples}

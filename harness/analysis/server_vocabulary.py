@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["FIGURES", "SERVERS", "Source", "recognise", "vocabulary"]
+__all__ = ["FIGURES", "SERVERS", "Source", "known_names", "recognise", "vocabulary"]
 
 #: The vocabulary's figures, in the order reports show them.
 FIGURES = (
@@ -109,6 +109,20 @@ SERVERS: dict[str, dict[str, Source]] = {
     "sglang": _SGLANG,
     "tgi": _TGI,
 }
+
+
+def known_names() -> frozenset[str]:
+    """Every sample name a figure of a known server can be read from (a histogram's
+    ``_bucket``, ``_sum`` and ``_count``), and those that tell the servers apart."""
+    names = {"mock_tokens_sent_total"}
+    sources = [s for server in SERVERS.values() for s in server.values()]
+    for source in (*sources, _VLLM_V0_HIT_RATE):
+        for name in source.names:
+            if source.kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            else:
+                names |= set(name.split(","))
+    return frozenset(names)
 
 
 def recognise(names: Iterable[str]) -> str | None:

@@ -16,7 +16,7 @@ from harness.load.config import RunConfig
 from harness.load.payloads import RequestSpec
 from harness.load.schedule import Bounds, ClosedLoop
 from harness.results import read_scrapes
-from harness.run import execute
+from harness.run import Sweep, execute
 from harness.servers.embedded import EmbeddedMock, embedded_mock, mock_arguments
 from harness.transports import Timeouts
 from tests.apps.metrics_app import metrics_app
@@ -119,3 +119,27 @@ def test_an_unknown_servers_named_series_is_reported(mock: EmbeddedMock, tmp_pat
     server = result.summary["server"]
     assert server["recognised"] is None
     assert server["series"]['app_streams{route="chat"}']["max"] == 3.0
+
+
+def test_each_level_of_a_sweep_gets_the_servers_figures_over_its_own_window(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    result = asyncio.run(
+        execute(
+            config_for(mock, 12),
+            tmp_path,
+            sweep=Sweep("concurrency", (1.0, 4.0)),
+            server_metrics=[mock.base_url + "/metrics"],
+            scrape_interval_s=0.1,
+        )
+    )
+    segments = result.summary["segments"]
+    assert [s["segment"] for s in segments] == ["concurrency=1", "concurrency=4"]
+    for segment in segments:
+        ttft = segment["server"]["server_ttft_s"]
+        # the window is framed by scrapes: it holds the level's requests, and may take in
+        # a few of its neighbour's (up to one scrape interval on each side)
+        assert ttft["count"] >= segment["summary"]["requests"]
+        assert ttft["count"] < 24
+        assert segment["client_vs_server"]["ttft_p50_ms"] >= -ttft["bound_s"]["p50"] * 1000
+    assert segments[0]["server"]["running"]["max"] < segments[1]["server"]["running"]["max"]
