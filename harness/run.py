@@ -42,7 +42,14 @@ from harness.load.stopping import GUARD_NS, Sample, settling, watch_until_ns
 from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
-from harness.results import ResultsWriter, RunSummary, read_records, read_scrapes, write_summary
+from harness.results import (
+    ResultsWriter,
+    RunSummary,
+    read_records,
+    read_scrapes,
+    read_summary,
+    write_summary,
+)
 from harness.servers.embedded import fetch_truths
 from harness.servers.export import LiveExport
 from harness.servers.gauge import GaugeSampler, GaugeSelector, check_gauge
@@ -52,6 +59,7 @@ from harness.transports import run_event_loop
 __all__ = [
     "RateSearch",
     "RunResult",
+    "add_server_view",
     "Sweep",
     "default_out_dir",
     "execute",
@@ -392,6 +400,33 @@ def _exported(
             on_runner(runner)
 
     return attach
+
+
+def add_server_view(out_dir: Path, *, series: Sequence[str] = ()) -> RunSummary:
+    """Add the server's own figures to a finished run folder whose
+    ``server_metrics.jsonl`` was scraped beside another entry point's load (``sse-harness
+    locust --server-metrics``): ``summary.json`` gets ``server`` and
+    ``client_vs_server``, and the reports are written again.
+
+    Raises:
+        ConfigError: the folder holds no summary this version reads, or a selector of
+            ``series`` is malformed.
+    """
+    selectors = [GaugeSelector.parse(text) for text in series]
+    summary = read_summary(out_dir).as_dict()
+    records = list(read_records(out_dir / "results.jsonl"))
+    window = Window.around(records)
+    server = server_figures(
+        read_scrapes(out_dir / "server_metrics.jsonl"),
+        start_ns=window.start_ns,
+        end_ns=window.end_ns,
+        series=selectors,
+    )
+    summary.update(server=server, client_vs_server=client_vs_server(summary, server))
+    result = RunResult(out_dir=out_dir, summary=summary, records=records)
+    result.run_summary = RunSummary.of(summary)
+    write_run_files(result)
+    return result.run_summary
 
 
 def _abandons(config: RunConfig, sweep: Sweep | None) -> bool:
