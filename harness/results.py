@@ -4,6 +4,8 @@
   completes. A crash or Ctrl-C therefore keeps every finished record. The reader skips a
   last line cut off mid-write (the one a kill can leave) and says so, rather than
   failing the file.
+* ``server_metrics.jsonl``: one line per scrape of a server's Prometheus ``/metrics``
+  (``ServerScrape``): when, where, every sample read, or the error that cost it.
 * ``summary.json``: the run's figures, a ``RunSummary`` with its format version
   (``format``). A summary of a newer format than this version reads is refused; one
   written before the format was numbered reads as format 0.
@@ -28,7 +30,9 @@ __all__ = [
     "Distribution",
     "ResultsWriter",
     "RunSummary",
+    "ServerScrape",
     "read_records",
+    "read_scrapes",
     "read_summary",
     "write_summary",
 ]
@@ -106,6 +110,51 @@ def read_records(path: Path, *, offset: int = 0) -> Iterator[RequestRecord]:
             yield RequestRecord.from_mapping(data)
 
 
+class ServerScrape(msgspec.Struct, frozen=True, kw_only=True):
+    """One scrape of a server's ``/metrics``: a line of ``server_metrics.jsonl``.
+
+    Attributes:
+        t_ns: the middle of the scrape, on the clock of the run's records.
+        url: where it was read.
+        elapsed_ns: how long the scrape took.
+        samples: ``[name, labels, value]`` of every sample read (a histogram's
+            ``_bucket``, ``_sum`` and ``_count`` samples each), empty for a failed scrape.
+        error: why the scrape gave nothing (refused, timed out, not Prometheus text).
+    """
+
+    t_ns: int
+    url: str
+    elapsed_ns: int = 0
+    samples: list[tuple[str, dict[str, str], float]] = msgspec.field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode(self)
+
+
+_SCRAPE_DECODER = msgspec.json.Decoder(ServerScrape)
+
+
+def read_scrapes(path: Path) -> Iterator[ServerScrape]:
+    """The scrapes of a ``server_metrics.jsonl``, in file order; a last line cut off
+    mid-write is skipped, as in ``read_records``.
+
+    Raises:
+        ValueError: a line other than the last is not a scrape.
+    """
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, 1):
+            if not raw.strip():
+                continue
+            try:
+                yield _SCRAPE_DECODER.decode(raw)
+            except msgspec.DecodeError as exc:
+                if not raw.endswith(b"\n"):
+                    log.warning("%s: skipped the last line, cut off mid-write", path)
+                    return
+                raise ValueError(f"{path}:{number}: not a scrape ({exc})") from exc
+
+
 #: The format of ``summary.json`` this version writes; raised when a field changes
 #: meaning or goes away (added fields keep it).
 SUMMARY_FORMAT = 1
@@ -134,9 +183,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     """``summary.json``: a run's figures over its measurement window.
 
     The blocks whose keys vary with the run (``variants``, ``schedule``, ``client``,
-    ``disconnect``, ``goodput``, ``segments``, ...) are described in docs/running.md and
-    docs/metrics.md; the
-    latencies are in seconds (``_s``), rates per second.
+    ``disconnect``, ``goodput``, ``segments``, ``server``, ``client_vs_server``, ...) are
+    described in docs/running.md and docs/metrics.md; the latencies are in seconds
+    (``_s``), rates per second.
     """
 
     format: int = SUMMARY_FORMAT
@@ -176,6 +225,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     max_rate: Block | None = None
     locust: Block | None = None
     command: list[str] | None = None
+    server: Block | None = None
+    client_vs_server: Block | None = None
 
     @classmethod
     def from_dict(cls, data: Block) -> RunSummary:

@@ -29,6 +29,9 @@ from harness.analysis.metrics import (
     summarize,
     time_series,
 )
+from harness.analysis.server_figures import client_vs_server, server_figures, server_series
+from harness.analysis.server_vocabulary import recognise, vocabulary
+from harness.errors import ConfigError
 from harness.load.config import RunConfig
 from harness.load.health import ClientSamples, client_verdict
 from harness.load.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
@@ -39,19 +42,30 @@ from harness.load.stopping import GUARD_NS, Sample, settling, watch_until_ns
 from harness.record import Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
-from harness.results import ResultsWriter, RunSummary, read_records, write_summary
+from harness.results import (
+    ResultsWriter,
+    RunSummary,
+    read_records,
+    read_scrapes,
+    read_summary,
+    write_summary,
+)
 from harness.servers.embedded import fetch_truths
-from harness.servers.gauge import GaugeSampler, check_gauge
+from harness.servers.export import LiveExport
+from harness.servers.gauge import GaugeSampler, GaugeSelector, check_gauge
+from harness.servers.scrape import DEFAULT_INTERVAL_S, Scraper, scrape_once
 from harness.transports import run_event_loop
 
 __all__ = [
     "RateSearch",
     "RunResult",
+    "add_server_view",
     "Sweep",
     "default_out_dir",
     "execute",
     "run_load",
     "search_rates",
+    "server_rows",
     "write_run_files",
 ]
 
@@ -191,6 +205,10 @@ async def execute(
     truth_url: str | None = None,
     measurement_error: str | None = None,
     metrics_gauge: tuple[str, str] | None = None,
+    server_metrics: Sequence[str] = (),
+    server_series: Sequence[str] = (),
+    scrape_interval_s: float = DEFAULT_INTERVAL_S,
+    prometheus_port: int | None = None,
     on_runner: Callable[[SegmentRunner], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> RunResult:
@@ -208,6 +226,15 @@ async def execute(
             requests, to check that abandoned streams were stopped where there is no
             ground truth: read before the run, then in a thread of its own through the
             run and after it, until the abandoned streams stopped or would have ended.
+        server_metrics: servers' Prometheus ``/metrics`` to scrape through the run
+            (``server_metrics.jsonl``; the summary's ``server`` and ``client_vs_server``).
+        server_series: metrics (selectors, ``name{label="v"}``) to report as gauges
+            whatever the server.
+        scrape_interval_s: time between scrapes of each server. Where the run abandons
+            streams and no ``metrics_gauge`` is given, a recognised server's gauge of
+            running requests (``vllm:num_requests_running``, ...) judges them instead.
+        prometheus_port: serve the run's live figures as Prometheus metrics on this
+            loopback port while it runs (``harness.servers.export``).
         on_runner: called with each segment's ``Runner`` before it starts (progress
             display, signal handlers).
         command: the command line that ran it, secrets redacted (kept in the summary, so
@@ -217,15 +244,52 @@ async def execute(
         ConfigError: the gauge cannot be read before the run (naming ``metrics-url`` or
             ``metrics-gauge``).
     """
-    gauge = await _GaugeWatch.start(metrics_gauge)  # an unreadable gauge: no run, no folder
+    selectors = [GaugeSelector.parse(text) for text in server_series]
+    scraper = None
+    if server_metrics:
+        scraper = Scraper(
+            server_metrics, out_dir / "server_metrics.jsonl", interval_s=scrape_interval_s
+        )
+    derived = None
+    if metrics_gauge is None and server_metrics and _abandons(config, sweep):
+        derived = metrics_gauge = await asyncio.to_thread(recognised_gauge, server_metrics)
+    try:
+        gauge = await _GaugeWatch.start(metrics_gauge)  # an unreadable gauge: no run, no folder
+    except ConfigError:
+        if derived is None:
+            raise
+        derived, gauge = None, _GaugeWatch(None, 0.0)  # a gauge nobody asked for: no judge
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RunResult(out_dir=out_dir, summary={})
+    export = LiveExport(prometheus_port) if prometheus_port is not None else None
+    if export is not None:
+        on_runner = _exported(export, on_runner)
+    if scraper is not None:
+        await asyncio.to_thread(scraper.start)  # a baseline scrape of each server first
     # records go to the file as they complete and are not kept: memory stays flat however
     # long the run; each segment's figures, and the run's, are read back from the file
-    with ResultsWriter(out_dir / "results.jsonl") as writer, gauge.stopped_on_error():
-        plan = search_rates(config, search, result.segments) if search else _segments(config, sweep)
-        await _run_segments(plan, writer, result, sweep=sweep, search=search, on_runner=on_runner)
-        result.records = list(read_records(writer.path, offset=writer.start_offset))
+    try:
+        with ResultsWriter(out_dir / "results.jsonl") as writer, gauge.stopped_on_error():
+            plan = (
+                search_rates(config, search, result.segments)
+                if search
+                else _segments(config, sweep)
+            )
+            await _run_segments(
+                plan,
+                writer,
+                result,
+                sweep=sweep,
+                search=search,
+                on_runner=on_runner,
+                observe=export.observe if export is not None else None,
+            )
+            result.records = list(read_records(writer.path, offset=writer.start_offset))
+    finally:
+        if scraper is not None:
+            await asyncio.to_thread(scraper.stop)  # and a last one after the load
+        if export is not None:
+            export.close()
     settling_seen, samples = await gauge.after_load(result.records, config, result.interrupted)
     figures = _figures(config, result)
     truths = await _truths(result.records, truth_url)
@@ -236,8 +300,12 @@ async def execute(
         samples=samples,
         max_tokens=config.spec.max_tokens,
     )
+    if derived is not None and "gauge" in figures["disconnect"]:
+        figures["disconnect"]["gauge"]["read"] = f"{derived[1]} at {derived[0]} (--server-metrics)"
     if sweep is not None and sweep.name == "disconnect-rate":
         figures["disconnect"]["ttft_of_others"] = ttft_of_others(result.segments)
+    if scraper is not None:
+        figures.update(_server(config, result, scraper.path, selectors, figures))
     figures.update(_about(config, result, measurement_error=measurement_error, command=command))
     figures.update(_levels(result, sweep=sweep, search=search))
     result.run_summary = RunSummary.of(figures)
@@ -254,15 +322,23 @@ async def _run_segments(
     sweep: Sweep | None,
     search: RateSearch | None,
     on_runner: Callable[[SegmentRunner], None] | None,
+    observe: Callable[[RequestRecord], None] | None = None,
 ) -> None:
-    """Run each segment of ``plan`` in turn, its records to ``writer``, and gather into
-    ``result`` what the runners saw; stop at an interruption, a target that cannot be
-    reached, or a saturated sweep."""
+    """Run each segment of ``plan`` in turn, its records to ``writer`` (and to
+    ``observe``), and gather into ``result`` what the runners saw; stop at an
+    interruption, a target that cannot be reached, or a saturated sweep."""
+    sink = writer.write
+    if observe is not None:
+
+        def sink(record: RequestRecord) -> None:
+            writer.write(record)
+            observe(record)
+
     for label, segment_config in plan:
         if segment_config.processes > 1:
-            runner: SegmentRunner = ProcessRunner(segment_config, writer.write, segment=label)
+            runner: SegmentRunner = ProcessRunner(segment_config, sink, segment=label)
         else:
-            runner = Runner(segment_config, writer.write, segment=label)
+            runner = Runner(segment_config, sink, segment=label)
         if on_runner is not None:
             on_runner(runner)
         first = writer.offset
@@ -311,6 +387,92 @@ def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     figures = summarize(result.records, window=window, slo=config.slo)
     figures.update(_self_judged(config, result.records, result.ledger, result.client))
     return figures
+
+
+def _exported(
+    export: LiveExport, on_runner: Callable[[SegmentRunner], None] | None
+) -> Callable[[SegmentRunner], None]:
+    """``on_runner`` that also points the live export's in-flight gauge at each runner."""
+
+    def attach(runner: SegmentRunner) -> None:
+        export.watch(lambda: runner.progress.in_flight)
+        if on_runner is not None:
+            on_runner(runner)
+
+    return attach
+
+
+def add_server_view(out_dir: Path, *, series: Sequence[str] = ()) -> RunSummary:
+    """Add the server's own figures to a finished run folder whose
+    ``server_metrics.jsonl`` was scraped beside another entry point's load (``sse-harness
+    locust --server-metrics``): ``summary.json`` gets ``server`` and
+    ``client_vs_server``, and the reports are written again.
+
+    Raises:
+        ConfigError: the folder holds no summary this version reads, or a selector of
+            ``series`` is malformed.
+    """
+    selectors = [GaugeSelector.parse(text) for text in series]
+    summary = read_summary(out_dir).as_dict()
+    records = list(read_records(out_dir / "results.jsonl"))
+    window = Window.around(records)
+    server = server_figures(
+        read_scrapes(out_dir / "server_metrics.jsonl"),
+        start_ns=window.start_ns,
+        end_ns=window.end_ns,
+        series=selectors,
+    )
+    summary.update(server=server, client_vs_server=client_vs_server(summary, server))
+    result = RunResult(out_dir=out_dir, summary=summary, records=records)
+    result.run_summary = RunSummary.of(summary)
+    write_run_files(result)
+    return result.run_summary
+
+
+def _abandons(config: RunConfig, sweep: Sweep | None) -> bool:
+    """Whether the run abandons streams (``--disconnect-rate``, or a sweep of it)."""
+    if sweep is not None and sweep.name == "disconnect-rate":
+        return any(level > 0 for level in sweep.levels)
+    return config.disconnect_rate > 0
+
+
+def recognised_gauge(urls: Sequence[str]) -> tuple[str, str] | None:
+    """The gauge of running requests of a recognised server (vLLM, SGLang, TGI, the
+    mock), as ``(url, name)``, read from one scrape of the first URL; None when that
+    scrape fails, the server is not recognised, or there are several replicas (a gauge
+    is read from one server)."""
+    if len(urls) != 1:
+        return None
+    scrape = scrape_once(urls[0], 5.0)
+    names = {name for name, _, _ in scrape.samples}
+    kind, name = vocabulary(recognise(names), names).get("running", ("", ""))
+    return (urls[0], name) if kind == "gauge" else None
+
+
+def _server(
+    config: RunConfig,
+    result: RunResult,
+    path: Path,
+    selectors: Sequence[GaugeSelector],
+    figures: dict[str, Any],
+) -> dict[str, Any]:
+    """The server's own figures over the run's window, and the client's minus them; a
+    sweep's or a search's segments get theirs over their own windows."""
+    window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
+    server = server_figures(
+        read_scrapes(path), start_ns=window.start_ns, end_ns=window.end_ns, series=selectors
+    )
+    for segment in result.segments:
+        records = [r for r in result.records if r.segment == segment["segment"]]
+        if not records:
+            continue
+        around = Window.around(records, warmup_s=config.bounds.warmup_s)
+        own = server_figures(
+            read_scrapes(path), start_ns=around.start_ns, end_ns=around.end_ns, series=selectors
+        )
+        segment["server"] = own
+        segment["client_vs_server"] = client_vs_server(segment["summary"], own)
+    return {"server": server, "client_vs_server": client_vs_server(figures, server)}
 
 
 def _about(
@@ -508,5 +670,14 @@ def write_run_files(result: RunResult) -> None:
     series = time_series(result.records, client=result.client)
     series.to_csv(out / "timeseries.csv", index=False)
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
-    page = render_html(result.summary, result.records, series=series)
+    rows = server_rows(out, result.records)
+    page = render_html(result.summary, result.records, series=series, server_rows=rows)
     (out / "report.html").write_text(page, "utf-8")
+
+
+def server_rows(out: Path, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
+    """The scraped servers' series over time (from the first request sent), if any."""
+    path = out / "server_metrics.jsonl"
+    if not path.exists() or not records:
+        return []
+    return server_series(read_scrapes(path), origin_ns=min(r.t_sent_ns for r in records))

@@ -157,7 +157,8 @@ async def _metrics(request: web.Request) -> web.Response:
     snapshots = [runtime.metrics.snapshot()]
     if runtime.peers is not None:
         snapshots += await runtime.peers.metrics_snapshots()
-    text = metrics_text.render(metrics_text.merge(snapshots))
+    merged = metrics_text.merge(snapshots)
+    text = metrics_text.render(merged, capacity=runtime.config.timing.capacity)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -212,6 +212,7 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
     truth.answer_stride = plan.n
     metrics.faults.update(plan.faults.kinds)
     metrics.active += 1
+    metrics.histograms.observe("queue", runtime.clock() - received_ns)
     waiter = runtime.waiters[request_id] = asyncio.Event()
     try:
         return await _answer(request, runtime, plan, truth)
@@ -267,6 +268,8 @@ async def _answer_body(
     truth.outcome = "complete"
     runtime.metrics.counters["tokens_sent"] += plan.completion_tokens
     runtime.metrics.observe_lateness(now - due_ns)
+    runtime.metrics.histograms.observe("ttft", now - truth.received_ns)
+    runtime.metrics.histograms.observe("e2e", now - truth.received_ns)
     return web.Response(
         text=text, content_type="application/json", headers={REQUEST_ID_HEADER: truth.id}
     )
@@ -323,6 +326,8 @@ async def _answer_stream(
         if not rendered.error:
             truth.finish_reason = finish_word(plan)
             runtime.metrics.counters["streams_completed"] += 1
+            end_ns = truth.last_write_ns or runtime.clock()
+            runtime.metrics.histograms.observe("e2e", end_ns - truth.received_ns)
         try:
             await response.write_eof()
         except ConnectionError:

@@ -4,6 +4,9 @@
 ``snapshot`` is plain JSON-able data, so the snapshots of several workers can be summed
 (``merge``) before ``render`` writes the text format (version 0.0.4).
 
+Beside its own ``mock_*`` names it writes vLLM's, for what it models
+(``mock_server.vllm_metrics``), so a client can read the mock as it reads vLLM.
+
 Send lateness is the time a token event was handed to the transport minus the time it
 was scheduled; it is observed in nanoseconds and exposed in seconds.
 """
@@ -14,6 +17,8 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
+
+from mock_server.vllm_metrics import Histograms, merge_histograms, render_vllm
 
 __all__ = ["LATENESS_BOUNDS_NS", "Metrics", "merge", "render"]
 
@@ -61,6 +66,7 @@ class Metrics:
         "active",
         "counters",
         "faults",
+        "histograms",
         "lateness_count",
         "lateness_sum_ns",
         "requests",
@@ -77,6 +83,8 @@ class Metrics:
         self._lateness = [0] * (len(LATENESS_BOUNDS_NS) + 1)
         self.lateness_count = 0
         self.lateness_sum_ns = 0
+        #: TTFT, E2E and queue time under vLLM's names.
+        self.histograms = Histograms()
 
     def observe_lateness(self, lateness_ns: int) -> None:
         """Count one token event's send lateness."""
@@ -94,6 +102,7 @@ class Metrics:
             "lateness_buckets": list(self._lateness),
             "lateness_count": self.lateness_count,
             "lateness_sum_ns": self.lateness_sum_ns,
+            "histograms": self.histograms.snapshot(),
         }
 
 
@@ -111,6 +120,7 @@ def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
     faults: Counter[str] = Counter()
     buckets = [0] * (len(LATENESS_BOUNDS_NS) + 1)
     active = count = total = 0
+    snapshots = list(snapshots)
     for snap in snapshots:
         for path, status, n in snap["requests"]:
             requests[(path, status)] += n
@@ -128,6 +138,7 @@ def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "lateness_buckets": buckets,
         "lateness_count": count,
         "lateness_sum_ns": total,
+        "histograms": merge_histograms([snap["histograms"] for snap in snapshots]),
     }
 
 
@@ -135,11 +146,12 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(snapshot: dict[str, Any]) -> str:
+def render(snapshot: dict[str, Any], *, capacity: int = 256) -> str:
     """Write a snapshot in the Prometheus text exposition format.
 
     Args:
         snapshot: from ``Metrics.snapshot`` or ``merge``.
+        capacity: the load model's capacity (``vllm:kv_cache_usage_perc``'s 100%).
 
     Returns:
         The text, ending with a newline.
@@ -175,4 +187,5 @@ def render(snapshot: dict[str, Any]) -> str:
         lines.append(f'mock_send_lateness_seconds_bucket{{le="{le}"}} {cumulative}')
     lines.append(f"mock_send_lateness_seconds_sum {snapshot['lateness_sum_ns'] / 1e9!r}")
     lines.append(f"mock_send_lateness_seconds_count {snapshot['lateness_count']}")
+    lines += render_vllm(snapshot, capacity=capacity)
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ from mock_server.config import MockConfig
 from mock_server.metrics import Metrics
 from mock_server.stream import TickScheduler
 from mock_server.truth import TruthLog
+from mock_server.vllm_metrics import Histograms, edges_for
 
 if TYPE_CHECKING:
     from mock_server.cluster import Peers
@@ -80,6 +81,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.truth = TruthLog(self.config.truth_capacity)
+        self.metrics.histograms = Histograms(edges_for(self.config))
 
     def next_request(self) -> tuple[str, int]:
         """A new request id (``<worker>-<sequence>``) and its sequence number."""

@@ -393,6 +393,8 @@ class StreamJob:
 
     def _count_tokens(self, tokens: int) -> None:
         truth = self.truth
+        if truth.tokens_sent == 0 and truth.token_write_ns:  # the first token is out
+            self._metrics.histograms.observe("ttft", truth.token_write_ns[0] - truth.received_ns)
         truth.tokens_sent += tokens
         self._metrics.counters["tokens_sent"] += tokens
         if truth.disconnect_detected_ns is not None:  # never, by construction

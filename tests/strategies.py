@@ -120,3 +120,11 @@ chat_chunks = st.one_of(
         optional={"usage": json_scalars, "error": json_scalars, "id": st.text(max_size=3)},
     ),
 )
+
+#: Histogram edges (seconds, ascending, distinct) and observations to put in them.
+histogram_edges = st.lists(
+    st.floats(min_value=1e-4, max_value=100, allow_nan=False), min_size=1, max_size=30, unique=True
+).map(sorted)
+observations = st.lists(
+    st.floats(min_value=0, max_value=200, allow_nan=False), min_size=1, max_size=300
+)

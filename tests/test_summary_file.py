@@ -87,3 +87,19 @@ def test_the_gate_judges_a_summary_as_read_or_as_a_mapping(tmp_path: Path) -> No
     for summary in (typed, typed.as_dict()):
         assert gate(summary, {"ttft.p50": "< 31 ms", "error_rate": "== 0"}).passed
         assert not gate(summary, {"ttft.p50": "< 29 ms"}).passed
+
+
+def test_the_servers_own_view_is_kept_and_a_summary_without_it_still_reads(
+    tmp_path: Path,
+) -> None:
+    server = {"recognised": "vllm", "server_ttft_s": {"p50": 0.1, "bound_s": {"p50": 0.02}}}
+    gaps = {"ttft_p50_ms": 3.0, "bound_ms": {"ttft_p50_ms": 20.0}}
+    write_summary(tmp_path / "summary.json", {**figures(), "server": server,
+                                              "client_vs_server": gaps})  # fmt: skip
+    again = read_summary(tmp_path)
+    assert again.server == server
+    assert again.client_vs_server == gaps
+    assert again.format == SUMMARY_FORMAT  # added fields keep the format
+    older = RunSummary.of(figures())
+    assert older.server is None
+    assert "server" not in older.as_dict()

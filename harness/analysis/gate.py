@@ -9,6 +9,9 @@ An SLO file is TOML with one ``[slo]`` table; each key names a figure of
     "error_rate" = "< 1%"
     "output_tokens_per_s" = "> 1000"
     "client.bound" = "== false"     # the client itself was not the bottleneck
+    "server.kv_cache_usage.max" = "< 0.9"   # the server's own figures (--server-metrics)
+    "server.server_ttft_s.p99" = "< 500 ms"
+    "client_vs_server.ttft_p50_ms" = "< 20 ms"
 
 ``load_objectives`` reads such a file into ``Objective`` values (a malformed file raises
 ``ConfigError`` naming the file and line), ``evaluate`` judges them against a summary and
@@ -74,6 +77,10 @@ METRIC_NAMES = (
     *_SCALARS,
     *_FLAGS,
 )
+#: The server's figures (``summary.json``'s ``server`` block): ``server.<figure>[.<stat>]``,
+#: ``server.series.<selector>.<stat>``, and ``client_vs_server.<gap>_ms`` (a latency).
+_SERVER_PREFIXES = ("server.", "client_vs_server.")
+_SERVER_SHARES = ("server.kv_cache_usage.", "server.prefix_cache_hit_rate")
 _FLAG_CONDITION = re.compile(r"^\s*==\s*(true|false)\s*$", re.IGNORECASE)
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -108,7 +115,7 @@ class Objective:
     line: int | None = None
 
     def __post_init__(self) -> None:
-        if self.metric not in METRIC_NAMES:
+        if self.metric not in METRIC_NAMES and not _is_server(self.metric):
             raise ConfigError("slo", f"unknown metric {self.metric!r}")
         if self.op not in _OPERATORS:
             raise ConfigError("slo", f"unknown comparison {self.op!r}")
@@ -142,6 +149,8 @@ class ObjectiveResult:
     @property
     def detail(self) -> str:
         if self.measured is None:
+            if _is_server(self.objective.metric):
+                return "not measured (no such figure of the server: see summary.json's server)"
             return "not measured (no requests to measure it on)"
         shown = self.objective.show(self.measured)
         return f"{shown}: {'meets' if self.passed else 'breaches'} {self.objective}"
@@ -177,13 +186,14 @@ def parse_condition(metric: str, condition: str, *, line: int | None = None) -> 
     Raises:
         ConfigError: an unknown metric, comparison or unit, or a unit that does not fit.
     """
-    if metric not in METRIC_NAMES:
+    if metric not in METRIC_NAMES and not _is_server(metric):
         families = ", ".join(_LATENCIES)
         raise ConfigError(
             "slo",
             f"unknown metric {metric!r}; use <{families}>.<"
             f"{'|'.join(_STATISTICS)}>, {', '.join(_SCALARS)} or "
-            f"{', '.join(_FLAGS)}",
+            f"{', '.join(_FLAGS)}, or the server's: server.<figure>.<stat>, "
+            "client_vs_server.<gap>",
         )
     if not isinstance(condition, str):
         raise ConfigError(
@@ -203,11 +213,11 @@ def parse_condition(metric: str, condition: str, *, line: int | None = None) -> 
             '(<, <=, >, >=, == and a number, e.g. "< 0.5")',
         )
     op, number, unit = match.group(1), float(match.group(2)), match.group(3) or ""
-    kind = "latency" if metric.split(".")[0] in _LATENCIES else _SCALARS[metric][1]
+    kind = _kind(metric)
     if unit in ("s", "ms") and kind != "latency":
         raise ConfigError("slo", f"{metric}: {unit!r} fits latencies only")
     if unit == "%" and kind != "share":
-        raise ConfigError("slo", f"{metric}: '%' fits error_rate and goodput.share only")
+        raise ConfigError("slo", f"{metric}: '%' fits shares only (error_rate, goodput.share, ...)")
     threshold = number / 1000 if unit == "ms" else number / 100 if unit == "%" else number
     if kind == "latency" and not unit:
         unit = "s"
@@ -292,11 +302,42 @@ def _line_of(lines: Sequence[str], key: str, *, start: int = 0) -> int:
     return start + 1
 
 
+def _is_server(metric: str) -> bool:
+    return metric.startswith(_SERVER_PREFIXES) and len(metric.split(".")) >= 2
+
+
+def _kind(metric: str) -> str:
+    """``latency`` (seconds), ``share`` (0 to 1) or ``""`` (a count or a rate)."""
+    if _is_server(metric):
+        if metric.startswith("client_vs_server.") or "_s." in metric or metric.endswith("_s"):
+            return "latency"
+        return "share" if metric.startswith(_SERVER_SHARES) else ""
+    return "latency" if metric.split(".")[0] in _LATENCIES else _SCALARS[metric][1]
+
+
+def _server_value(summary: Mapping[str, Any], metric: str) -> Any:
+    """A server figure: the path's keys in the summary (a series' selector whole);
+    ``client_vs_server``'s gaps in seconds, like every other latency."""
+    if metric.startswith("server.series."):
+        name, _, stat = metric.removeprefix("server.series.").rpartition(".")
+        parts = ["server", "series", name, stat]
+    else:
+        parts = metric.split(".")
+    value: Any = summary
+    for part in parts:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if parts[0] == "client_vs_server" and isinstance(value, int | float):
+        return value / 1000  # the gaps are written in ms
+    return value
+
+
 def resolve_metric(summary: Mapping[str, Any], metric: str) -> float | None:
     """The value of ``metric`` (``ttft.p95``, ``error_rate``, ...) in a run summary."""
     family, _, stat = metric.partition(".")
     value: Any
-    if family in _LATENCIES and stat in _STATISTICS:
+    if _is_server(metric):
+        value = _server_value(summary, metric)
+    elif family in _LATENCIES and stat in _STATISTICS:
         value = (summary.get(_LATENCIES[family]) or {}).get(stat)
     elif metric in _SCALARS or metric in _FLAGS:
         value = summary
@@ -307,7 +348,9 @@ def resolve_metric(summary: Mapping[str, Any], metric: str) -> float | None:
             return None if value is None else float(bool(value))
     else:
         raise ConfigError("slo", f"unknown metric {metric!r}")
-    if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    if not math.isfinite(float(value)):
         return None
     return float(value)
 

@@ -31,6 +31,7 @@ from harness.conformance.display import printable
 from harness.conformance.model import AREAS, FAIL_ON
 from harness.conformance.render import finding_label, summary_line
 from harness.errors import ConfigError, ConnectFailed
+from harness.run import recognised_gauge
 
 __all__ = ["add_check_parser", "check_command", "report_table"]
 
@@ -121,6 +122,12 @@ def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--metrics-gauge",
         help="its gauge of running requests, e.g. vllm:num_requests_running or mock_active_streams",
     )
+    server.add_argument(
+        "--server-metrics",
+        metavar="URL",
+        help="a recognised server's /metrics (vLLM, SGLang, TGI, the mock): its own gauge of "
+        "running requests judges the abandoned stream, with no --metrics-gauge",
+    )
     output = check.add_argument_group("output")
     for flag, text, _ in _OUTPUTS:
         output.add_argument(flag, type=Path, metavar="FILE", help=text)
@@ -147,6 +154,17 @@ def _target(args: argparse.Namespace) -> Target:
     if args.request is None:
         args.request = _REQUEST_FOR.get(args.dialect, "openai-chat")
     origin = f"{parts.scheme}://{parts.netloc}"
+    if args.server_metrics is not None and args.metrics_gauge is None:
+        if args.metrics_url is not None:
+            raise ConfigError("server-metrics", "give --server-metrics or --metrics-url, not both")
+        found = recognised_gauge([args.server_metrics])
+        if found is None:
+            raise ConfigError(
+                "server-metrics",
+                f"no recognised server's gauge of running requests at {args.server_metrics}; "
+                "name one with --metrics-url and --metrics-gauge",
+            )
+        args.metrics_url, args.metrics_gauge = found
     return Target(
         spec=request_spec_from_args(args, args.url),
         dialect=args.dialect,

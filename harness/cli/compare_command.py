@@ -12,6 +12,8 @@ from pathlib import Path
 
 from harness.analysis.compare import compare_runs, render_comparison
 from harness.errors import ConfigError
+from harness.report.server import server_comparison
+from harness.results import read_summary
 
 __all__ = ["add_compare_parser", "compare_command", "parse_share"]
 
@@ -65,6 +67,11 @@ def compare_command(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     text = render_comparison(comparison, base=args.base_dir.name, current=args.current_dir.name)
+    text += server_comparison(
+        read_summary(args.base_dir).as_dict(),
+        read_summary(args.current_dir).as_dict(),
+        names=(args.base_dir.name, args.current_dir.name),
+    )
     if args.markdown is not None:
         with args.markdown.open("a", encoding="utf-8") as file:
             file.write(text)

@@ -36,8 +36,9 @@ from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
 from harness.report.labels import throughput_line
 from harness.results import read_summary
-from harness.run import default_out_dir
+from harness.run import add_server_view, default_out_dir
 from harness.servers.embedded import embedded_mock, mock_arguments
+from harness.servers.scrape import Scraper
 
 __all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
 
@@ -78,6 +79,18 @@ def _own_parser() -> argparse.ArgumentParser:
         default=0,
         help="start a master and this many worker processes (default 0: one process)",
     )
+    parser.add_argument(
+        "--server-metrics",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a server's Prometheus /metrics, scraped through the run (repeatable): the "
+        "summary gets the server's own figures beside the client's, as with run",
+    )
+    parser.add_argument("--server-series", action="append", default=[], metavar="SELECTOR",
+                        help="a metric to report as a gauge whatever the server")  # fmt: skip
+    parser.add_argument("--scrape-interval", type=float, default=1.0, metavar="S",
+                        help="seconds between scrapes of each server (default 1)")  # fmt: skip
     add_mock_arguments(parser, without="--host")
     return parser
 
@@ -256,7 +269,16 @@ def locust_main(argv: Sequence[str]) -> int:
             cpus = set(cores[1:]) if len(cores) > 1 else None  # locust off the mock's core
             print(f"embedded mock LLM server at {host}", file=sys.stderr)
         stops = StopSignals()
+        scraper = None
+        if own.server_metrics:
+            scraper = Scraper(
+                own.server_metrics, out / "server_metrics.jsonl", interval_s=own.scrape_interval
+            )
+            scraper.start()
+            stack.callback(scraper.stop)
         code = _run(locust_arguments(rest, host=host, out=out), own.workers, cpus, stops)
+    if own.server_metrics and (out / "summary.json").exists():
+        add_server_view(out, series=own.server_series)
     line = _report_line(out)
     if line is not None:
         print(line, file=sys.stderr)

@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.report.html import read_series, render_html
 from harness.results import read_records, read_summary
+from harness.run import server_rows
 
 __all__ = ["add_report_parser", "report_command"]
 
@@ -39,7 +40,9 @@ def report_command(args: argparse.Namespace) -> int:
         raise ConfigError(str(run_dir), f"not a run folder: {exc}") from exc
     series = read_series(run_dir / "timeseries.csv")
     out: Path = args.out or run_dir / "report.html"
-    page = render_html(summary, records, title=args.title, series=series)
+    page = render_html(
+        summary, records, title=args.title, series=series, server_rows=server_rows(run_dir, records)
+    )
     out.write_text(page, encoding="utf-8")
     print(f"wrote {out}")
     return 0

@@ -29,6 +29,7 @@ from harness.cli.request_options import (
     add_request_arguments,
     request_spec_from_args,
 )
+from harness.cli.server_table import server_table
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.errors import ConfigError
 from harness.limits import raise_open_files_limit
@@ -148,6 +149,40 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "given ones are summed",
     )
 
+    server = parser.add_argument_group("the server's own view")
+    server.add_argument(
+        "--server-metrics",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a server's Prometheus /metrics, scraped through the run into "
+        "server_metrics.jsonl (repeatable, one per replica); vLLM, SGLang, TGI and the "
+        "mock are recognised and put beside the client's figures",
+    )
+    server.add_argument(
+        "--server-series",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="a metric to report as a gauge whatever the server, e.g. "
+        "'app_streams{route=\"chat\"}' (repeatable)",
+    )
+    server.add_argument(
+        "--prometheus-port",
+        type=int,
+        metavar="PORT",
+        help="serve the run's own live figures (requests, errors by kind, TTFT/ITL/E2E "
+        "histograms, tokens, in flight, send lateness) as Prometheus metrics on "
+        "127.0.0.1:PORT while it runs (examples/grafana-dashboard.json graphs them)",
+    )
+    server.add_argument(
+        "--scrape-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between scrapes of each server (default 1)",
+    )
+
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, help="run folder (default reports/<time>-<id>/)")
     output.add_argument("--quiet", action="store_true", help="no live progress")
@@ -223,6 +258,13 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ConfigError("max-error-rate", f"is a share from 0 to 1, not {args.max_error_rate:g}")
     if args.trace is not None and args.rate is not None:
         raise ConfigError("rate", "a --trace sets its own arrival times; give one or the other")
+    if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
+        raise ConfigError("prometheus-port", f"is a TCP port, not {args.prometheus_port}")
+    if not args.scrape_interval > 0:
+        raise ConfigError("scrape-interval", f"must be more than 0, not {args.scrape_interval:g}")
+    for url in args.server_metrics:
+        if not url.lower().startswith(("http://", "https://")):
+            raise ConfigError("server-metrics", f"{url!r} is not an http:// or https:// URL")
 
 
 def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Sweep | None]:
@@ -455,6 +497,10 @@ async def _execute(
                 truth_url=truth_url,
                 measurement_error=error,
                 metrics_gauge=_gauge(args),
+                server_metrics=args.server_metrics,
+                server_series=args.server_series,
+                scrape_interval_s=args.scrape_interval,
+                prometheus_port=args.prometheus_port,
                 on_runner=attach,
                 command=_command_line(args, config),
             )
@@ -528,6 +574,9 @@ def run_command(args: argparse.Namespace) -> int:
         # a log, or a pipe, keeps every column whole: rich would squeeze them to 80
         Console(width=None if sys.stdout.isatty() else 120).print(levels)
     Console().print(_summary_table(result))
+    server = server_table(result.summary)
+    if server is not None:
+        Console().print(server)
     if search is not None:
         found = result.summary["max_rate"]
         console.print(

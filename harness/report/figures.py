@@ -38,6 +38,7 @@ __all__ = [
     "bulk_range",
     "itl_histogram",
     "latency_over_time",
+    "server_panel",
     "sweep_curve",
     "throughput_over_time",
     "ttft_cdf",
@@ -328,3 +329,45 @@ def sweep_curve(points: Sequence[SweepPoint], knee: int | None, knee_note: str) 
 
 def _top(point: SweepPoint) -> float:
     return point.e2e_p50_s or point.ttft_p99_s or point.ttft_p50_s or 0.0
+
+
+@svg_figure("server-panel")
+def server_panel(
+    client: Mapping[str, np.ndarray], server: Mapping[str, tuple[np.ndarray, np.ndarray]]
+) -> Figure | None:
+    """The server's series over time beside the client's: requests in flight against the
+    server's running and running + waiting, and token rates by each side.
+
+    Args:
+        client: ``second``, ``in_flight`` and ``tokens_per_s`` (the run's time series).
+        server: series name (``running``, ``waiting``, ``generation_tokens_per_s``) ->
+            (seconds into the run, values).
+    """
+    if not any(len(t) for t, _ in server.values()):
+        return None
+    figure = new_figure((SIZE[0], 2 * SIZE[1]))
+    left, right = figure.subplots(2, 1, sharex=True)
+    second = np.asarray(client.get("second", ()), dtype=float)
+    if len(second):
+        left.step(second, client["in_flight"], where="post", color=COLORS[0],
+                  label="client: in flight")  # fmt: skip
+    if "running" in server:
+        t, running = server["running"]
+        left.step(t, running, where="post", color=COLORS[1], label="server: running")
+        if "waiting" in server and len(server["waiting"][0]) == len(t):
+            total = np.asarray(running) + np.asarray(server["waiting"][1])
+            left.step(t, total, where="post", color=COLORS[2], linestyle="--",
+                      label="server: running + waiting")  # fmt: skip
+    left.set(title="Requests", ylabel="requests")
+    left.set_ylim(bottom=0)
+    legend_outside(left)
+    if len(second):
+        right.step(second, client["tokens_per_s"], where="post", color=COLORS[0],
+                   label="client: token events/s")  # fmt: skip
+    if "generation_tokens_per_s" in server:
+        t, rate = server["generation_tokens_per_s"]
+        right.step(t, rate, where="pre", color=COLORS[1], label="server: tokens/s")
+    right.set(title="Tokens per second", xlabel="seconds into the run")
+    right.set_ylim(bottom=0)
+    legend_outside(right)
+    return figure

@@ -31,6 +31,7 @@ from harness.report.labels import (
     schedule_line,
     token_count_line,
 )
+from harness.report.server import server_html
 
 __all__ = ["ERROR_SAMPLES", "environment", "read_series", "render_html", "saturation_knee"]
 
@@ -326,6 +327,7 @@ def render_html(
     title: str = "sse-harness run",
     env: Mapping[str, str] | None = None,
     series: pd.DataFrame | None = None,
+    server_rows: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The report page of a run.
 
@@ -336,6 +338,7 @@ def render_html(
         env: versions and machine to show; None takes ``environment()``.
         series: the run's per-second rows (``timeseries.csv``), for the client's health
             over time; None draws the rest from the records alone.
+        server_rows: the scraped server's series over time, for its panel.
     """
     from harness.report.run_figures import figures_html  # matplotlib: when a page is drawn
 
@@ -357,6 +360,7 @@ def render_html(
         "<h2>Figures</h2>",
         figures_html(summary, records, series),
     ]
+    parts.append(server_html(summary, records, server_rows))
     if summary.get("segments"):
         parts.append(_sweep(summary["segments"]))
     if summary.get("variants"):

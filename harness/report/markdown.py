@@ -17,6 +17,7 @@ from harness.report.labels import (
     throughput_line,
     token_count_line,
 )
+from harness.report.server import server_markdown
 
 __all__ = ["latency_table", "render_markdown"]
 
@@ -229,4 +230,5 @@ def render_markdown(
         lines += ["", *_disconnects(disconnect)]
     if segments:
         lines += ["", *_segments(segments)]
+    lines += server_markdown(summary)
     return "\n".join(lines) + "\n"

@@ -64,3 +64,17 @@ def test_an_unreadable_gauge_stops_the_run_before_it_starts(
         asyncio.run(execute(config_for(long_mock), tmp_path / "run", metrics_gauge=gauge))
     assert caught.value.field == "metrics-gauge"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_recognised_servers_own_gauge_judges_abandonment_without_being_named(
+    long_mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    metrics = long_mock.base_url + "/metrics"  # the mock speaks vLLM's names
+    result = asyncio.run(execute(config_for(long_mock), tmp_path, server_metrics=[metrics]))
+    disconnect = result.summary["disconnect"]
+    assert disconnect["source"] == "gauge"
+    assert disconnect["stopped_by_server"] == 3
+    assert (
+        disconnect["gauge"]["read"] == f"vllm:num_requests_running at {metrics} (--server-metrics)"
+    )
+    assert result.summary["server"]["recognised"] == "mock"

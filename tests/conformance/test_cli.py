@@ -106,6 +106,10 @@ def test_a_target_that_never_answers_exits_2_after_the_timeout(
             ["http://127.0.0.1:9", "--metrics-url", "http://127.0.0.1:9/metrics"],
             "give --metrics-url and --metrics-gauge together",
         ),
+        (
+            ["http://127.0.0.1:9", "--server-metrics", "http://127.0.0.1:9/metrics"],
+            "no recognised server's gauge of running requests at http://127.0.0.1:9/metrics",
+        ),
         (["http://127.0.0.1:9", "--burst", "1"], "burst"),
         (["http://127.0.0.1:9", "--header", "no-colon"], "expected NAME:VALUE"),
     ],

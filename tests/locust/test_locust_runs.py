@@ -158,3 +158,21 @@ def test_an_invalid_option_stops_the_test_with_exit_code_2(
     assert run.returncode == 2
     assert "max-tokens: not a number: 'lots'" in run.log
     assert run.count() == 0
+
+
+def test_sse_harness_locust_scrapes_the_server_and_puts_its_view_beside_the_clients(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    cli = [sys.executable, "-m", "harness.cli", "locust", "--server-metrics",
+           f"{mock.base_url}/metrics", "--scrape-interval", "0.2"]  # fmt: skip
+    run = run_locust(["-u", "2", "-r", "10", "-t", "3s", "--host", mock.base_url, "--out",
+                      str(out), "--stop-timeout", "10"], command=cli)  # fmt: skip
+    assert run.returncode == 0, run.log[-3000:]
+    summary = summary_of(out)
+    server = summary["server"]
+    assert server["recognised"] == "mock"
+    assert server["server_ttft_s"]["count"] >= summary["requests"] > 0
+    gap = summary["client_vs_server"]
+    assert gap["ttft_p50_ms"] >= -gap["bound_ms"]["ttft_p50_ms"]  # never faster than the server
+    assert "## The server's own view" in (out / "report.md").read_text()
