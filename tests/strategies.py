@@ -120,3 +120,13 @@ chat_chunks = st.one_of(
         optional={"usage": json_scalars, "error": json_scalars, "id": st.text(max_size=3)},
     ),
 )
+
+#: Seeds of a run (what ``--seed`` takes).
+run_seeds = st.integers(min_value=0, max_value=2**32)
+#: ``uniform:a,b`` bounds, a <= b.
+uniform_bounds = st.tuples(
+    st.integers(min_value=1, max_value=5000), st.integers(min_value=0, max_value=5000)
+).map(lambda pair: (pair[0], pair[0] + pair[1]))
+#: Means and standard deviations of a token length distribution.
+length_means = st.floats(min_value=1, max_value=10_000)
+length_deviations = st.floats(min_value=0, max_value=10_000)

@@ -30,6 +30,11 @@ from harness.cli.request_options import (
     request_spec_from_args,
 )
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
+from harness.cli.workload_options import (
+    add_workload_arguments,
+    token_rule_from_args,
+    workload_spec_from_args,
+)
 from harness.errors import ConfigError
 from harness.limits import raise_open_files_limit
 from harness.load.config import RunConfig, parse_abandon, parse_slo
@@ -38,6 +43,7 @@ from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
 from harness.load.recorder import redact
 from harness.load.runner import SegmentRunner
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
+from harness.load.workload import Workload, build_workload, fill_trace
 from harness.report.labels import client_line, schedule_line
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.servers.embedded import embedded_mock, mock_arguments
@@ -60,6 +66,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     prompts.add_argument("--prompt-words", type=int, help="synthetic prompts of this many words")
     prompts.add_argument("--max-tokens", type=int, help="output length to ask for")
     prompts.add_argument("--turns", type=int, default=1, help="turns per conversation")
+    add_workload_arguments(parser)
 
     load = parser.add_argument_group("load (bounded by --requests and/or --duration)")
     load.add_argument(
@@ -172,6 +179,14 @@ def _prompts(args: argparse.Namespace) -> tuple[tuple[Message, ...], ...]:
     return tuple(prompts) or (({"role": "user", "content": "Tell me a story."},),)
 
 
+def _workload(args: argparse.Namespace, rule: Any, requests: int | None) -> Workload | None:
+    """The pool of prompts a dataset, lengths or shared prefixes make (None without)."""
+    spec = workload_spec_from_args(args)
+    if not spec.shapes_prompts and getattr(args, "tokenizer", None) is None:
+        return None
+    return build_workload(spec, _prompts(args), rule, seed=args.seed, requests=requests)
+
+
 def search_from_args(args: argparse.Namespace, config: RunConfig) -> RateSearch | None:
     """The rate search of ``--find-max-rate``, checked against the rest of the options.
 
@@ -248,6 +263,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
                 disconnect_rate = float(rates[0])
             except ValueError as exc:
                 raise ConfigError("disconnect-rate", f"not a number: {rates[0]!r}") from exc
+    rule = token_rule_from_args(args)
     if args.trace is not None:
         try:
             profile: Any = Trace.from_lines(
@@ -255,6 +271,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
             )
         except OSError as exc:
             raise ConfigError("trace", f"cannot read {args.trace}: {exc.strerror}") from exc
+        profile = fill_trace(profile, rule, seed=args.seed)
     elif args.rate is not None:
         profile = OpenLoop(
             rate=args.rate, arrival=args.arrival, burstiness=args.burstiness, seed=args.seed
@@ -267,6 +284,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
     requests = args.requests
     if requests is None and args.duration is None:
         requests = len(profile.entries) if isinstance(profile, Trace) else DEFAULT_REQUESTS
+    workload = _workload(args, rule, requests)
     config = RunConfig(
         spec=spec,
         profile=profile,
@@ -289,7 +307,9 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         ),
         disconnect_rate=disconnect_rate,
         disconnect_after=parse_abandon(args.disconnect_after) if args.disconnect_after else None,
-        prompts=_prompts(args),
+        prompts=workload.prompts if workload else _prompts(args),
+        prompt_max_tokens=workload.max_tokens if workload else (),
+        workload=workload.info if workload else None,
         turns=args.turns,
         slo=parse_slo(args.slo),
         seed=args.seed,

@@ -149,6 +149,8 @@ class Runner(SegmentRunner):
         self._transport = transport
         self._rng = random.Random(config.seed * count + index)
         self._ids = itertools.count()
+        #: the closed loop's requests, numbered in order: which prompt of the pool each sends
+        self._prompt_numbers = itertools.count()
         self._id_prefix = f"{segment or 'r'}-" if count == 1 else f"{segment or 'r'}-p{index}-"
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
@@ -239,13 +241,23 @@ class Runner(SegmentRunner):
         conversation: list[Message] = []
         turn = 0
         while self._may_start():
-            prompt = self.config.prompts[(user + turn) % len(self.config.prompts)]
+            if self.config.turns == 1:  # the users share the pool: each prompt in turn
+                index = next(self._prompt_numbers) * self._shard[1] + self._shard[0]
+            else:
+                index = user + turn
+            prompt = self.config.prompts[index % len(self.config.prompts)]
             if turn == 0 or self.config.turns == 1:
                 conversation = list(prompt)
             else:
                 conversation.append(prompt[-1])
             self._launch()
-            text = await self._one(transport, conversation, user=user, turn=turn)
+            text = await self._one(
+                transport,
+                conversation,
+                user=user,
+                turn=turn,
+                max_tokens=self.config.max_tokens_for(index),
+            )
             turn += 1
             if self.config.turns > 1:
                 if turn >= self.config.turns or text is None:
@@ -268,7 +280,9 @@ class Runner(SegmentRunner):
             prompt = self.config.prompts[number % len(self.config.prompts)]
             if entry is not None and entry.prompt is not None:
                 prompt = ({"role": "user", "content": entry.prompt},)
-            output = entry.output_tokens if entry is not None else None
+            output = self.config.max_tokens_for(number)
+            if entry is not None and entry.output_tokens is not None:
+                output = entry.output_tokens
             self._launch()
             self._spawn(self._one(transport, list(prompt), scheduled_ns=due_ns, max_tokens=output))
 
