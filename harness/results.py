@@ -176,6 +176,7 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     max_rate: Block | None = None
     locust: Block | None = None
     command: list[str] | None = None
+    prompt_cache: Block | None = None
 
     @classmethod
     def from_dict(cls, data: Block) -> RunSummary:

@@ -29,6 +29,7 @@ from harness.analysis.metrics import (
     summarize,
     time_series,
 )
+from harness.analysis.prompt_cache import prompt_cache
 from harness.load.config import RunConfig
 from harness.load.health import ClientSamples, client_verdict
 from harness.load.ledger import ScheduleLedger, schedule_summary, send_lateness_ns
@@ -310,6 +311,7 @@ def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     figures = summarize(result.records, window=window, slo=config.slo)
     figures.update(_self_judged(config, result.records, result.ledger, result.client))
+    figures["prompt_cache"] = prompt_cache(result.records, window)
     return figures
 
 

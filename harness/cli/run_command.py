@@ -27,6 +27,7 @@ from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import (
     add_mock_arguments,
     add_request_arguments,
+    embedded_mock_extra,
     request_spec_from_args,
 )
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
@@ -520,6 +521,7 @@ def run_command(args: argparse.Namespace) -> int:
                         itl_ms=args.mock_itl_ms,
                         tokens=args.mock_tokens,
                         seed=args.seed,
+                        extra=embedded_mock_extra(args),
                     ),
                     cpu=0 if cores > 1 else None,
                 )

@@ -217,4 +217,3 @@ class TokenizerRule:
             if error == 0:
                 break
         return best
-
