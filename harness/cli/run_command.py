@@ -30,6 +30,7 @@ from harness.cli.request_options import (
     embedded_mock_extra,
     request_spec_from_args,
 )
+from harness.cli.scenario_file import apply_scenario, located, write_scenario
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.cli.workload_options import (
     add_workload_arguments,
@@ -57,6 +58,20 @@ DEFAULT_CONCURRENCY = 8
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        type=Path,
+        metavar="SCENARIO.toml",
+        help="a scenario file, as with --config",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="SCENARIO.toml",
+        help="read the run's options from a scenario file (flags override it); the run "
+        "folder gets the resolved one, scenario.toml, to repeat the run",
+    )
     target = parser.add_argument_group("target")
     target.add_argument("--url", help="the endpoint; without it an embedded mock is started")
     add_request_arguments(target)
@@ -346,6 +361,13 @@ def _progress(runner: SegmentRunner, started_ns: int) -> Table:
     return table
 
 
+def run_parser() -> argparse.ArgumentParser:
+    """A parser of ``run``'s options alone (scenario files are read against it)."""
+    parser = argparse.ArgumentParser(prog="sse-harness run", add_help=False)
+    add_run_arguments(parser)
+    return parser
+
+
 def _levels_table(result: RunResult) -> Table | None:
     """One row per level of a sweep or rate search, as each level ran."""
     if not result.segments:
@@ -507,7 +529,15 @@ def _is_loopback(url: str) -> bool:
 def run_command(args: argparse.Namespace) -> int:
     """Run the load and print where its files went. Returns the exit code."""
     console = Console(stderr=True)
-    _check_options(args)  # before the embedded mock starts
+    parser = run_parser()
+    if args.scenario is not None:
+        if args.config is not None:
+            raise ConfigError("config", "give the scenario file once (--config or its path)")
+        args.config = args.scenario
+    if args.config is not None:
+        apply_scenario(args, parser)
+    with located(args):
+        _check_options(args)  # before the embedded mock starts
     objectives = load_objectives(args.gate) if args.gate else None  # malformed: exit 2 now
     raise_open_files_limit()
     with ExitStack() as stack:
@@ -537,9 +567,11 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             url = args.url
             truth_url = _origin(url) if _is_loopback(url) else None
-        config, sweep = config_from_args(args, url)
+        with located(args):
+            config, sweep = config_from_args(args, url)
         search = search_from_args(args, config)
         out_dir = args.out or default_out_dir()
+        write_scenario(out_dir, args, parser, config.spec.secrets)
         concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
         error = measurement_error(config.transport, concurrency)
         signals = StopSignals()
