@@ -343,6 +343,12 @@ def _disconnects(disconnect: Mapping[str, Any]) -> str:
     return f"<h2>Abandoned streams</h2>{said}{_table(['figure', 'value'], rows, text_columns=2)}"
 
 
+def _workload(records: Sequence[RequestRecord]) -> str:
+    from harness.report.length_figures import workload_section  # matplotlib, as above
+
+    return workload_section(records)
+
+
 def render_html(
     summary: Summary,
     records: Sequence[RequestRecord],
@@ -375,6 +381,7 @@ def render_html(
         _latency(summary),
         "<h2>Figures</h2>",
         _figures(summary, records),
+        _workload(records),
     ]
     if summary.get("segments"):
         parts.append(_sweep(summary["segments"]))

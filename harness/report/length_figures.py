@@ -1,0 +1,100 @@
+"""The report's workload figures: the input and output lengths the server counted, and
+TTFT against input length, where prefill shows (split by prompt-cache hit and miss when
+the server reports cached tokens).
+
+Lengths are the server's usage (``prompt_tokens``, ``output_tokens``) of the requests that
+ended ``ok`` or ``cut``; a run whose server reports no prompt tokens gets no section.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from harness.record import Outcome, RequestRecord
+from harness.report.figures import _COLORS, _SIZE, _svg, _thin
+
+__all__ = ["length_histograms", "ttft_by_input_length", "workload_section"]
+
+_MEASURED = (Outcome.OK, Outcome.CUT)
+
+
+@_svg("length-histograms")
+def length_histograms(prompt_tokens: np.ndarray, output_tokens: np.ndarray) -> Figure | None:
+    """Histograms of input (prompt) and output lengths in tokens, side by side."""
+    inputs = np.asarray(prompt_tokens, dtype=float)
+    outputs = np.asarray(output_tokens, dtype=float)
+    inputs, outputs = inputs[np.isfinite(inputs)], outputs[np.isfinite(outputs)]
+    if not len(inputs) and not len(outputs):
+        return None
+    figure = Figure(figsize=_SIZE)
+    left, right = figure.subplots(1, 2)
+    for ax, values, label, color in (
+        (left, inputs, "input (prompt) tokens", _COLORS[0]),
+        (right, outputs, "output tokens", _COLORS[2]),
+    ):
+        if len(values):
+            ax.hist(values, bins=min(40, max(len(np.unique(values)), 1)), color=color, alpha=0.85)
+            median = float(np.median(values))
+            ax.axvline(median, color=_COLORS[1], linewidth=1.2, label=f"p50 {median:g}")
+            ax.legend(loc="upper right")
+        ax.set(title=f"{label} ({len(values)} requests)", xlabel="tokens", ylabel="requests")
+    figure.tight_layout()
+    return figure
+
+
+@_svg("ttft-by-input")
+def ttft_by_input_length(
+    prompt_tokens: np.ndarray, ttft_s: np.ndarray, cached_tokens: np.ndarray | None = None
+) -> Figure | None:
+    """TTFT of each request against its input length; cache hits and misses apart when
+    ``cached_tokens`` (NaN where unknown) says which."""
+    x = np.asarray(prompt_tokens, dtype=float)
+    y = np.asarray(ttft_s, dtype=float) * 1000
+    known = np.isfinite(x) & np.isfinite(y)
+    if not known.any():
+        return None
+    figure = Figure(figsize=_SIZE)
+    ax = figure.subplots()
+    cached = None if cached_tokens is None else np.asarray(cached_tokens, dtype=float)
+    if cached is not None and np.isfinite(cached[known]).any():
+        groups = [
+            ("cache hit", known & (cached > 0), _COLORS[2]),
+            ("cache miss", known & (cached == 0), _COLORS[3]),
+        ]
+    else:
+        groups = [("requests", known, _COLORS[0])]
+    for label, mask, color in groups:
+        index = np.flatnonzero(mask)
+        if not len(index):
+            continue
+        keep = index[_thin(len(index))]
+        ax.scatter(x[keep], y[keep], s=6, alpha=0.6, color=color, label=f"{label} ({len(index)})")
+    ax.set(title="TTFT against input length", xlabel="input (prompt) tokens", ylabel="TTFT (ms)")
+    ax.legend(loc="upper left")
+    return figure
+
+
+def workload_section(records: Sequence[RequestRecord]) -> str:
+    """The report's "Workload" section: the two figures, or "" when the server reported
+    no prompt tokens."""
+    measured = [r for r in records if r.outcome in _MEASURED and r.prompt_tokens is not None]
+    if not measured:
+        return ""
+
+    def column(values: Sequence[float | int | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    prompt = column([r.prompt_tokens for r in measured])
+    ttft = column([r.ttft_s for r in measured])
+    cached = column([r.cached_tokens for r in measured])
+    drawn = [
+        length_histograms(prompt, column([r.output_tokens for r in measured])),
+        ttft_by_input_length(prompt, ttft, cached),
+    ]
+    figures = "".join(f"<figure>{svg}</figure>" for svg in drawn if svg)
+    note = html.escape("Lengths as the server's usage counted them.")
+    return f'<h2>Workload</h2><p>{note}</p><div class="figs">{figures}</div>'
