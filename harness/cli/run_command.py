@@ -35,6 +35,7 @@ from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.cli.workload_options import (
     add_workload_arguments,
     token_rule_from_args,
+    turns_option,
     workload_spec_from_args,
 )
 from harness.errors import ConfigError
@@ -81,7 +82,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     prompts.add_argument("--prompt-file", type=Path, help="JSONL of prompts or message lists")
     prompts.add_argument("--prompt-words", type=int, help="synthetic prompts of this many words")
     prompts.add_argument("--max-tokens", type=int, help="output length to ask for")
-    prompts.add_argument("--turns", type=int, default=1, help="turns per conversation")
+    prompts.add_argument(
+        "--turns",
+        type=turns_option,
+        default=1,
+        help="turns per conversation, or 'dataset': replay each --dataset conversation turn "
+        "by turn",
+    )
     add_workload_arguments(parser)
 
     load = parser.add_argument_group("load (bounded by --requests and/or --duration)")
@@ -326,7 +333,8 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         prompts=workload.prompts if workload else _prompts(args),
         prompt_max_tokens=workload.max_tokens if workload else (),
         workload=workload.info if workload else None,
-        turns=args.turns,
+        turns=args.turns if isinstance(args.turns, int) else 1,
+        turn_max_tokens=workload.turn_max_tokens if workload else (),
         slo=parse_slo(args.slo),
         seed=args.seed,
         processes=args.processes,

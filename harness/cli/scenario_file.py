@@ -160,7 +160,7 @@ def _scalar(action: argparse.Action, value: Any, at: str, base: Path) -> Any:
             converted = kind(str(value)) if not isinstance(value, str) else kind(value)
         else:
             converted = value if isinstance(value, str) else str(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ConfigError(at, f"not a valid value: {value!r}") from exc
     if action.choices is not None and converted not in action.choices:
         choices = ", ".join(map(str, action.choices))

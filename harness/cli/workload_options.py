@@ -11,7 +11,22 @@ from harness.load.datasets import DATASET_FORMATS
 from harness.load.lengths import LengthSpec, TokenizerRule, TokenRule, WordRule, parse_length
 from harness.load.workload import WorkloadSpec
 
-__all__ = ["add_workload_arguments", "token_rule_from_args", "workload_spec_from_args"]
+__all__ = [
+    "add_workload_arguments",
+    "token_rule_from_args",
+    "turns_option",
+    "workload_spec_from_args",
+]
+
+
+def turns_option(text: str) -> int | str:
+    """``--turns``: a whole number, or ``dataset``."""
+    if text == "dataset":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number or 'dataset', not {text!r}") from None
 
 
 def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,4 +125,5 @@ def workload_spec_from_args(args: argparse.Namespace) -> WorkloadSpec:
         prefix_groups=getattr(args, "prefix_groups", None),
         prefix_tokens=getattr(args, "prefix_tokens", None),
         prefix_cache_bust=getattr(args, "prefix_cache_bust", False),
+        turns_from_dataset=getattr(args, "turns", 1) == "dataset",
     )

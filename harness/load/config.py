@@ -45,6 +45,9 @@ class RunConfig:
     #: the output length each prompt asks for, by the prompt's index (None, or an empty
     #: tuple: the request's ``max_tokens``)
     prompt_max_tokens: tuple[int | None, ...] = ()
+    #: ``--turns dataset``: each prompt is a conversation's user turns, sent one by one
+    #: (the answers sent back), turn t asking for ``turn_max_tokens[i][t]``
+    turn_max_tokens: tuple[tuple[int | None, ...], ...] = ()
     #: where the prompts came from, for the summary (``config.workload``)
     workload: WorkloadInfo | None = None
     turns: int = 1
@@ -79,6 +82,10 @@ class RunConfig:
             raise ConfigError("prompt", "give at least one non-empty prompt")
         if self.prompt_max_tokens and len(self.prompt_max_tokens) != len(self.prompts):
             raise ConfigError("max-tokens", "give one output length per prompt")
+        if self.turn_max_tokens and not isinstance(self.profile, ClosedLoop):
+            raise ConfigError("turns", "'dataset' replays conversations in a closed loop only")
+        if self.turn_max_tokens and len(self.turn_max_tokens) != len(self.prompts):
+            raise ConfigError("turns", "give the output lengths of every conversation")
         if self.processes < 1:
             raise ConfigError("processes", f"must be at least 1, not {self.processes}")
         if self.retry_429 < 0:

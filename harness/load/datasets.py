@@ -38,11 +38,15 @@ _SNIFF_BYTES = 64 * 1024
 @dataclass(frozen=True, slots=True)
 class DatasetItem:
     """One prompt of a dataset: the messages to send, its token count by the run's rule,
-    and the output length the dataset gives (None when it gives none)."""
+    and the output length the dataset gives (None when it gives none).
+
+    ``turns`` holds every user turn of the conversation with the length of the answer
+    that follows it (None where none does), for ``--turns dataset``."""
 
     messages: tuple[Message, ...]
     prompt_tokens: int
     output_tokens: int | None = None
+    turns: tuple[tuple[Message, int | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,23 +204,36 @@ def _sharegpt_item(
     turns = _sequence(row.get("conversations"))
     if turns is None:
         raise _bad(path, number, "conversations", "missing, or not a list of turns")
-    prompt: str | None = None
-    answer: str | None = None
+    spoken: list[tuple[str, str]] = []
     for index, turn in enumerate(turns):
         if not isinstance(turn, Mapping) or not isinstance(turn.get("value"), str):
             raise _bad(path, number, f"conversations[{index}]", 'expected {"from", "value"}')
         speaker = turn.get("from")
-        if prompt is None and speaker in ("human", "user"):
-            prompt = turn["value"]
-        elif prompt is not None and speaker in ("gpt", "assistant", "chatgpt"):
-            answer = turn["value"]
-            break
-    if prompt is None or not prompt.strip():
+        if speaker in ("human", "user"):
+            spoken.append(("user", turn["value"]))
+        elif speaker in ("gpt", "assistant", "chatgpt"):
+            spoken.append(("assistant", turn["value"]))
+    pairs = _user_turns(spoken, rule)
+    if not pairs or not pairs[0][0]["content"].strip():
         return None
-    output = rule.count(answer) if answer is not None else None
+    first, output = pairs[0]
     if with_output and not output:
         return None
-    return DatasetItem(({"role": "user", "content": prompt},), rule.count(prompt), output)
+    return DatasetItem((first,), rule.count(first["content"]), output, pairs)
+
+
+def _user_turns(
+    spoken: Sequence[tuple[str, str]], rule: TokenRule
+) -> tuple[tuple[Message, int | None], ...]:
+    """Each user turn, with the length of the first answer after it (None: no answer
+    before the next user turn)."""
+    pairs: list[tuple[Message, int | None]] = []
+    for role, text in spoken:
+        if role == "user":
+            pairs.append(({"role": "user", "content": text}, None))
+        elif pairs and pairs[-1][1] is None:
+            pairs[-1] = (pairs[-1][0], rule.count(text))
+    return tuple(pairs)
 
 
 def _table_item(
@@ -244,7 +261,9 @@ def _table_item(
     elif with_output:
         raise _bad(path, number, "output_tokens", "missing, and --output-len dataset needs it")
     tokens = sum(rule.count(m["content"]) for m in messages)
-    return DatasetItem(messages, tokens, output)
+    spoken = [(str(m.get("role")), m["content"]) for m in messages]
+    turns = _user_turns(spoken, rule) if len(messages) > 1 else ()
+    return DatasetItem(messages, tokens, output, turns or ((messages[-1], output),))
 
 
 def _messages(path: Path, number: int, value: Any) -> tuple[Message, ...]:

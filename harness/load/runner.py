@@ -238,6 +238,9 @@ class Runner(SegmentRunner):
 
     async def _user(self, transport: Transport, user: int, start_ns: int) -> None:
         await self._sleep_until(start_ns)
+        if self.config.turn_max_tokens:
+            await self._conversations(transport, user)
+            return
         conversation: list[Message] = []
         turn = 0
         while self._may_start():
@@ -264,6 +267,27 @@ class Runner(SegmentRunner):
                     turn = 0  # the conversation is over: the user starts a new one
                 else:
                     conversation.append({"role": "assistant", "content": text})
+
+    async def _conversations(self, transport: Transport, user: int) -> None:
+        """``--turns dataset``: the user takes the pool's next conversation and sends its
+        turns one by one, each with the answers so far, until it ends or fails."""
+        config = self.config
+        while self._may_start():
+            index = next(self._prompt_numbers) * self._shard[1] + self._shard[0]
+            turns = config.prompts[index % len(config.prompts)]
+            limits = config.turn_max_tokens[index % len(config.turn_max_tokens)]
+            conversation: list[Message] = []
+            for turn, message in enumerate(turns):
+                if turn and not self._may_start():
+                    return
+                conversation.append(message)
+                self._launch()
+                text = await self._one(
+                    transport, list(conversation), user=user, turn=turn, max_tokens=limits[turn]
+                )
+                if text is None:
+                    break
+                conversation.append({"role": "assistant", "content": text})
 
     async def _open_loop(self, transport: Transport, profile: OpenLoop | Trace) -> None:
         entries = profile.entries if isinstance(profile, Trace) else None

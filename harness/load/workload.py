@@ -54,6 +54,8 @@ class WorkloadSpec:
             shared prefixes of ``prefix_tokens`` tokens (round robin).
         prefix_cache_bust: make each request's prefix its own (same length), to measure
             the cache's misses.
+        turns_from_dataset: replay each dataset conversation turn by turn
+            (``--turns dataset``).
     """
 
     dataset: Path | None = None
@@ -67,6 +69,7 @@ class WorkloadSpec:
     prefix_groups: int | None = None
     prefix_tokens: int | None = None
     prefix_cache_bust: bool = False
+    turns_from_dataset: bool = False
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.input_tokens is not None:
@@ -87,6 +90,10 @@ class WorkloadSpec:
             raise ConfigError("prefix-tokens", f"must be at least 1, not {self.prefix_tokens}")
         if self.prefix_cache_bust and self.prefix_groups is None:
             raise ConfigError("prefix-cache-bust", "busts shared prefixes: give --prefix-groups")
+        if self.turns_from_dataset and self.dataset is None:
+            raise ConfigError("turns", "'dataset' replays the conversations of a --dataset")
+        if self.turns_from_dataset and self.prefix_groups is not None:
+            raise ConfigError("turns", "'dataset' replays conversations as they are: no prefixes")
 
     @property
     def shapes_prompts(self) -> bool:
@@ -98,6 +105,7 @@ class WorkloadSpec:
                 self.output_tokens,
                 self.prefix_groups,
                 self.output_from_dataset,
+                self.turns_from_dataset,
             )
         )
 
@@ -115,6 +123,7 @@ class WorkloadInfo:
     prefix_groups: int | None = None
     prefix_tokens: int | None = None
     prefix_cache_bust: bool = False
+    turns: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """The JSON-able description, without what the run did not use."""
@@ -125,11 +134,13 @@ class WorkloadInfo:
 @dataclass(frozen=True, slots=True)
 class Workload:
     """The pool: ``prompts[i]`` is sent asking for ``max_tokens[i]`` (None: the run's
-    ``--max-tokens``)."""
+    ``--max-tokens``). With ``turn_max_tokens``, each of ``prompts[i]`` is a user turn
+    of one conversation, asking for ``turn_max_tokens[i][t]``."""
 
     prompts: tuple[tuple[Message, ...], ...]
     max_tokens: tuple[int | None, ...]
     info: WorkloadInfo
+    turn_max_tokens: tuple[tuple[int | None, ...], ...] = ()
 
 
 def build_workload(
@@ -204,6 +215,8 @@ def build_workload(
         info["output_tokens"] = str(spec.output_tokens)
     elif spec.output_from_dataset:
         info["output_tokens"] = "dataset"
+    if spec.turns_from_dataset and dataset is not None:
+        return _conversations(dataset, spec, info, out)
     if spec.prefix_groups is not None and spec.prefix_tokens is not None:
         base = _with_prefixes(base, spec, rule, seed)
         info.update(
@@ -212,6 +225,24 @@ def build_workload(
             prefix_cache_bust=spec.prefix_cache_bust,
         )
     return Workload(tuple(base), tuple(out), WorkloadInfo(items=len(base), **info))
+
+
+def _conversations(
+    dataset: Dataset, spec: WorkloadSpec, info: dict[str, Any], drawn: Sequence[int | None]
+) -> Workload:
+    """The pool of ``--turns dataset``: each item one conversation's user turns, each
+    asking for its answer's length (with ``--output-len dataset``), else the item's."""
+    prompts = tuple(tuple(message for message, _ in item.turns) for item in dataset.items)
+    limits = tuple(
+        tuple(
+            answer if spec.output_from_dataset else drawn[index % len(drawn)]
+            for _, answer in item.turns
+        )
+        for index, item in enumerate(dataset.items)
+    )
+    info["turns"] = "dataset"
+    described = WorkloadInfo(items=len(prompts), **info)
+    return Workload(prompts, tuple(t[0] for t in limits), described, limits)
 
 
 def _with_prefixes(

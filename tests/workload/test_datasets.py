@@ -159,3 +159,22 @@ def test_unreadable_and_unknown_files_are_named(tmp_path: Path) -> None:
         load_dataset(broken, RULE)
     with pytest.raises(ConfigError, match="must be one of"):
         load_dataset(broken, RULE, data_format="xml")
+
+
+def test_every_user_turn_is_kept_with_its_answer_length(tmp_path: Path) -> None:
+    path = tmp_path / "sg.json"
+    path.write_text(json.dumps(sharegpt(2)))
+    item = load_dataset(path, RULE).items[1]
+    assert item.turns == (
+        ({"role": "user", "content": "ask ask"}, 3),
+        ({"role": "user", "content": "and then?"}, None),  # no answer follows it
+    )
+    table = tmp_path / "m.jsonl"
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b c"},
+                {"role": "user", "content": "d"}]  # fmt: skip
+    table.write_text(json.dumps({"messages": messages}) + "\n")
+    (row,) = load_dataset(table, RULE).items
+    assert row.turns == (
+        ({"role": "user", "content": "a"}, 2),
+        ({"role": "user", "content": "d"}, None),
+    )

@@ -129,3 +129,23 @@ def test_impossible_workload_options_are_named(options: list[str], field: str) -
     with pytest.raises(ConfigError) as caught:
         config(*options)
     assert caught.value.field == field
+
+
+def test_dataset_turns_make_a_pool_of_conversations(tmp_path: Path) -> None:
+    path = tmp_path / "sg.json"
+    path.write_text(json.dumps([
+        {"conversations": [{"from": "human", "value": "a b"}, {"from": "gpt", "value": "x"},
+                           {"from": "human", "value": "c"}, {"from": "gpt", "value": "y z"}]},
+        {"conversations": [{"from": "human", "value": "d"}, {"from": "gpt", "value": "w w w"}]},
+    ]))  # fmt: skip
+    made = config("--dataset", str(path), "--turns", "dataset", "--output-len", "dataset")
+    assert made.prompts == (
+        ({"role": "user", "content": "a b"}, {"role": "user", "content": "c"}),
+        ({"role": "user", "content": "d"},),
+    )
+    assert made.turn_max_tokens == ((1, 2), (3,))
+    assert made.redacted()["workload"]["turns"] == "dataset"
+    with pytest.raises(ConfigError, match="closed loop only"):
+        config("--dataset", str(path), "--turns", "dataset", "--rate", "2")
+    with pytest.raises(ConfigError, match="replays the conversations of a --dataset"):
+        config("--turns", "dataset")

@@ -158,3 +158,38 @@ def test_the_embedded_mock_takes_the_prefill_and_cache_options(tmp_path: Path) -
     block = summary["prompt_cache"]
     assert (block["hits"], block["misses"]) == (5, 1)
     assert block["cached_tokens"] == 5 * 96  # six full blocks of 16 of the 100 shared
+
+
+def test_dataset_conversations_are_replayed_turn_by_turn(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    """Conversation i has i + 1 turns; turn t says t + 2 words and its answer has
+    3 + t + i. Each request carries the turns and answers before it."""
+    conversations = [
+        {"conversations": [
+            part
+            for t in range(i + 1)
+            for part in ({"from": "human", "value": " ".join([f"c{i}t{t}"] * (t + 2))},
+                         {"from": "gpt", "value": " ".join(["a"] * (3 + t + i))})
+        ]}
+        for i in range(3)
+    ]  # fmt: skip
+    dataset = tmp_path / "conversations.json"
+    dataset.write_text(json.dumps(conversations))
+    out = tmp_path / "run"
+    run(
+        out, "--url", mock.base_url, "--dataset", str(dataset), "--turns", "dataset",
+        "--output-len", "dataset", "--requests", "6", "--concurrency", "1",
+    )  # fmt: skip
+    seen = sorted(
+        (record.turn, truth["prompt_tokens"], truth["max_tokens"], truth["tokens_sent"])
+        for record, truth in truths(mock, out)
+    )
+    expected = []
+    for i in range(3):
+        prompt = 0
+        for t in range(i + 1):
+            prompt += t + 2
+            expected.append((t, prompt, 3 + t + i, 3 + t + i))
+            prompt += 3 + t + i
+    assert seen == sorted(expected)
