@@ -149,3 +149,22 @@ def test_dataset_turns_make_a_pool_of_conversations(tmp_path: Path) -> None:
         config("--dataset", str(path), "--turns", "dataset", "--rate", "2")
     with pytest.raises(ConfigError, match="replays the conversations of a --dataset"):
         config("--turns", "dataset")
+
+
+def test_a_local_tokenizer_builds_the_run_prompts_and_is_recorded(tmp_path: Path) -> None:
+    from harness.load.lengths import TokenizerRule
+    from tests.workload.tokenizers_local import bpe
+
+    path = bpe(tmp_path / "tokenizer.json")
+    made = config("--tokenizer", str(path), "--input-tokens", "uniform:20,40", "--requests", "8",
+                  "--prefix-groups", "2", "--prefix-tokens", "30")  # fmt: skip
+    rule = TokenizerRule(path)
+    drawn = LengthSpec(kind="uniform", a=20, b=40).draws(8, 0)
+    prefixes = set()
+    for prompt, length in zip(made.prompts, drawn, strict=True):
+        prefix, own = prompt[-1]["content"].split("\n\n")
+        prefixes.add(prefix)
+        assert rule.count(prefix) == 30
+        assert rule.count(own) == length
+    assert len(prefixes) == 2
+    assert made.redacted()["workload"]["prompt_tokens_source"] == "tokenizer"
