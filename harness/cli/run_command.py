@@ -42,6 +42,7 @@ from harness.errors import ConfigError
 from harness.limits import raise_open_files_limit
 from harness.load.config import RunConfig, parse_abandon, parse_slo
 from harness.load.exchange import StreamBounds
+from harness.load.lengths import TokenRule
 from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
 from harness.load.recorder import redact
 from harness.load.runner import SegmentRunner
@@ -202,7 +203,7 @@ def _prompts(args: argparse.Namespace) -> tuple[tuple[Message, ...], ...]:
     return tuple(prompts) or (({"role": "user", "content": "Tell me a story."},),)
 
 
-def _workload(args: argparse.Namespace, rule: Any, requests: int | None) -> Workload | None:
+def _workload(args: argparse.Namespace, rule: TokenRule, requests: int | None) -> Workload | None:
     """The pool of prompts a dataset, lengths or shared prefixes make (None without)."""
     spec = workload_spec_from_args(args)
     if not spec.shapes_prompts and getattr(args, "tokenizer", None) is None:
