@@ -140,3 +140,19 @@ def test_an_example_runs_and_its_run_folder_reruns_it(example: Path, tmp_path: P
     ).read_text()
     del first["config"]["url"], second["config"]["url"]  # each embedded mock's own port
     assert first["config"] == second["config"]
+
+
+@pytest.mark.slow
+@pytest.mark.mock_llm(ttft_ms=5, itl_ms=1, tokens=4)
+def test_sse_load_runs_a_scenario_file_at_the_tests_mock(sse_load, tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "[load]\nrequests = 6\nconcurrency = 2\n[workload]\ninput-tokens = 12\noutput-tokens = 3\n",
+    )
+    summary = sse_load(scenario=path)
+    assert (summary["requests"], summary["errors"]) == (6, 0)
+    assert summary["config"]["workload"]["input_tokens"] == "12"
+    assert (Path(summary["run_dir"]) / "scenario.toml").exists()
+    bad = scenario(tmp_path, "[load]\nrequests = 0\n")
+    with pytest.raises(pytest.UsageError, match=r"scenario\.toml:2: requests"):
+        sse_load(scenario=bad)
