@@ -110,6 +110,8 @@ def workload_spec_from_args(args: argparse.Namespace) -> WorkloadSpec:
     output_spec: LengthSpec | None = None
     if output is not None and not from_dataset:
         output_spec = parse_length(output, "output-tokens")
+    if output_spec is not None and getattr(args, "max_tokens", None) is not None:
+        raise ConfigError("output-tokens", "gives each request's length: drop --max-tokens")
     input_text = getattr(args, "input_tokens", None)
     if input_text is not None and getattr(args, "prompt_words", None) is not None:
         raise ConfigError("input-tokens", "give --input-tokens or --prompt-words, not both")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ __all__ = ["DATASET_FORMATS", "Dataset", "DatasetItem", "detect_format", "load_d
 DATASET_FORMATS = ("sharegpt", "jsonl", "csv", "parquet")
 #: How many bytes of a file detection reads.
 _SNIFF_BYTES = 64 * 1024
+#: A ShareGPT record's key, as it opens a record (not words inside a prompt).
+_CONVERSATIONS = re.compile(r'^\[?\s*\{[^{]*?"conversations"\s*:')
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,7 @@ def detect_format(path: Path) -> str:
     if path.suffix.lower() in (".csv", ".tsv"):
         return "csv"
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    return "sharegpt" if '"conversations"' in text[:4096] else "jsonl"
+    return "sharegpt" if _CONVERSATIONS.search(text[:4096]) else "jsonl"
 
 
 def load_dataset(

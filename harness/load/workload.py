@@ -82,6 +82,8 @@ class WorkloadSpec:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(name.replace("_", "-"), f"must be at least 1, not {value}")
+            if value is not None and self.dataset is None:
+                raise ConfigError(name.replace("_", "-"), "applies to a --dataset: give one")
         if (self.prefix_groups is None) != (self.prefix_tokens is None):
             raise ConfigError("prefix-groups", "give --prefix-groups and --prefix-tokens together")
         if self.prefix_groups is not None and self.prefix_groups < 1:

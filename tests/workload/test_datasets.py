@@ -178,3 +178,12 @@ def test_every_user_turn_is_kept_with_its_answer_length(tmp_path: Path) -> None:
         ({"role": "user", "content": "a"}, 2),
         ({"role": "user", "content": "d"}, None),
     )
+
+
+def test_a_prompt_that_speaks_of_conversations_is_no_sharegpt(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"prompt": 'say "conversations": twice'}) + "\n")
+    assert detect_format(path) == "jsonl"
+    spaced = tmp_path / "s.json"
+    spaced.write_text('[\n  {\n    "id": "1",\n    "conversations": []\n  }\n]')
+    assert detect_format(spaced) == "sharegpt"

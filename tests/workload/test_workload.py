@@ -123,6 +123,8 @@ def test_run_options_make_the_pool(tmp_path: Path) -> None:
         (["--dataset", "x.json", "--input-tokens", "4"], "input-tokens"),
         (["--dataset", "x.json", "--dataset-sample", "0"], "dataset-sample"),
         (["--tokenizer", "nowhere.json"], "tokenizer"),
+        (["--min-input-tokens", "5"], "min-input-tokens"),
+        (["--output-tokens", "5", "--max-tokens", "9"], "output-tokens"),
     ],
 )
 def test_impossible_workload_options_are_named(options: list[str], field: str) -> None:
