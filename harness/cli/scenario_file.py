@@ -37,7 +37,7 @@ SCENARIO_FILE = "scenario.toml"
 #: Options a scenario neither sets nor records: where the files go, how the terminal
 #: looks, and the file itself.
 _NOT_RECORDED = frozenset({"config", "scenario", "out", "quiet", "help"})
-_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")
+_TABLE = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.-]+)\s*\]")
 _KEY = re.compile(r"""^\s*["']?([A-Za-z0-9_-]+)["']?\s*=""")
 
 
@@ -62,6 +62,7 @@ def _lines(text: str) -> dict[tuple[str, str], int]:
     for number, line in enumerate(text.splitlines(), start=1):
         if match := _TABLE.match(line):
             table = match.group(1)
+            found.setdefault(("", table), number)
         elif match := _KEY.match(line):
             found.setdefault((table, match.group(1)), number)
     return found
@@ -119,6 +120,8 @@ def load_scenario(
             continue
         if isinstance(value, Mapping):
             raise ConfigError(at, "tables nest one level deep: [table] then key = value")
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            raise ConfigError(at, "an array of tables ([[...]]) is no setting: use [table]")
         action = actions.get(key)
         if action is None:
             close = difflib.get_close_matches(key, list(actions), n=1)

@@ -68,6 +68,8 @@ def test_tables_group_options_and_paths_are_read_from_the_files_folder(tmp_path:
         ("[slo]\nttft = true\n", ":2: ttft: an SLO target is a number of seconds"),
         ("[load.more]\nrate = 1\n", "tables nest one level deep"),
         ("requests = \n", "is not valid TOML"),
+        ("[[load]]\nrate = 1\n", ":1: load: an array of tables"),
+        ("requests = 1979-05-27\n", ":1: requests: not a valid value"),
     ],
 )  # fmt: skip
 def test_a_bad_scenario_is_named_by_file_line_and_key(
