@@ -3,7 +3,8 @@ TTFT against input length, where prefill shows (split by prompt-cache hit and mi
 the server reports cached tokens).
 
 Lengths are the server's usage (``prompt_tokens``, ``output_tokens``) of the requests that
-ended ``ok`` or ``cut``; a run whose server reports no prompt tokens gets no section.
+ended ``ok`` or ``cut``. A run gets the section when its input lengths vary or its server
+reported cached tokens: one prompt sent over and over has nothing to show there.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ def ttft_by_input_length(
 
 
 def workload_section(records: Sequence[RequestRecord]) -> str:
-    """The report's "Workload" section: the two figures, or "" when the server reported
-    no prompt tokens."""
+    """The report's "Workload" section: the two figures, or "" when the input lengths
+    the server reported do not vary and it reported no cached tokens."""
     measured = [r for r in records if r.outcome in _MEASURED and r.prompt_tokens is not None]
-    if not measured:
+    lengths = {r.prompt_tokens for r in measured}
+    if len(lengths) < 2 and not any(r.cached_tokens for r in measured):
         return ""
 
     def column(values: Sequence[float | int | None]) -> np.ndarray:

@@ -38,8 +38,11 @@ def test_without_cached_counts_every_request_is_one_group() -> None:
     assert "cache hit" not in section
 
 
-def test_no_section_when_the_server_reports_no_prompt_tokens() -> None:
+def test_no_section_without_prompt_tokens_or_with_one_length_and_no_cache() -> None:
     records = [record(n, None, None) for n in range(3)]
     assert workload_section(records) == ""
+    assert workload_section([record(n, 40, None) for n in range(3)]) == ""
+    assert workload_section([record(n, 40, 0) for n in range(3)]) == ""
+    assert "cache hit (2)" in workload_section([record(n, 40, 32 * (n > 0)) for n in range(3)])
     page = render_html({"requests": 3, "config": {}}, records, env={})
     assert "<h2>Workload</h2>" not in page
