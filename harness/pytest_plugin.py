@@ -39,6 +39,8 @@ _OVERRIDES = {
     "seed": "Seed",
 }
 CHAT_PATH = "/v1/chat/completions"
+#: The longest a scenario's run may take in ``sse_load`` before it is given up.
+SCENARIO_TIMEOUT_S = 3600
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -146,9 +148,13 @@ def sse_load(
 
     ``sse_load(url=None, *, requests=20, duration_s=None, concurrency=4, rate=None,
     warmup_s=0.0, api="openai-chat", model="mock-model", max_tokens=None, headers=None,
-    prompt="Tell me a story.", transport="aiohttp", slo=None, timeout_s=60.0)``. Without a
-    URL it loads the test's ``mock_llm``. ``rate`` switches to an open loop; ``slo``
-    (``{"ttft": 0.5}``, seconds) adds goodput. Call it from synchronous tests.
+    prompt="Tell me a story.", transport="aiohttp", slo=None, timeout_s=60.0,
+    scenario=None)``. Without a URL it loads the test's ``mock_llm``. ``rate`` switches to
+    an open loop; ``slo`` (``{"ttft": 0.5}``, seconds) adds goodput. ``scenario`` (a
+    scenario file, as ``sse-harness run FILE.toml`` reads it) describes the whole load
+    instead of the other keywords; it runs as ``sse-harness run`` in a child process, at
+    ``url``, else the file's ``url``, else the test's ``mock_llm``. Call it from
+    synchronous tests.
     """
 
     def load(
@@ -167,7 +173,10 @@ def sse_load(
         transport: str = "aiohttp",
         slo: Mapping[str, float] | None = None,
         timeout_s: float = 60.0,
+        scenario: str | Path | None = None,
     ) -> dict[str, Any]:
+        if scenario is not None:
+            return _scenario_load(request, tmp_path_factory, Path(scenario), url)
         from harness.load.config import RunConfig
         from harness.load.payloads import RequestSpec
         from harness.load.schedule import Bounds, ClosedLoop, OpenLoop
@@ -204,6 +213,40 @@ def sse_load(
         return {**result.summary, "run_dir": str(out_dir)}
 
     return load
+
+
+def _scenario_load(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    scenario: Path,
+    url: str | MockLLM | None,
+) -> dict[str, Any]:
+    """``sse-harness run SCENARIO`` in a child process; its summary, with ``run_dir``."""
+    import json
+    import subprocess
+    import sys
+    import tomllib
+
+    try:
+        data = tomllib.loads(scenario.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise pytest.UsageError(f"sse_load: cannot read the scenario {scenario}: {exc}") from exc
+    has_url = "url" in data or any(isinstance(t, dict) and "url" in t for t in data.values())
+    target = url if url is not None or has_url else request.getfixturevalue("mock_llm")
+    endpoint = target.base_url if isinstance(target, MockLLM) else target
+    out_dir: Path = tmp_path_factory.mktemp("sse-load")
+    command = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--quiet"]
+    command += ["--out", str(out_dir), *(["--url", endpoint] if endpoint else [])]
+    try:  # the run is bounded by its scenario; this bounds a child that hangs regardless
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=SCENARIO_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise pytest.UsageError(f"sse_load: {scenario} ran over {SCENARIO_TIMEOUT_S} s") from exc
+    summary_file = out_dir / "summary.json"
+    if done.returncode == 2 or not summary_file.exists():
+        raise pytest.UsageError(f"sse_load: {scenario}: {done.stderr.strip()[-2000:]}")
+    return {**json.loads(summary_file.read_text()), "run_dir": str(out_dir)}
 
 
 @pytest.fixture

@@ -130,6 +130,9 @@ class RequestRecord:
     text_chars: int = 0
     reasoning_chars: int = 0
     prompt_tokens: int | None = None
+    #: of ``prompt_tokens``, those the server reported read from its prompt cache (OpenAI
+    #: ``prompt_tokens_details.cached_tokens``, Anthropic ``cache_read_input_tokens``)
+    cached_tokens: int | None = None
     output_tokens: int = 0
     usage_output_tokens: int | None = None
     token_source: TokenSource = TokenSource.EVENTS

@@ -227,6 +227,7 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     command: list[str] | None = None
     server: Block | None = None
     client_vs_server: Block | None = None
+    prompt_cache: Block | None = None
 
     @classmethod
     def from_dict(cls, data: Block) -> RunSummary:

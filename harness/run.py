@@ -29,6 +29,7 @@ from harness.analysis.metrics import (
     summarize,
     time_series,
 )
+from harness.analysis.prompt_cache import prompt_cache
 from harness.analysis.server_figures import client_vs_server, server_figures, server_series
 from harness.analysis.server_vocabulary import recognise, vocabulary
 from harness.errors import ConfigError
@@ -386,6 +387,7 @@ def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     figures = summarize(result.records, window=window, slo=config.slo)
     figures.update(_self_judged(config, result.records, result.ledger, result.client))
+    figures["prompt_cache"] = prompt_cache(result.records, window)
     return figures
 
 

@@ -38,6 +38,7 @@ _TIMING_FLAGS = {
     "spread": "spread",
     "load_k": "load_k",
     "capacity": "capacity",
+    "prefill_ms_per_token": "prefill_ms_per_token",
 }
 #: flag destination -> the MockConfig field it sets.
 _CONFIG_FLAGS = (
@@ -53,6 +54,8 @@ _CONFIG_FLAGS = (
     "ping_interval_ms",
     "truth_capacity",
     "reasoning_tokens",
+    "prefix_cache_tokens",
+    "prefix_block_tokens",
 )
 
 
@@ -116,6 +119,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="load model slope: TTFT and ITL grow by 1 + k * active / capacity (default 0)",
     )
     timing.add_argument("--capacity", type=int, help="the load model's full capacity")
+    timing.add_argument(
+        "--prefill-ms-per-token",
+        type=float,
+        help="prefill time per uncached prompt token, added to TTFT (default 0)",
+    )
+    timing.add_argument(
+        "--prefix-cache-tokens",
+        type=int,
+        help="a prefix cache of this many prompt tokens (LRU over blocks) that reports "
+        "cached tokens and skips their prefill (default 0: none)",
+    )
+    timing.add_argument(
+        "--prefix-block-tokens", type=int, help="the prefix cache's block size (default 16)"
+    )
     timing.add_argument(
         "--reasoning-tokens",
         type=int,

@@ -124,6 +124,8 @@ class TimingProfile:
             ``1 + load_k * active / capacity``, ``active`` being the streams already
             running when the request is admitted. 0 turns the model off.
         capacity: the number of streams the load model calls "full".
+        prefill_ms_per_token: the prefill time of each uncached prompt token, added to
+            TTFT (``mock_server.prefill``); 0 turns it off.
     """
 
     ttft_ms: float = 100.0
@@ -134,6 +136,7 @@ class TimingProfile:
     tokens_per_event: int = 1
     load_k: float = 0.0
     capacity: int = 256
+    prefill_ms_per_token: float = 0.0
 
     def __post_init__(self) -> None:
         _number("ttft_ms", self.ttft_ms, 0, MAX_TIME_MS)
@@ -148,6 +151,7 @@ class TimingProfile:
         _integer("tokens_per_event", self.tokens_per_event, 1, 1000)
         _number("load_k", self.load_k, 0, 1000)
         _integer("capacity", self.capacity, 1, 10_000_000)
+        _number("prefill_ms_per_token", self.prefill_ms_per_token, 0, 1000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +228,9 @@ class MockConfig:
             say; 0: none.
         models: the model names ``/v1/models`` lists; the first is the default.
         high_water_bytes: a stream whose transport buffers more than this waits a tick.
+        prefix_cache_tokens: the prefix cache's size in prompt tokens (LRU over blocks,
+            ``mock_server.prefill``); 0: no cache, nothing is ever reported cached.
+        prefix_block_tokens: the prefix cache's block size in tokens.
         timing: the timing profile.
         faults: the fault rates.
     """
@@ -250,6 +257,8 @@ class MockConfig:
     reasoning_tokens: int = 0
     models: tuple[str, ...] = ("mock-model",)
     high_water_bytes: int = 256 * 1024
+    prefix_cache_tokens: int = 0
+    prefix_block_tokens: int = 16
     timing: TimingProfile = field(default_factory=TimingProfile)
     faults: FaultRates = field(default_factory=FaultRates)
 
@@ -280,6 +289,8 @@ class MockConfig:
         _integer("truth_capacity", self.truth_capacity, 1, 10_000_000)
         _integer("reasoning_tokens", self.reasoning_tokens, 0, 1_000_000)
         _integer("high_water_bytes", self.high_water_bytes, 1024, 1024**3)
+        _integer("prefix_cache_tokens", self.prefix_cache_tokens, 0, 1_000_000_000)
+        _integer("prefix_block_tokens", self.prefix_block_tokens, 1, 4096)
         if (
             not isinstance(self.models, tuple)
             or not self.models

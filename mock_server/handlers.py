@@ -30,6 +30,7 @@ from mock_server.parsing import (
     reject_lone_surrogates,
 )
 from mock_server.plan import Ask, Endpoint, Plan, make_plan
+from mock_server.prefill import prompt_words
 from mock_server.render import Identity, error_body, render_body, render_stream
 from mock_server.render.anthropic import stop_reason
 from mock_server.render.openai import dumps
@@ -203,7 +204,12 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
         overrides,
         active=metrics.active,
         draw_seed=runtime.draw_seed(seed, sequence),
+        cached_tokens=runtime.prefix_cache.admit(prompt_words(ask.prompt_texts)),
     )
+    truth.prompt_tokens = plan.prompt_tokens
+    truth.cached_tokens = plan.cached_tokens
+    truth.prefill_ns = plan.prefill_ns
+    truth.max_tokens = ask.limit
     truth.faults = plan.faults.names
     truth.stream = plan.stream
     truth.tokens_planned = plan.completion_tokens

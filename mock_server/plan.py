@@ -33,8 +33,11 @@ choice 0 first, as OpenAI sends them; a fault's ``@N`` counts these events.
 
 Prompt tokens: the number of whitespace-separated words in all the prompt's text (every
 message's text parts, the system prompt or instructions, the completion prompt), at
-least 1. Completion tokens: reasoning tokens plus answer tokens of every choice, exactly
-the tokens sent.
+least 1. Cached tokens are what the prefix cache found (``mock_server.prefill``; the
+handler looks the prompt up and passes the count in); the prefill of the others,
+``prefill_ms_per_token`` each, comes before the first token and shifts every token.
+Completion tokens: reasoning tokens plus answer tokens of every choice, exactly the
+tokens sent.
 
 Timing. Token k (0-based, reasoning first) is due ``ttft + gap_1 + ... + gap_k`` after
 the request was received; an event with several tokens is due with its last token. TTFT
@@ -62,6 +65,7 @@ from typing import Any, NamedTuple
 from mock_server.config import MAX_TIME_MS, MockConfig, TimingProfile
 from mock_server.faults import Faults, resolve_faults
 from mock_server.overrides import Overrides
+from mock_server.prefill import prefill_ns
 from mock_server.vocabulary import WORDS
 
 __all__ = [
@@ -164,6 +168,10 @@ class Plan:
         split_seed: seeds the random split points of ``split_random``.
         more_choices: the texts of choices 1 to n - 1 (none unless the request asks
             for ``n`` above 1).
+        cached_tokens: the prompt tokens the prefix cache held.
+        prefill_ns: the prefill time of the uncached prompt tokens (in ``offsets_ns``).
+        prefix_cache: whether the server has a prefix cache (Anthropic's usage then
+            reports its reads).
     """
 
     endpoint: Endpoint
@@ -182,6 +190,9 @@ class Plan:
     faults: Faults
     split_seed: int
     more_choices: tuple[ChoiceText, ...] = ()
+    cached_tokens: int = 0
+    prefill_ns: int = 0
+    prefix_cache: bool = False
 
     @property
     def n(self) -> int:
@@ -238,7 +249,13 @@ def text_seed(seed: int, body: Mapping[str, Any], tag: str) -> int:
 
 
 def make_plan(
-    config: MockConfig, ask: Ask, overrides: Overrides, *, active: int = 0, draw_seed: int = 0
+    config: MockConfig,
+    ask: Ask,
+    overrides: Overrides,
+    *,
+    active: int = 0,
+    draw_seed: int = 0,
+    cached_tokens: int = 0,
 ) -> Plan:
     """Decide one response.
 
@@ -248,6 +265,7 @@ def make_plan(
         overrides: the request's overrides.
         active: streams already active when it was admitted (for the load model).
         draw_seed: seeds the drawn times and faults.
+        cached_tokens: the prompt tokens the prefix cache held.
 
     Returns:
         The plan.
@@ -288,10 +306,13 @@ def make_plan(
         offsets = [offset for offset in offsets for _ in range(choices)]
     slow_ns = round(faults.slow_headers_s * 1e9)
     stall_ns = round(faults.stall_s * 1e9)
-    if slow_ns or stall_ns:
+    prompt_tokens = max(1, sum(len(text.split()) for text in ask.prompt_texts))
+    cached = min(max(cached_tokens, 0), prompt_tokens)
+    prefill = prefill_ns(config.timing.prefill_ms_per_token, prompt_tokens - cached)
+    if slow_ns or stall_ns or prefill:
         stall_from = (faults.stall_at or 1) - 1
         offsets = [
-            offset + slow_ns + (stall_ns if index >= stall_from else 0)
+            offset + slow_ns + prefill + (stall_ns if index >= stall_from else 0)
             for index, offset in enumerate(offsets)
         ]
     return Plan(
@@ -303,7 +324,7 @@ def make_plan(
         content=content,
         reasoning_tokens=reasoning_tokens,
         content_tokens=content_tokens,
-        prompt_tokens=max(1, sum(len(text.split()) for text in ask.prompt_texts)),
+        prompt_tokens=prompt_tokens,
         offsets_ns=tuple(offsets),
         headers_offset_ns=slow_ns,
         finish=finish,
@@ -311,6 +332,9 @@ def make_plan(
         faults=faults,
         split_seed=rng.getrandbits(64),
         more_choices=more,
+        cached_tokens=cached,
+        prefill_ns=prefill,
+        prefix_cache=config.prefix_cache_tokens > 0,
     )
 
 

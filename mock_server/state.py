@@ -20,6 +20,7 @@ from aiohttp import web
 
 from mock_server.config import MockConfig
 from mock_server.metrics import Metrics
+from mock_server.prefill import PrefixCache
 from mock_server.stream import TickScheduler
 from mock_server.truth import TruthLog
 from mock_server.vllm_metrics import Histograms, edges_for
@@ -65,6 +66,7 @@ class Runtime:
         scheduler: the tick scheduler (set while the app runs).
         peers: the other workers (set while a multi-worker app runs).
         waiters: request id -> event set when that request ends (requests in progress).
+        prefix_cache: the worker's prefix cache (empty and unused when its size is 0).
     """
 
     config: MockConfig
@@ -73,6 +75,7 @@ class Runtime:
     wall_clock_s: Callable[[], float] = time.time
     metrics: Metrics = field(default_factory=Metrics)
     truth: TruthLog = field(init=False)
+    prefix_cache: PrefixCache = field(init=False)
     scheduler: TickScheduler | None = None
     peers: Peers | None = None
     waiters: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -82,6 +85,9 @@ class Runtime:
     def __post_init__(self) -> None:
         self.truth = TruthLog(self.config.truth_capacity)
         self.metrics.histograms = Histograms(edges_for(self.config))
+        self.prefix_cache = PrefixCache(
+            self.config.prefix_cache_tokens, self.config.prefix_block_tokens
+        )
 
     def next_request(self) -> tuple[str, int]:
         """A new request id (``<worker>-<sequence>``) and its sequence number."""

@@ -48,6 +48,10 @@ class RequestTruth:
         answer: the text of each answer event of choice 0, as planned.
         answer_first_event: the index, among the token events, of its first; the others
             follow every ``answer_stride`` events (the choices' events side by side).
+        prompt_tokens: the prompt's tokens (the plan's rule), None until planned.
+        cached_tokens: those the prefix cache held.
+        prefill_ns: the prefill time of the others, part of the first token's due time.
+        max_tokens: the output limit the request asked for, None when it gave none.
     """
 
     id: str
@@ -71,6 +75,10 @@ class RequestTruth:
     answer: tuple[str, ...] = ()
     answer_first_event: int = 0
     answer_stride: int = 1
+    prompt_tokens: int | None = None
+    cached_tokens: int = 0
+    prefill_ns: int = 0
+    max_tokens: int | None = None
 
     def answer_sent(self) -> str:
         """Choice 0's answer text as far as it was written: the events whose writes are
@@ -107,6 +115,10 @@ class RequestTruth:
             "stream": self.stream,
             "done": self.done,
             "outcome": self.outcome,
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "prefill_ns": self.prefill_ns,
+            "max_tokens": self.max_tokens,
         }
 
 

@@ -128,3 +128,12 @@ histogram_edges = st.lists(
 observations = st.lists(
     st.floats(min_value=0, max_value=200, allow_nan=False), min_size=1, max_size=300
 )
+#: Seeds of a run (what ``--seed`` takes).
+run_seeds = st.integers(min_value=0, max_value=2**32)
+#: ``uniform:a,b`` bounds, a <= b.
+uniform_bounds = st.tuples(
+    st.integers(min_value=1, max_value=5000), st.integers(min_value=0, max_value=5000)
+).map(lambda pair: (pair[0], pair[0] + pair[1]))
+#: Means and standard deviations of a token length distribution.
+length_means = st.floats(min_value=1, max_value=10_000)
+length_deviations = st.floats(min_value=0, max_value=10_000)

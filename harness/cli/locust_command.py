@@ -31,7 +31,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from harness.cli.request_options import add_mock_arguments
+from harness.cli.request_options import add_mock_arguments, embedded_mock_extra
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
 from harness.report.labels import throughput_line
@@ -260,7 +260,10 @@ def locust_main(argv: Sequence[str]) -> int:
         cpus = None
         if not _has(rest, "--host", "-H"):
             arguments = mock_arguments(
-                ttft_ms=own.mock_ttft_ms, itl_ms=own.mock_itl_ms, tokens=own.mock_tokens
+                ttft_ms=own.mock_ttft_ms,
+                itl_ms=own.mock_itl_ms,
+                tokens=own.mock_tokens,
+                extra=embedded_mock_extra(own),
             )
             mock = stack.enter_context(
                 embedded_mock(arguments, cpu=cores[0] if len(cores) > 1 else None)

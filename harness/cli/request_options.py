@@ -17,7 +17,12 @@ from harness.errors import ConfigError
 from harness.load.payloads import REQUEST_KINDS, RequestSpec, default_api_key_env
 from harness.transports import DEFAULT_TRANSPORT, TRANSPORTS
 
-__all__ = ["add_mock_arguments", "add_request_arguments", "request_spec_from_args"]
+__all__ = [
+    "add_mock_arguments",
+    "add_request_arguments",
+    "embedded_mock_extra",
+    "request_spec_from_args",
+]
 
 
 def add_request_arguments(
@@ -97,6 +102,28 @@ def add_mock_arguments(parser: argparse.ArgumentParser, *, without: str) -> None
         default=50,
         help="tokens per answer, unless a request asks fewer (default 50)",
     )
+    mock.add_argument(
+        "--mock-prefill-ms-per-token",
+        type=float,
+        default=0.0,
+        help="its prefill time per uncached prompt token, ms (default 0)",
+    )
+    mock.add_argument(
+        "--mock-prefix-cache-tokens",
+        type=int,
+        default=0,
+        help="its prefix cache's size in prompt tokens (default 0: none)",
+    )
+
+
+def embedded_mock_extra(args: argparse.Namespace) -> list[str]:
+    """The embedded mock's prefill and prefix-cache options, where given."""
+    extra: list[str] = []
+    if getattr(args, "mock_prefill_ms_per_token", 0):
+        extra += ["--prefill-ms-per-token", str(args.mock_prefill_ms_per_token)]
+    if getattr(args, "mock_prefix_cache_tokens", 0):
+        extra += ["--prefix-cache-tokens", str(args.mock_prefix_cache_tokens)]
+    return extra
 
 
 def request_spec_from_args(args: argparse.Namespace, url: str) -> RequestSpec:

@@ -27,18 +27,28 @@ from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import (
     add_mock_arguments,
     add_request_arguments,
+    embedded_mock_extra,
     request_spec_from_args,
 )
+from harness.cli.scenario_file import apply_scenario, located, write_scenario
 from harness.cli.server_table import server_table
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
+from harness.cli.workload_options import (
+    add_workload_arguments,
+    token_rule_from_args,
+    turns_option,
+    workload_spec_from_args,
+)
 from harness.errors import ConfigError
 from harness.limits import raise_open_files_limit
 from harness.load.config import RunConfig, parse_abandon, parse_slo
 from harness.load.exchange import StreamBounds
+from harness.load.lengths import TokenRule
 from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
 from harness.load.recorder import redact
 from harness.load.runner import SegmentRunner
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
+from harness.load.workload import Workload, build_workload, fill_trace
 from harness.report.labels import client_line, measured_rates, schedule_line, throughput_line
 from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.servers.embedded import embedded_mock, mock_arguments
@@ -51,6 +61,20 @@ DEFAULT_CONCURRENCY = 8
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        type=Path,
+        metavar="SCENARIO.toml",
+        help="a scenario file, as with --config",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="SCENARIO.toml",
+        help="read the run's options from a scenario file (flags override it); the run "
+        "folder gets the resolved one, scenario.toml, to repeat the run",
+    )
     target = parser.add_argument_group("target")
     target.add_argument("--url", help="the endpoint; without it an embedded mock is started")
     add_request_arguments(target)
@@ -60,7 +84,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     prompts.add_argument("--prompt-file", type=Path, help="JSONL of prompts or message lists")
     prompts.add_argument("--prompt-words", type=int, help="synthetic prompts of this many words")
     prompts.add_argument("--max-tokens", type=int, help="output length to ask for")
-    prompts.add_argument("--turns", type=int, default=1, help="turns per conversation")
+    prompts.add_argument(
+        "--turns",
+        type=turns_option,
+        default=1,
+        help="turns per conversation, or 'dataset': replay each --dataset conversation turn "
+        "by turn",
+    )
+    add_workload_arguments(parser)
 
     load = parser.add_argument_group("load (bounded by --requests and/or --duration)")
     load.add_argument(
@@ -207,6 +238,14 @@ def _prompts(args: argparse.Namespace) -> tuple[tuple[Message, ...], ...]:
     return tuple(prompts) or (({"role": "user", "content": "Tell me a story."},),)
 
 
+def _workload(args: argparse.Namespace, rule: TokenRule, requests: int | None) -> Workload | None:
+    """The pool of prompts a dataset, lengths or shared prefixes make (None without)."""
+    spec = workload_spec_from_args(args)
+    if not spec.shapes_prompts and getattr(args, "tokenizer", None) is None:
+        return None
+    return build_workload(spec, _prompts(args), rule, seed=args.seed, requests=requests)
+
+
 def search_from_args(args: argparse.Namespace, config: RunConfig) -> RateSearch | None:
     """The rate search of ``--find-max-rate``, checked against the rest of the options.
 
@@ -290,6 +329,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
                 disconnect_rate = float(rates[0])
             except ValueError as exc:
                 raise ConfigError("disconnect-rate", f"not a number: {rates[0]!r}") from exc
+    rule = token_rule_from_args(args)
     if args.trace is not None:
         try:
             profile: Any = Trace.from_lines(
@@ -297,6 +337,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
             )
         except OSError as exc:
             raise ConfigError("trace", f"cannot read {args.trace}: {exc.strerror}") from exc
+        profile = fill_trace(profile, rule, seed=args.seed)
     elif args.rate is not None:
         profile = OpenLoop(
             rate=args.rate, arrival=args.arrival, burstiness=args.burstiness, seed=args.seed
@@ -309,6 +350,7 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
     requests = args.requests
     if requests is None and args.duration is None:
         requests = len(profile.entries) if isinstance(profile, Trace) else DEFAULT_REQUESTS
+    workload = _workload(args, rule, requests)
     config = RunConfig(
         spec=spec,
         profile=profile,
@@ -331,8 +373,11 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
         ),
         disconnect_rate=disconnect_rate,
         disconnect_after=parse_abandon(args.disconnect_after) if args.disconnect_after else None,
-        prompts=_prompts(args),
-        turns=args.turns,
+        prompts=workload.prompts if workload else _prompts(args),
+        prompt_max_tokens=workload.max_tokens if workload else (),
+        workload=workload.info if workload else None,
+        turns=args.turns if isinstance(args.turns, int) else 1,
+        turn_max_tokens=workload.turn_max_tokens if workload else (),
         slo=parse_slo(args.slo),
         seed=args.seed,
         processes=args.processes,
@@ -365,6 +410,13 @@ def _progress(runner: SegmentRunner, started_ns: int) -> Table:
         f"{elapsed_s:,.1f} s",
     )
     return table
+
+
+def run_parser() -> argparse.ArgumentParser:
+    """A parser of ``run``'s options alone (scenario files are read against it)."""
+    parser = argparse.ArgumentParser(prog="sse-harness run", add_help=False)
+    add_run_arguments(parser)
+    return parser
 
 
 def _levels_table(result: RunResult) -> Table | None:
@@ -531,7 +583,15 @@ def _is_loopback(url: str) -> bool:
 def run_command(args: argparse.Namespace) -> int:
     """Run the load and print where its files went. Returns the exit code."""
     console = Console(stderr=True)
-    _check_options(args)  # before the embedded mock starts
+    parser = run_parser()
+    if args.scenario is not None:
+        if args.config is not None:
+            raise ConfigError("config", "give the scenario file once (--config or its path)")
+        args.config = args.scenario
+    if args.config is not None:
+        apply_scenario(args, parser)
+    with located(args):
+        _check_options(args)  # before the embedded mock starts
     objectives = load_objectives(args.gate) if args.gate else None  # malformed: exit 2 now
     raise_open_files_limit()
     with ExitStack() as stack:
@@ -545,6 +605,7 @@ def run_command(args: argparse.Namespace) -> int:
                         itl_ms=args.mock_itl_ms,
                         tokens=args.mock_tokens,
                         seed=args.seed,
+                        extra=embedded_mock_extra(args),
                     ),
                     cpu=0 if cores > 1 else None,
                 )
@@ -560,9 +621,11 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             url = args.url
             truth_url = _origin(url) if _is_loopback(url) else None
-        config, sweep = config_from_args(args, url)
+        with located(args):
+            config, sweep = config_from_args(args, url)
         search = search_from_args(args, config)
         out_dir = args.out or default_out_dir()
+        write_scenario(out_dir, args, parser, config.spec.secrets)
         concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
         error = measurement_error(config.transport, concurrency)
         signals = StopSignals()

@@ -15,6 +15,7 @@ from harness.errors import ConfigError
 from harness.load.exchange import Abandon, StreamBounds
 from harness.load.payloads import Message, RequestSpec
 from harness.load.schedule import Bounds, ClosedLoop, OpenLoop, Trace
+from harness.load.workload import WorkloadInfo
 from harness.transports import DEFAULT_TRANSPORT, TRANSPORTS, Timeouts
 
 __all__ = ["SLO_NAMES", "RunConfig", "parse_slo"]
@@ -41,6 +42,14 @@ class RunConfig:
     disconnect_rate: float = 0.0
     disconnect_after: Abandon | None = None
     prompts: tuple[tuple[Message, ...], ...] = (({"role": "user", "content": "Hello"},),)
+    #: the output length each prompt asks for, by the prompt's index (None, or an empty
+    #: tuple: the request's ``max_tokens``)
+    prompt_max_tokens: tuple[int | None, ...] = ()
+    #: ``--turns dataset``: each prompt is a conversation's user turns, sent one by one
+    #: (the answers sent back), turn t asking for ``turn_max_tokens[i][t]``
+    turn_max_tokens: tuple[tuple[int | None, ...], ...] = ()
+    #: where the prompts came from, for the summary (``config.workload``)
+    workload: WorkloadInfo | None = None
     turns: int = 1
     slo: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
@@ -71,6 +80,12 @@ class RunConfig:
             raise ConfigError("turns", f"must be at least 1, not {self.turns}")
         if not self.prompts or any(not p for p in self.prompts):
             raise ConfigError("prompt", "give at least one non-empty prompt")
+        if self.prompt_max_tokens and len(self.prompt_max_tokens) != len(self.prompts):
+            raise ConfigError("max-tokens", "give one output length per prompt")
+        if self.turn_max_tokens and not isinstance(self.profile, ClosedLoop):
+            raise ConfigError("turns", "'dataset' replays conversations in a closed loop only")
+        if self.turn_max_tokens and len(self.turn_max_tokens) != len(self.prompts):
+            raise ConfigError("turns", "give the output lengths of every conversation")
         if self.processes < 1:
             raise ConfigError("processes", f"must be at least 1, not {self.processes}")
         if self.retry_429 < 0:
@@ -82,6 +97,12 @@ class RunConfig:
                 raise ConfigError("slo", f"unknown target {name!r}; use {', '.join(SLO_NAMES)}")
             if not value > 0:
                 raise ConfigError("slo", f"{name} must be a positive number of seconds")
+
+    def max_tokens_for(self, index: int) -> int | None:
+        """The output length the prompt of ``index`` asks for (None: the request's own)."""
+        if not self.prompt_max_tokens:
+            return None
+        return self.prompt_max_tokens[index % len(self.prompt_max_tokens)]
 
     @property
     def connections(self) -> int:
@@ -120,6 +141,7 @@ class RunConfig:
             "processes": self.processes,
             "max_in_flight": self.max_in_flight,
             "self_watch": self.self_watch,
+            **({"workload": self.workload.describe()} if self.workload else {}),
         }
 
 

@@ -336,7 +336,7 @@ def conclude(
     record.usage = usage
     completion = _usage_count(usage, "completion_tokens", "output_tokens")
     record.usage_output_tokens = completion
-    record.prompt_tokens = _usage_count(usage, "prompt_tokens", "input_tokens")
+    record.prompt_tokens, record.cached_tokens = prompt_usage(usage)
     if completion is not None:
         record.output_tokens, record.token_source = completion, TokenSource.USAGE
     else:
@@ -361,6 +361,28 @@ def conclude(
         fail(record, ErrorKind.STREAM_ERROR, message)
     elif not answer_complete(record.dialect, result):
         fail(record, ErrorKind.TRUNCATED, f"the body ended {incomplete_why(record.dialect)}")
+
+
+def prompt_usage(usage: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
+    """The prompt tokens and, of them, the cached ones a usage report gives.
+
+    OpenAI chat and completions: ``prompt_tokens`` and ``prompt_tokens_details.
+    cached_tokens``; Responses: ``input_tokens`` and ``input_tokens_details.
+    cached_tokens``; Anthropic: ``input_tokens`` counts only the uncached tokens, so the
+    prompt is it plus ``cache_read_input_tokens`` (the cached) plus
+    ``cache_creation_input_tokens``.
+    """
+    if not usage:
+        return None, None
+    prompt = _usage_count(usage, "prompt_tokens", "input_tokens")
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    cached = _usage_count(details, "cached_tokens") if isinstance(details, Mapping) else None
+    read = _usage_count(usage, "cache_read_input_tokens")
+    if read is not None and "prompt_tokens" not in usage:
+        created = _usage_count(usage, "cache_creation_input_tokens") or 0
+        prompt = (prompt or 0) + read + created
+        cached = read
+    return prompt, cached
 
 
 def _usage_count(usage: Mapping[str, Any] | None, *keys: str) -> int | None:

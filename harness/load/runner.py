@@ -149,6 +149,8 @@ class Runner(SegmentRunner):
         self._transport = transport
         self._rng = random.Random(config.seed * count + index)
         self._ids = itertools.count()
+        #: the closed loop's requests, numbered in order: which prompt of the pool each sends
+        self._prompt_numbers = itertools.count()
         self._id_prefix = f"{segment or 'r'}-" if count == 1 else f"{segment or 'r'}-p{index}-"
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
@@ -236,22 +238,56 @@ class Runner(SegmentRunner):
 
     async def _user(self, transport: Transport, user: int, start_ns: int) -> None:
         await self._sleep_until(start_ns)
+        if self.config.turn_max_tokens:
+            await self._conversations(transport, user)
+            return
         conversation: list[Message] = []
         turn = 0
         while self._may_start():
-            prompt = self.config.prompts[(user + turn) % len(self.config.prompts)]
+            if self.config.turns == 1:  # the users share the pool: each prompt in turn
+                index = next(self._prompt_numbers) * self._shard[1] + self._shard[0]
+            else:
+                index = user + turn
+            prompt = self.config.prompts[index % len(self.config.prompts)]
             if turn == 0 or self.config.turns == 1:
                 conversation = list(prompt)
             else:
                 conversation.append(prompt[-1])
             self._launch()
-            text = await self._one(transport, conversation, user=user, turn=turn)
+            text = await self._one(
+                transport,
+                conversation,
+                user=user,
+                turn=turn,
+                max_tokens=self.config.max_tokens_for(index),
+            )
             turn += 1
             if self.config.turns > 1:
                 if turn >= self.config.turns or text is None:
                     turn = 0  # the conversation is over: the user starts a new one
                 else:
                     conversation.append({"role": "assistant", "content": text})
+
+    async def _conversations(self, transport: Transport, user: int) -> None:
+        """``--turns dataset``: the user takes the pool's next conversation and sends its
+        turns one by one, each with the answers so far, until it ends or fails."""
+        config = self.config
+        while self._may_start():
+            index = next(self._prompt_numbers) * self._shard[1] + self._shard[0]
+            turns = config.prompts[index % len(config.prompts)]
+            limits = config.turn_max_tokens[index % len(config.turn_max_tokens)]
+            conversation: list[Message] = []
+            for turn, message in enumerate(turns):
+                if turn and not self._may_start():
+                    return
+                conversation.append(message)
+                self._launch()
+                text = await self._one(
+                    transport, list(conversation), user=user, turn=turn, max_tokens=limits[turn]
+                )
+                if text is None:
+                    break
+                conversation.append({"role": "assistant", "content": text})
 
     async def _open_loop(self, transport: Transport, profile: OpenLoop | Trace) -> None:
         entries = profile.entries if isinstance(profile, Trace) else None
@@ -268,7 +304,9 @@ class Runner(SegmentRunner):
             prompt = self.config.prompts[number % len(self.config.prompts)]
             if entry is not None and entry.prompt is not None:
                 prompt = ({"role": "user", "content": entry.prompt},)
-            output = entry.output_tokens if entry is not None else None
+            output = self.config.max_tokens_for(number)
+            if entry is not None and entry.output_tokens is not None:
+                output = entry.output_tokens
             self._launch()
             self._spawn(self._one(transport, list(prompt), scheduled_ns=due_ns, max_tokens=output))
 

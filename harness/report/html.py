@@ -320,6 +320,12 @@ def read_series(path: Path) -> pd.DataFrame | None:
         return None
 
 
+def _workload(records: Sequence[RequestRecord]) -> str:
+    from harness.report.length_figures import workload_section  # matplotlib, as above
+
+    return workload_section(records)
+
+
 def render_html(
     summary: Summary,
     records: Sequence[RequestRecord],
@@ -359,6 +365,7 @@ def render_html(
         _latency(summary),
         "<h2>Figures</h2>",
         figures_html(summary, records, series),
+        _workload(records),
     ]
     parts.append(server_html(summary, records, server_rows))
     if summary.get("segments"):

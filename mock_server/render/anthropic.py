@@ -16,9 +16,23 @@ from mock_server.plan import Plan
 from mock_server.render.frames import CONTENT, REASONING, Identity, Piece
 from mock_server.render.openai import dumps, json_string
 
-__all__ = ["AnthropicStream", "messages_body", "stop_reason"]
+__all__ = ["AnthropicStream", "anthropic_usage", "messages_body", "stop_reason"]
 
 _PING = Piece('{"type":"ping"}', event="ping")
+
+
+def anthropic_usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
+    """A message's ``usage``. With a prefix cache, as Anthropic counts: ``input_tokens``
+    are the uncached ones, ``cache_read_input_tokens`` the cached (nothing is ever
+    reported written to the cache: ``cache_creation_input_tokens`` is 0)."""
+    if not plan.prefix_cache:
+        return {"input_tokens": plan.prompt_tokens, "output_tokens": output_tokens}
+    return {
+        "input_tokens": plan.prompt_tokens - plan.cached_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": plan.cached_tokens,
+        "output_tokens": output_tokens,
+    }
 
 
 def stop_reason(plan: Plan) -> str:
@@ -58,7 +72,7 @@ class AnthropicStream:
             "model": self._plan.model,
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": self._plan.prompt_tokens, "output_tokens": 0},
+            "usage": anthropic_usage(self._plan, 0),
         }
         return [self._event({"type": "message_start", "message": message})]
 
@@ -126,5 +140,5 @@ def messages_body(plan: Plan, identity: Identity) -> dict[str, Any]:
         "model": plan.model,
         "stop_reason": stop_reason(plan),
         "stop_sequence": None,
-        "usage": {"input_tokens": plan.prompt_tokens, "output_tokens": plan.completion_tokens},
+        "usage": anthropic_usage(plan, plan.completion_tokens),
     }

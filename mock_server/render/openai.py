@@ -65,18 +65,22 @@ def chat_usage(plan: Plan) -> dict[str, Any]:
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": plan.completion_tokens,
         "total_tokens": plan.prompt_tokens + plan.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": plan.cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": plan.reasoning_tokens * plan.n},
     }
 
 
 def completions_usage(plan: Plan) -> dict[str, Any]:
-    """The legacy completions ``usage`` object."""
-    return {
+    """The legacy completions ``usage`` object (with its cached tokens when the server
+    has a prefix cache)."""
+    usage: dict[str, Any] = {
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": plan.completion_tokens,
         "total_tokens": plan.prompt_tokens + plan.completion_tokens,
     }
+    if plan.prefix_cache:
+        usage["prompt_tokens_details"] = {"cached_tokens": plan.cached_tokens}
+    return usage
 
 
 class ChatStream:

@@ -24,7 +24,7 @@ __all__ = ["ResponsesStream", "responses_body"]
 def _usage(plan: Plan) -> dict[str, Any]:
     return {
         "input_tokens": plan.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": plan.cached_tokens},
         "output_tokens": plan.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
         "total_tokens": plan.prompt_tokens + plan.completion_tokens,

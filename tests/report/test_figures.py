@@ -13,7 +13,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from harness.report import figures, timelines
+from harness.report import figures, length_figures, timelines
 from harness.report.style import drawn, palette
 
 RNG = np.random.default_rng(7)
@@ -121,6 +121,40 @@ def test_latency_legend_sits_beside_the_plot() -> None:
     figure = drawn(figures.latency_over_time, t, np.full(300, 0.1), np.full(300, 1.0))
     assert figure is not None
     assert_legend_off_the_data(figure)
+
+
+def assert_every_legend_off_the_data(figure: Figure) -> None:
+    legends = [ax.get_legend() for ax in figure.axes if ax.get_legend() is not None]
+    assert legends
+    for legend in legends:
+        legend_box = _box(figure, legend)
+        for axes in figure.axes:
+            assert not legend_box.overlaps(axes.get_window_extent(_renderer(figure)))
+
+
+def test_the_server_panel_keeps_its_legends_beside_both_plots() -> None:
+    seconds = np.arange(20, dtype=float)
+    client = {"second": seconds, "in_flight": seconds % 5, "tokens_per_s": RNG.uniform(90, 110, 20)}
+    server = {
+        "running": (seconds, seconds % 5),
+        "waiting": (seconds, np.zeros(20)),
+        "generation_tokens_per_s": (seconds, RNG.uniform(90, 110, 20)),
+    }
+    figure = drawn(figures.server_panel, client, server)
+    assert figure is not None
+    assert_every_legend_off_the_data(figure)
+
+
+def test_the_workload_figures_keep_their_legends_beside_the_plots() -> None:
+    prompt = RNG.integers(50, 1000, 200).astype(float)
+    output = RNG.integers(10, 100, 200).astype(float)
+    cached = np.where(RNG.uniform(size=200) < 0.8, 512.0, 0.0)
+    for figure in (
+        drawn(length_figures.length_histograms, prompt, output),
+        drawn(length_figures.ttft_by_input_length, prompt, prompt / 1e4, cached),
+    ):
+        assert figure is not None
+        assert_every_legend_off_the_data(figure)
 
 
 def _rate_search(n: int) -> list[figures.SweepPoint]:
