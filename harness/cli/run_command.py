@@ -56,6 +56,10 @@ from harness.transports import Timeouts, run_event_loop
 
 __all__ = ["add_run_arguments", "config_from_args", "run_command"]
 
+#: Where a ``--request json`` run goes on the embedded mock: a tutorial-style endpoint that
+#: takes ``{"prompt", "max_tokens"}`` and streams SSE.
+MOCK_JSON_PATH = "/tutorial/events"
+
 DEFAULT_REQUESTS = 100
 DEFAULT_CONCURRENCY = 8
 
@@ -614,6 +618,8 @@ def run_command(args: argparse.Namespace) -> int:
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(0, set(range(1, cores)))  # the client off the mock's core
             url, truth_url = mock.base_url, mock.base_url
+            if args.request == "json":  # the mock's endpoint for plain JSON bodies
+                url += MOCK_JSON_PATH
             console.print(
                 f"embedded mock LLM server at {url} (TTFT {args.mock_ttft_ms:g} ms, "
                 f"ITL {args.mock_itl_ms:g} ms, {args.mock_tokens} tokens)"

@@ -33,7 +33,7 @@ from harness.conformance.client_headers import CLIENT_HEADERS, default_client, h
 from harness.conformance.events import load_payload
 from harness.dialects import StreamReader, get
 from harness.errors import ConfigError, ConnectFailed, TransportError
-from harness.load.payloads import RequestSpec, build_request
+from harness.load.payloads import MAX_TOKENS_PLACEHOLDER, RequestSpec, build_request
 from harness.load.recorder import MOCK_REQUEST_ID, redact
 from harness.record import ErrorKind, kind_of
 from harness.servers.embedded import fetch_truth
@@ -50,9 +50,6 @@ from harness.transports import (
 __all__ = ["PROMPT", "Target", "capture", "capture_suite", "invalid_requests"]
 
 PROMPT = "Tell me a story about a lighthouse keeper and the ships she guides home."
-#: With ``--request json`` (and in a GET URL), this placeholder is replaced by the output
-#: length each request asks for, so that the suite can ask for short and long answers.
-MAX_TOKENS_PLACEHOLDER = "{max_tokens}"
 DEFAULT_SETTINGS = SuiteSettings()
 #: How an exchange ended, by the error kind of what broke it (``TRANSPORT_ERROR_KINDS``).
 _ENDINGS = {
@@ -132,10 +129,8 @@ def _spec_for(spec: RequestSpec, tokens: int, usage: bool) -> tuple[RequestSpec,
     asked: int | None = tokens
     if spec.request == "json" or spec.method == "GET":
         template = spec.body_json if isinstance(spec.body_json, str) else ""
+        # build_request puts the length in for the placeholder (payloads.fill_template)
         asked = tokens if MAX_TOKENS_PLACEHOLDER in template + spec.url else None
-        changes["url"] = spec.url.replace(MAX_TOKENS_PLACEHOLDER, str(tokens))
-        if template:
-            changes["body_json"] = template.replace(MAX_TOKENS_PLACEHOLDER, str(tokens))
     return dataclasses.replace(spec, **changes), asked
 
 

@@ -19,11 +19,14 @@ from harness.errors import ConfigError
 from harness.transports.base import HttpRequest
 
 __all__ = [
+    "MAX_TOKENS_PLACEHOLDER",
+    "PROMPT_PLACEHOLDER",
     "REQUEST_KINDS",
     "Message",
     "RequestSpec",
     "build_request",
     "default_api_key_env",
+    "fill_template",
     "read_prompt_file",
     "synthetic_prompt",
 ]
@@ -38,6 +41,9 @@ DEFAULT_PATHS = {
     "anthropic": "/v1/messages",
 }
 ANTHROPIC_VERSION = "2023-06-01"
+#: In a ``--request json`` template and a GET URL: the prompt, and the output length asked.
+PROMPT_PLACEHOLDER = "{prompt}"
+MAX_TOKENS_PLACEHOLDER = "{max_tokens}"
 
 Message = Mapping[str, str]
 
@@ -74,11 +80,14 @@ class RequestSpec:
             )
         if self.method not in ("GET", "POST"):
             raise ConfigError("method", f"must be GET or POST, not {self.method!r}")
-        if self.request == "json" and self.method == "POST" and not isinstance(self.body_json, str):
-            raise ConfigError(
-                "body-json",
-                'with --request json, give a template such as \'{"prompt": "{prompt}"}\'',
-            )
+        if self.request == "json" and self.method == "POST":
+            if not isinstance(self.body_json, str):
+                raise ConfigError(
+                    "body-json",
+                    'with --request json, give a template such as \'{"prompt": "{prompt}"}\'',
+                )
+            for limit in (1, None):  # the prompt is escaped: its text cannot break the JSON
+                fill_template(self.body_json, 'a "quoted"\nprompt', limit)
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ConfigError("max-tokens", f"must be at least 1, not {self.max_tokens}")
 
@@ -206,7 +215,8 @@ def build_request(
     if spec.request == "anthropic":
         headers["anthropic-version"] = ANTHROPIC_VERSION
     if spec.method == "GET":
-        url = spec.full_url.replace("{prompt}", urllib.parse.quote(prompt))
+        url = spec.full_url.replace(PROMPT_PLACEHOLDER, urllib.parse.quote(prompt))
+        url = url.replace(MAX_TOKENS_PLACEHOLDER, "" if limit is None else str(limit))
         headers.update((k.lower(), v) for k, v in spec.headers)
         return HttpRequest(method="GET", url=url, headers=headers)
     headers["content-type"] = "application/json"
@@ -215,17 +225,30 @@ def build_request(
     return HttpRequest(method="POST", url=spec.full_url, headers=headers, body=body)
 
 
+def fill_template(template: str, prompt: str, limit: int | None) -> str:
+    """A ``--request json`` body: ``{prompt}`` replaced by the prompt (escaped, for a JSON
+    string) and ``{max_tokens}`` by the output length asked (``null`` when none is).
+
+    Raises:
+        ConfigError: the template is not valid JSON once filled in.
+    """
+    filled = template.replace(PROMPT_PLACEHOLDER, json.dumps(prompt)[1:-1])
+    filled = filled.replace(MAX_TOKENS_PLACEHOLDER, "null" if limit is None else str(limit))
+    try:
+        json.loads(filled)
+    except ValueError as exc:
+        raise ConfigError(
+            "body-json",
+            f"not valid JSON once {PROMPT_PLACEHOLDER} and {MAX_TOKENS_PLACEHOLDER} are filled"
+            f' in ({exc}); {PROMPT_PLACEHOLDER} goes inside a string: \'{{"q": "{{prompt}}"}}\'',
+        ) from exc
+    return filled
+
+
 def _body(spec: RequestSpec, messages: Sequence[Message], prompt: str, limit: int | None) -> bytes:
     if spec.request == "json":
         assert isinstance(spec.body_json, str)
-        filled = spec.body_json.replace("{prompt}", json.dumps(prompt)[1:-1])
-        try:
-            json.loads(filled)
-        except ValueError as exc:
-            raise ConfigError(
-                "body-json", f"not valid JSON with the prompt filled in ({exc})"
-            ) from exc
-        return filled.encode()
+        return fill_template(spec.body_json, prompt, limit).encode()
     body: dict[str, Any] = {"model": spec.model, "stream": True}
     if spec.request == "openai-chat":
         body["messages"] = [dict(m) for m in messages]

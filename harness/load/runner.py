@@ -154,6 +154,7 @@ class Runner(SegmentRunner):
         self._id_prefix = f"{segment or 'r'}-" if count == 1 else f"{segment or 'r'}-p{index}-"
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
+        self._failure: BaseException | None = None  # the first task that raised
         self._t0_ns = 0
         self._end_ns: int | None = None
         self._answered = False  # some request got an answer (or at least connected)
@@ -207,6 +208,8 @@ class Runner(SegmentRunner):
                     await asyncio.gather(*self._tasks, return_exceptions=True)
         if config.self_watch:
             self.client = watch.samples
+        if self._failure is not None:
+            raise self._failure
 
     # -- scheduling ------------------------------------------------------------------
 
@@ -367,8 +370,16 @@ class Runner(SegmentRunner):
     def _spawn(self, coroutine: Coroutine[object, object, object]) -> asyncio.Task[object]:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
         return task
+
+    def _ended(self, task: asyncio.Task[object]) -> None:
+        """A user or request task ended; one that raised (a request that cannot be built,
+        a bug) stops the segment, and ``run`` raises its error once the rest have ended."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._failure = self._failure or error
+            self.stop()
 
     # -- one request -----------------------------------------------------------------
 
@@ -396,12 +407,12 @@ class Runner(SegmentRunner):
                 attempts=attempts or None,
             )
 
+        request = build_request(config.spec, messages, max_tokens=max_tokens)
         record = new_record(scheduled_ns)
         abandon = None
         if config.disconnect_rate and self._rng.random() < config.disconnect_rate:
             abandon = config.disconnect_after
         try:
-            request = build_request(config.spec, messages, max_tokens=max_tokens)
             while True:
                 result = await run_exchange(
                     transport,
