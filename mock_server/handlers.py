@@ -207,6 +207,8 @@ async def generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespon
         cached_tokens=runtime.prefix_cache.admit(prompt_words(ask.prompt_texts)),
     )
     truth.prompt_tokens = plan.prompt_tokens
+    metrics.counters["prompt_tokens"] += plan.prompt_tokens
+    metrics.counters["cached_tokens"] += plan.cached_tokens
     truth.cached_tokens = plan.cached_tokens
     truth.prefill_ns = plan.prefill_ns
     truth.max_tokens = ask.limit

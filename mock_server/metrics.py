@@ -55,6 +55,11 @@ _COUNTERS = {
     ),
     "rejected": ("mock_rejected_total", "Requests refused with 429 at the concurrency cap."),
     "streams_completed": ("mock_streams_completed_total", "Streams that ended normally."),
+    "prompt_tokens": ("mock_prompt_tokens_total", "Prompt tokens of the requests admitted."),
+    "cached_tokens": (
+        "mock_cached_prompt_tokens_total",
+        "Prompt tokens found in the prefix cache (0 without --prefix-cache-tokens).",
+    ),
 }
 
 

@@ -13,6 +13,10 @@
   its body; nothing waits in a queue).
 * ``vllm:generation_tokens_total``, ``vllm:request_success_total``: tokens written and
   responses ended normally.
+* ``vllm:prompt_tokens_total``, ``vllm:prefix_cache_queries_total`` and
+  ``vllm:prefix_cache_hits_total``: the prompt tokens of the requests admitted, and those
+  of them the prefix cache held (as vLLM counts its prefix cache, in tokens; no hit
+  without ``--prefix-cache-tokens``).
 
 Histogram edges hold vLLM's own and, around the configured timings, edges every few
 milliseconds (``FINE_STEP_S`` at least), so quantiles read from them are bounded by a
@@ -135,6 +139,15 @@ def render_vllm(snapshot: dict[str, Any], *, capacity: int, model: str = "mock")
         "# TYPE vllm:request_success_total counter",
         f'vllm:request_success_total{{{labels},finished_reason="stop"}} '
         f"{counters.get('streams_completed', 0)}",
+        "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.",
+        "# TYPE vllm:prompt_tokens_total counter",
+        f"vllm:prompt_tokens_total{{{labels}}} {counters.get('prompt_tokens', 0)}",
+        "# HELP vllm:prefix_cache_queries_total Prefix cache queries, in terms of tokens.",
+        "# TYPE vllm:prefix_cache_queries_total counter",
+        f"vllm:prefix_cache_queries_total{{{labels}}} {counters.get('prompt_tokens', 0)}",
+        "# HELP vllm:prefix_cache_hits_total Prefix cache hits, in terms of tokens.",
+        "# TYPE vllm:prefix_cache_hits_total counter",
+        f"vllm:prefix_cache_hits_total{{{labels}}} {counters.get('cached_tokens', 0)}",
     ]
     for key, (name, text) in HISTOGRAMS.items():
         h = snapshot["histograms"][key]

@@ -6,7 +6,10 @@ error per scrape and never the run."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +146,23 @@ def test_each_level_of_a_sweep_gets_the_servers_figures_over_its_own_window(
         assert ttft["count"] < 24
         assert segment["client_vs_server"]["ttft_p50_ms"] >= -ttft["bound_s"]["p50"] * 1000
     assert segments[0]["server"]["running"]["max"] < segments[1]["server"]["running"]["max"]
+
+
+def test_the_servers_prefix_cache_hit_rate_is_the_clients_cached_share(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    cache = ["--prefix-cache-tokens", "100000", "--prefill-ms-per-token", "0.02"]
+    with embedded_mock(mock_arguments(ttft_ms=10, itl_ms=2, tokens=4, extra=cache)) as mock:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "run", "--url", mock.base_url, "--quiet",
+             "--server-metrics", f"{mock.base_url}/metrics", "--scrape-interval", "0.2",
+             "--prefix-groups", "2", "--prefix-tokens", "256", "--input-tokens", "32",
+             "--requests", "40", "--concurrency", "2", "--out", str(tmp_path)],
+            capture_output=True, text=True, cwd=root, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    client = summary["prompt_cache"]["cached_share"]
+    server = summary["server"]["prefix_cache_hit_rate"]
+    assert client > 0.8  # both prefixes were cached after their first requests
+    # the same tokens, counted by each side: the server's counters over the whole run
+    assert server == pytest.approx(client, abs=1e-9)
