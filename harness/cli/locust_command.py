@@ -35,7 +35,6 @@ from harness.cli.request_options import add_mock_arguments
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
 from harness.results import read_summary
-from harness.run import default_out_dir
 from harness.servers.embedded import embedded_mock, mock_arguments
 
 __all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
@@ -239,6 +238,8 @@ def locust_main(argv: Sequence[str]) -> int:
     if not _has(rest, "-f", "--locustfile") and not (SCENARIOS / "llm_stream.py").exists():
         print(f"sse-harness locust: error: no scenarios at {SCENARIOS}; give -f", file=sys.stderr)
         return 2
+    from harness.run import default_out_dir
+
     out = Path(_value(rest, "--out") or default_out_dir())
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     with ExitStack() as stack:

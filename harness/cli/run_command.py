@@ -13,7 +13,7 @@ import time
 import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -22,7 +22,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.analysis.gate import load_objectives
-from harness.calibration.calibrate import measurement_error
 from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import (
     add_mock_arguments,
@@ -36,12 +35,14 @@ from harness.load.config import RunConfig, parse_abandon, parse_slo
 from harness.load.exchange import StreamBounds
 from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
 from harness.load.recorder import redact
-from harness.load.runner import SegmentRunner
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.report.labels import client_line, schedule_line
-from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.servers.embedded import embedded_mock, mock_arguments
 from harness.transports import Timeouts, run_event_loop
+
+if TYPE_CHECKING:  # harness.run brings the analysis (pandas): loaded when a run starts
+    from harness.load.runner import SegmentRunner
+    from harness.run import RateSearch, RunResult, Sweep
 
 __all__ = ["add_run_arguments", "config_from_args", "run_command"]
 
@@ -188,6 +189,8 @@ def search_from_args(args: argparse.Namespace, config: RunConfig) -> RateSearch 
         raise ConfigError(
             "find-max-rate", "searches open-loop rates: drop --sweep, --concurrency, --trace"
         )
+    from harness.run import RateSearch
+
     return RateSearch(start_rate=args.rate or 1.0)
 
 
@@ -231,6 +234,8 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
     Raises:
         ConfigError: an option is invalid, named as the user spells it.
     """
+    from harness.run import Sweep
+
     _check_options(args)
     spec = request_spec_from_args(args, url)
     sweep = None
@@ -448,6 +453,8 @@ async def _execute(
     ticker = asyncio.create_task(refresh())
     try:
         with live if live is not None else contextlib.nullcontext():
+            from harness.run import execute
+
             return await execute(
                 config,
                 out_dir,
@@ -485,6 +492,9 @@ def _is_loopback(url: str) -> bool:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the load and print where its files went. Returns the exit code."""
+    from harness.calibration.calibrate import measurement_error
+    from harness.run import default_out_dir
+
     console = Console(stderr=True)
     _check_options(args)  # before the embedded mock starts
     objectives = load_objectives(args.gate) if args.gate else None  # malformed: exit 2 now
