@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.parse
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from harness.limits import raise_open_files_limit
 from harness.load.config import RunConfig, parse_abandon, parse_slo
 from harness.load.exchange import StreamBounds
 from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
+from harness.load.placement import allowed_cpus
 from harness.load.recorder import redact
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.report.labels import client_line, schedule_line
@@ -501,8 +503,9 @@ def run_command(args: argparse.Namespace) -> int:
     raise_open_files_limit()
     with ExitStack() as stack:
         truth_url: str | None
+        allowed = allowed_cpus()
+        mock_cpu = allowed[0] if len(allowed) > 1 else None  # the client keeps the others
         if args.url is None:
-            cores = os.cpu_count() or 1
             mock = stack.enter_context(
                 embedded_mock(
                     mock_arguments(
@@ -511,12 +514,12 @@ def run_command(args: argparse.Namespace) -> int:
                         tokens=args.mock_tokens,
                         seed=args.seed,
                     ),
-                    cpu=0 if cores > 1 else None,
+                    cpu=mock_cpu,
                 )
             )
-            if cores > 1 and hasattr(os, "sched_setaffinity"):
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(0, set(range(1, cores)))  # the client off the mock's core
+            if mock_cpu is not None and hasattr(os, "sched_setaffinity"):
+                with contextlib.suppress(OSError):  # the client off the mock's core
+                    os.sched_setaffinity(0, set(allowed) - {mock_cpu})
             url, truth_url = mock.base_url, mock.base_url
             console.print(
                 f"embedded mock LLM server at {url} (TTFT {args.mock_ttft_ms:g} ms, "
@@ -526,6 +529,12 @@ def run_command(args: argparse.Namespace) -> int:
             url = args.url
             truth_url = _origin(url) if _is_loopback(url) else None
         config, sweep = config_from_args(args, url)
+        mock_cpus = (mock_cpu,) if args.url is None and mock_cpu is not None else ()
+        config = replace(config, cpus=allowed, mock_cpus=mock_cpus)
+        placement = config.placement()
+        console.print(placement.describe())
+        if placement.warning is not None:
+            console.print(f"[yellow]warning: {escape(placement.warning)}[/]")
         search = search_from_args(args, config)
         out_dir = args.out or default_out_dir()
         concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
