@@ -115,6 +115,7 @@ class StampedSocket:
         "_buffered",
         "_clock",
         "_clock_map",
+        "_deferred",
         "_eof",
         "_error",
         "_fd",
@@ -158,6 +159,7 @@ class StampedSocket:
         self._idle_handle: asyncio.TimerHandle | None = None
         self._tls: _TLS | None = None
         self._attached: OnRead | None = None
+        self._deferred = 0  # reads waiting in the poller for their turn
         self._buffer = _thread_buffer()
         #: reads that should have carried a kernel stamp and did not
         self.unstamped_reads = 0
@@ -200,15 +202,11 @@ class StampedSocket:
         except OSError as exc:
             self._error = exc
             self._stop_reading()
-            self._wake()
-            self._end_attached()
+            self._arrive(0, 0, None)
             return
         user_ns = self._clock()
         data = self._buffer[:size].tobytes()
         arrival_ns = user_ns
-        poller = self._poller
-        if poller is not None:
-            poller.due_ns = user_ns + poller.interval_ns  # sockets being read
         clock_map = self._clock_map
         if clock_map is not None:
             if ancillary and len(ancillary[0][2]) >= 16:
@@ -218,24 +216,42 @@ class StampedSocket:
                 self.unstamped_reads += 1
                 if self.unstamped_reads == 1 and self._on_unstamped is not None:
                     self._on_unstamped()
-        attached = self._attached
-        if attached is not None and size:  # the hot path of a body read in the callback
-            attached(arrival_ns, user_ns, data)
-            return
-        self._reads.append((arrival_ns, user_ns, data))
-        if data:
-            self._buffered += len(data)
-            if self._buffered > PAUSE_BYTES:
-                self._stop_reading()
-        else:
+        if not size:
             self._eof = True
             self._stop_reading()
+        self._arrive(arrival_ns, user_ns, data)
+
+    def _arrive(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
+        """A read (None: an error) just taken off the socket. For an attached reader it
+        waits in the poller until the poller has read every ready socket: reading keeps
+        up with arrivals, and the stamps stay exact, however long the readers take."""
+        poller = self._poller
+        if poller is not None and (self._attached is not None or self._deferred):
+            self._deferred += 1
+            poller.defer(self._take_deferred, arrival_ns, user_ns, data)
+            return
+        self._take(arrival_ns, user_ns, data)
+
+    def _take_deferred(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
+        self._deferred -= 1
+        if self._fd >= 0:
+            self._take(arrival_ns, user_ns, data)
+
+    def _take(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
+        """A read in its turn: to the attached reader, or queued for ``read``."""
+        attached = self._attached
+        if attached is not None and data:  # the hot path of a body read
+            attached(arrival_ns, user_ns, data)
+            return
+        if data is not None:  # bytes, or the end
+            self._reads.append((arrival_ns, user_ns, data))
+            if data:
+                self._buffered += len(data)
+                if self._buffered > PAUSE_BYTES:
+                    self._stop_reading()
+        self._wake()
+        if not data:  # the end or an error: an attached reader is told, and detached
             self._end_attached()
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     def attach(self, on_read: OnRead) -> None:
         """Hand every read to ``on_read`` from now on, those already queued first, until
@@ -280,6 +296,8 @@ class StampedSocket:
         if poller is not None and self._clock() >= poller.due_ns:
             poller.poll()
         reads = self._reads
+        if not reads and self._deferred and poller is not None:
+            poller.poll()  # this socket's reads wait in the poller: their turn is now
         if not reads:
             if self._error is not None:
                 raise self._error
