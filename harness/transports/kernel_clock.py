@@ -213,7 +213,7 @@ class CatchUpPoller:
 
     def defer(self, callback: Callable[..., None], *args: Any) -> None:
         """Run ``callback(*args)`` once every ready socket has been read (in order)."""
-        self._deferred.append((callback, *args))  # type: ignore[arg-type]
+        self._deferred.append((callback, *args))
 
     def poll(self) -> None:
         """Read every socket that has bytes waiting (their reader callbacks, run now),
