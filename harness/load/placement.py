@@ -37,6 +37,13 @@ class Placement:
     mock: tuple[int, ...] = ()
     warning: str | None = None
 
+    @property
+    def client_cpus(self) -> int:
+        """How many CPUs the client has to itself: the allowed ones but the mock's (all of
+        them when the mock has every one); 0 when the platform does not say."""
+        free = [c for c in self.allowed if c not in self.mock]
+        return len(free or self.allowed)
+
     def describe(self) -> str:
         """One line for the terminal, e.g. ``client processes on CPUs 1, 0 (mock on 0)``."""
         if not self.allowed:

@@ -39,6 +39,13 @@ def test_sharing_is_round_robin_over_the_free_cpus_first() -> None:
     assert placement.warning is not None
 
 
+def test_the_client_counts_the_cpus_it_has_to_itself() -> None:
+    assert place_processes(1, [0, 1], mock=[0]).client_cpus == 1  # no use for --processes 2
+    assert place_processes(1, [0, 1, 2, 3], mock=[0]).client_cpus == 3
+    assert place_processes(1, [2], mock=[2]).client_cpus == 1
+    assert place_processes(1, []).client_cpus == 0
+
+
 def test_one_process_may_use_every_cpu_but_the_mocks() -> None:
     assert place_processes(1, [0, 1, 2], mock=[0]).cpus == ((1, 2),)
     alone = place_processes(1, [3], mock=[3])
