@@ -552,7 +552,7 @@ def _self_judged(
         transport=config.transport,
         http2=config.http2,
         processes=config.processes,
-        cores=os.cpu_count() or 1,
+        cores=config.placement().client_cpus or os.cpu_count() or 1,
     )
     return {"schedule": schedule_summary(ledger, lateness), "client": verdict}
 

@@ -9,29 +9,28 @@ import sys
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from harness.cli.request_options import add_request_arguments, request_spec_from_args
-from harness.conformance import (
-    Report,
-    Status,
-    SuiteSettings,
-    Target,
-    capture_suite,
-    judge,
+from harness.conformance.captured import SuiteSettings
+from harness.conformance.client_headers import CLIENT_HEADERS
+from harness.conformance.display import printable
+from harness.conformance.model import AREAS, FAIL_ON, Report, Status
+from harness.conformance.render import (
+    finding_label,
     render_json,
     render_junit,
     render_markdown,
+    summary_line,
 )
-from harness.conformance.client_headers import CLIENT_HEADERS
-from harness.conformance.display import printable
-from harness.conformance.model import AREAS, FAIL_ON
-from harness.conformance.render import finding_label, summary_line
 from harness.errors import ConfigError, ConnectFailed
-from harness.run import recognised_gauge
+
+if TYPE_CHECKING:
+    from harness.conformance.capture import Target
 
 __all__ = ["add_check_parser", "check_command", "report_table"]
 
@@ -148,6 +147,8 @@ def _is_loopback(url: str) -> bool:
 
 
 def _target(args: argparse.Namespace) -> Target:
+    from harness.conformance.capture import Target
+
     parts = urllib.parse.urlsplit(args.url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError("url", f"expected an http:// or https:// URL, not {args.url!r}")
@@ -157,6 +158,8 @@ def _target(args: argparse.Namespace) -> Target:
     if args.server_metrics is not None and args.metrics_gauge is None:
         if args.metrics_url is not None:
             raise ConfigError("server-metrics", "give --server-metrics or --metrics-url, not both")
+        from harness.run import recognised_gauge  # pandas: only when it is asked
+
         found = recognised_gauge([args.server_metrics])
         if found is None:
             raise ConfigError(
@@ -230,6 +233,9 @@ def _evidence(console: Console, report: Report) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Run the suite, judge it, print the table and write the files asked for."""
+    from harness.conformance.capture import capture_suite
+    from harness.conformance.catalogue import judge
+
     errors = Console(stderr=True)
     target = _target(args)
     settings = _settings(args)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.analysis.compare import compare_runs, render_comparison
 from harness.errors import ConfigError
-from harness.report.server import server_comparison
 from harness.results import read_summary
 
 __all__ = ["add_compare_parser", "compare_command", "parse_share"]
@@ -58,6 +56,9 @@ def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def compare_command(args: argparse.Namespace) -> int:
+    from harness.analysis.compare import compare_runs, render_comparison
+    from harness.report.server import server_comparison
+
     comparison = compare_runs(
         args.base_dir,
         args.current_dir,

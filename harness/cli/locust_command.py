@@ -36,9 +36,7 @@ from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.lifeline import end_process
 from harness.report.labels import throughput_line
 from harness.results import read_summary
-from harness.run import add_server_view, default_out_dir
 from harness.servers.embedded import embedded_mock, mock_arguments
-from harness.servers.scrape import Scraper
 
 __all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
 
@@ -253,6 +251,8 @@ def locust_main(argv: Sequence[str]) -> int:
     if not _has(rest, "-f", "--locustfile") and not (SCENARIOS / "llm_stream.py").exists():
         print(f"sse-harness locust: error: no scenarios at {SCENARIOS}; give -f", file=sys.stderr)
         return 2
+    from harness.run import add_server_view, default_out_dir
+
     out = Path(_value(rest, "--out") or default_out_dir())
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     with ExitStack() as stack:
@@ -274,6 +274,8 @@ def locust_main(argv: Sequence[str]) -> int:
         stops = StopSignals()
         scraper = None
         if own.server_metrics:
+            from harness.servers.scrape import Scraper
+
             scraper = Scraper(
                 own.server_metrics, out / "server_metrics.jsonl", interval_s=own.scrape_interval
             )

@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.report.html import read_series, render_html
 from harness.results import read_records, read_summary
-from harness.run import server_rows
 
 __all__ = ["add_report_parser", "report_command"]
 
@@ -32,6 +30,9 @@ def add_report_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def report_command(args: argparse.Namespace) -> int:
     """Write the report and say where. Raises ConfigError when RUN_DIR holds no run."""
+    from harness.report.html import read_series, render_html
+    from harness.run import server_rows
+
     run_dir: Path = args.run_dir
     try:
         summary = read_summary(run_dir).as_dict()

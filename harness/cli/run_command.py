@@ -12,8 +12,9 @@ import sys
 import time
 import urllib.parse
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -22,7 +23,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.analysis.gate import load_objectives
-from harness.calibration.calibrate import measurement_error
 from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import (
     add_mock_arguments,
@@ -45,14 +45,17 @@ from harness.load.config import RunConfig, parse_abandon, parse_slo
 from harness.load.exchange import StreamBounds
 from harness.load.lengths import TokenRule
 from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
+from harness.load.placement import allowed_cpus
 from harness.load.recorder import redact
-from harness.load.runner import SegmentRunner
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
 from harness.load.workload import Workload, build_workload, fill_trace
 from harness.report.labels import client_line, measured_rates, schedule_line, throughput_line
-from harness.run import RateSearch, RunResult, Sweep, default_out_dir, execute
 from harness.servers.embedded import embedded_mock, mock_arguments
 from harness.transports import Timeouts, run_event_loop
+
+if TYPE_CHECKING:  # harness.run brings the analysis (pandas): loaded when a run starts
+    from harness.load.runner import SegmentRunner
+    from harness.run import RateSearch, RunResult, Sweep
 
 __all__ = ["add_run_arguments", "config_from_args", "run_command"]
 
@@ -266,6 +269,8 @@ def search_from_args(args: argparse.Namespace, config: RunConfig) -> RateSearch 
         raise ConfigError(
             "find-max-rate", "searches open-loop rates: drop --sweep, --concurrency, --trace"
         )
+    from harness.run import RateSearch
+
     return RateSearch(start_rate=args.rate or 1.0)
 
 
@@ -316,6 +321,8 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
     Raises:
         ConfigError: an option is invalid, named as the user spells it.
     """
+    from harness.run import Sweep
+
     _check_options(args)
     spec = request_spec_from_args(args, url)
     sweep = None
@@ -545,6 +552,8 @@ async def _execute(
     ticker = asyncio.create_task(refresh())
     try:
         with live if live is not None else contextlib.nullcontext():
+            from harness.run import execute
+
             return await execute(
                 config,
                 out_dir,
@@ -586,6 +595,9 @@ def _is_loopback(url: str) -> bool:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the load and print where its files went. Returns the exit code."""
+    from harness.calibration.calibrate import measurement_error
+    from harness.run import default_out_dir
+
     console = Console(stderr=True)
     parser = run_parser()
     if args.scenario is not None:
@@ -600,8 +612,9 @@ def run_command(args: argparse.Namespace) -> int:
     raise_open_files_limit()
     with ExitStack() as stack:
         truth_url: str | None
+        allowed = allowed_cpus()
+        mock_cpu = allowed[0] if len(allowed) > 1 else None  # the client keeps the others
         if args.url is None:
-            cores = os.cpu_count() or 1
             mock = stack.enter_context(
                 embedded_mock(
                     mock_arguments(
@@ -611,12 +624,12 @@ def run_command(args: argparse.Namespace) -> int:
                         seed=args.seed,
                         extra=embedded_mock_extra(args),
                     ),
-                    cpu=0 if cores > 1 else None,
+                    cpu=mock_cpu,
                 )
             )
-            if cores > 1 and hasattr(os, "sched_setaffinity"):
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(0, set(range(1, cores)))  # the client off the mock's core
+            if mock_cpu is not None and hasattr(os, "sched_setaffinity"):
+                with contextlib.suppress(OSError):  # the client off the mock's core
+                    os.sched_setaffinity(0, set(allowed) - {mock_cpu})
             url, truth_url = mock.base_url, mock.base_url
             if args.request == "json":  # the mock's endpoint for plain JSON bodies
                 url += MOCK_JSON_PATH
@@ -629,6 +642,12 @@ def run_command(args: argparse.Namespace) -> int:
             truth_url = _origin(url) if _is_loopback(url) else None
         with located(args):
             config, sweep = config_from_args(args, url)
+        mock_cpus = (mock_cpu,) if args.url is None and mock_cpu is not None else ()
+        config = replace(config, cpus=allowed, mock_cpus=mock_cpus)
+        placement = config.placement()
+        console.print(placement.describe())
+        if placement.warning is not None:
+            console.print(f"[yellow]warning: {escape(placement.warning)}[/]")
         search = search_from_args(args, config)
         out_dir = args.out or default_out_dir()
         write_scenario(out_dir, args, parser, config.spec.secrets)

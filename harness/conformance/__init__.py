@@ -14,21 +14,60 @@ the report into text::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from harness.conformance.capture import DEFAULT_SETTINGS, Target, capture, capture_suite
-from harness.conformance.captured import Captured, Exchange, Purpose, SuiteSettings
-from harness.conformance.catalogue import CATALOGUE, judge
-from harness.conformance.model import (
-    Check,
-    CheckResult,
-    Evidence,
-    Finding,
-    Report,
-    Severity,
-    Status,
-)
-from harness.conformance.render import render_json, render_junit, render_markdown
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from harness.conformance.capture import Target, capture, capture_suite
+    from harness.conformance.captured import Captured, Exchange, Purpose, SuiteSettings
+    from harness.conformance.catalogue import CATALOGUE, judge
+    from harness.conformance.model import (
+        Check,
+        CheckResult,
+        Evidence,
+        Finding,
+        Report,
+        Severity,
+        Status,
+    )
+    from harness.conformance.render import render_json, render_junit, render_markdown
+
+#: Where each public name lives. The package loads a module only when one of its names is
+#: first used, so that a command that needs one constant (the CLI's parser) does not pay for
+#: the capture machinery and its numerical libraries.
+_HOMES = {
+    "CATALOGUE": "catalogue",
+    "Captured": "captured",
+    "Check": "model",
+    "CheckResult": "model",
+    "Evidence": "model",
+    "Exchange": "captured",
+    "Finding": "model",
+    "Purpose": "captured",
+    "Report": "model",
+    "Severity": "model",
+    "Status": "model",
+    "SuiteSettings": "captured",
+    "Target": "capture",
+    "capture": "capture",
+    "capture_suite": "capture",
+    "judge": "catalogue",
+    "render_json": "render",
+    "render_junit": "render",
+    "render_markdown": "render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CATALOGUE",
@@ -56,7 +95,7 @@ __all__ = [
 
 def check_endpoint(
     target: Target,
-    settings: SuiteSettings = DEFAULT_SETTINGS,
+    settings: SuiteSettings | None = None,
     *,
     fail_on: str = "fail",
     progress: Callable[[str], None] | None = None,
@@ -68,5 +107,8 @@ def check_endpoint(
     Raises:
         ConnectFailed: the endpoint cannot be reached at all.
     """
-    captured = capture_suite(target, settings, progress=progress)
+    from harness.conformance.capture import DEFAULT_SETTINGS, capture_suite
+    from harness.conformance.catalogue import judge
+
+    captured = capture_suite(target, settings or DEFAULT_SETTINGS, progress=progress)
     return judge(captured, secrets=target.secrets, fail_on=fail_on)

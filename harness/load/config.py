@@ -14,6 +14,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.load.exchange import Abandon, StreamBounds
 from harness.load.payloads import Message, RequestSpec
+from harness.load.placement import Placement, allowed_cpus, place_processes
 from harness.load.schedule import Bounds, ClosedLoop, OpenLoop, Trace
 from harness.load.workload import WorkloadInfo
 from harness.transports import DEFAULT_TRANSPORT, TRANSPORTS, Timeouts
@@ -56,6 +57,10 @@ class RunConfig:
     max_in_flight: int = 10_000
     #: client processes the load is spread over (each runs its own event loop)
     processes: int = 1
+    #: the CPUs the client may use (empty: those this process may use when the run starts)
+    cpus: tuple[int, ...] = ()
+    #: the CPUs the embedded mock is pinned to: client processes go elsewhere where they can
+    mock_cpus: tuple[int, ...] = ()
     #: sample the client's own loop lag and CPU share while it runs (``harness.load.selfwatch``)
     self_watch: bool = True
     #: times a rate-limited request (429, 503) is sent again after its Retry-After
@@ -88,6 +93,8 @@ class RunConfig:
             raise ConfigError("turns", "give the output lengths of every conversation")
         if self.processes < 1:
             raise ConfigError("processes", f"must be at least 1, not {self.processes}")
+        if any(c < 0 for c in (*self.cpus, *self.mock_cpus)):
+            raise ConfigError("processes", "CPU numbers are 0 or more")
         if self.retry_429 < 0:
             raise ConfigError("retry-429", f"must be 0 or more, not {self.retry_429}")
         if self.max_in_flight < 1:
@@ -110,6 +117,10 @@ class RunConfig:
         if isinstance(self.profile, ClosedLoop):
             return -(-self.profile.concurrency // self.processes)
         return min(self.max_in_flight, 1024)
+
+    def placement(self) -> Placement:
+        """Where the client processes go (``harness.load.placement``)."""
+        return place_processes(self.processes, self.cpus or allowed_cpus(), self.mock_cpus)
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as JSON-able data, with every secret left out."""
@@ -139,6 +150,7 @@ class RunConfig:
             "slo": dict(self.slo),
             "seed": self.seed,
             "processes": self.processes,
+            "placement": self.placement().as_dict(),
             "max_in_flight": self.max_in_flight,
             "self_watch": self.self_watch,
             **({"workload": self.workload.describe()} if self.workload else {}),

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from harness.errors import ConfigError
 from harness.load.lengths import TokenRule
 from harness.load.payloads import Message
@@ -155,6 +153,8 @@ def load_dataset(
 
 def _read_rows(path: Path, fmt: str) -> list[Mapping[str, Any]]:
     """The file's records, as mappings, read with pandas."""
+    import pandas as pd  # only when a dataset is read: the CLI starts without it
+
     try:
         if fmt == "parquet":
             frame = pd.read_parquet(path)

@@ -4,7 +4,9 @@ A Python event loop uses one core. To use every core, the segment's schedule is 
 round-robin: process ``k`` of ``N`` runs the users, or the scheduled requests, whose
 number modulo ``N`` is ``k``, all from one start time, so the merged schedule is exactly
 the one a single process would have followed (the same open-loop arrival times, the same
-user ramp-up). ``--requests`` is dealt out the same way.
+user ramp-up). ``--requests`` is dealt out the same way. Each process is pinned to a CPU
+of its own where the run may use enough of them (``harness.load.placement``), away from
+the embedded mock's.
 
 Each process runs an ordinary :class:`~harness.load.runner.Runner` and sends its finished
 records back in small batches over a pipe; the parent hands them to the run's sink as
@@ -82,6 +84,8 @@ class ProcessRunner(SegmentRunner):
         self.client = ClientSamples() if config.self_watch else None
         #: children that ended without reporting back (their in-flight records are lost)
         self.failed: list[str] = []
+        #: per child, the CPUs it found itself allowed once placed (empty: not known)
+        self.placed: dict[int, tuple[int, ...]] = {}
         self._sink = sink
         self._started = [0] * config.processes
         self._controls: list[Connection] = []
@@ -101,6 +105,7 @@ class ProcessRunner(SegmentRunner):
     async def run(self) -> None:
         # start the children, wait until every one has ended, and collect their records
         count = self.config.processes
+        placement = self.config.placement()  # its warning is in the summary's config
         context = multiprocessing.get_context("spawn")  # no fork of a running event loop
         self._loop = asyncio.get_running_loop()
         ready = [self._loop.create_future() for _ in range(count)]
@@ -123,7 +128,15 @@ class ProcessRunner(SegmentRunner):
                 continue
             child = context.Process(
                 target=_child,
-                args=(shard, self.segment, (index, count), data_in, control_out, os.getpid()),
+                args=(
+                    shard,
+                    self.segment,
+                    (index, count),
+                    placement.cpus[index],
+                    data_in,
+                    control_out,
+                    os.getpid(),
+                ),
                 name=f"sse-harness-client-{index}",
                 daemon=True,
             )
@@ -194,6 +207,7 @@ class ProcessRunner(SegmentRunner):
     ) -> None:
         kind = message[0]
         if kind == "ready":
+            self.placed[index] = tuple(message[1]) if len(message) > 1 else ()
             _settle(ready)
         elif kind == "records":
             self._started[index] = message[1]
@@ -215,6 +229,12 @@ class ProcessRunner(SegmentRunner):
         _settle(done)
 
 
+def _own_cpus() -> list[int]:
+    if not hasattr(os, "sched_getaffinity"):
+        return []
+    return sorted(os.sched_getaffinity(0))
+
+
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -227,12 +247,17 @@ def _child(
     config: RunConfig,
     segment: str,
     shard: tuple[int, int],
+    cpus: tuple[int, ...],
     data: Connection,
     control: Connection,
     parent_pid: int,
 ) -> None:
-    """A client process: wait for the common start, run the shard, send records back."""
+    """A client process: on its CPUs, wait for the common start, run the shard, send
+    records back."""
     die_with_parent(parent_pid, signal.SIGKILL)  # its records could go nowhere
+    if cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):  # a CPU taken away since: run where allowed
+            os.sched_setaffinity(0, cpus)
     for signum in (signal.SIGINT, signal.SIGTERM):  # the parent relays a stop
         signal.signal(signum, signal.SIG_IGN)
     pending: list[RequestRecord] = []
@@ -278,7 +303,7 @@ def _child(
             task.cancel()
 
     try:
-        data.send(("ready",))
+        data.send(("ready", _own_cpus()))
         message = control.recv()
         if message[0] != "start":  # stopped before it began
             data.send(("done",))

@@ -17,7 +17,9 @@ the chunk it yielded last, so a record can keep both stamps of its first token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import socket
 import ssl
 import time
@@ -29,7 +31,8 @@ from urllib.parse import urlsplit
 import h11
 
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
-from harness.transports.base import Clock, HttpRequest, Timeouts
+from harness.transports.base import ChunkSink, Clock, HttpRequest, Timeouts
+from harness.transports.chunked import ChunkedBody
 from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
 from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kernel_stamps
 from harness.transports.kernel_socket import StampedSocket, open_socket
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 RECHECK_S = 5.0
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _Key = tuple[str, str, int]
+#: The blank line that ends a head, as h11 finds it.
+_HEAD_END = re.compile(rb"\n\r?\n")
+#: A head still without its end past this goes to h11 whole, which refuses it.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 class _Headers(dict[str, str]):
@@ -75,11 +82,20 @@ class _Connection:
 
 
 class _Response:
-    """A response whose body is read as it arrives, chunk by chunk, stamped."""
+    """A response whose body is read as it arrives, chunk by chunk, stamped.
+
+    h11 reads the head, and nothing after it. A chunked body (the common case, not
+    compressed) has its framing taken off by ``ChunkedBody``, one call per read; at the
+    last chunk, or at framing it does not read, the rest goes to h11, which stands at a
+    chunk boundary, reads the trailers (or names what is wrong) and ends the body. Any
+    other body is read by h11 from its first byte.
+    """
 
     __slots__ = (
+        "_body",
         "_coding",
         "_conn",
+        "_rest",
         "arrival_ns",
         "done",
         "headers",
@@ -88,7 +104,15 @@ class _Response:
         "user_ns",
     )
 
-    def __init__(self, conn: _Connection, status: int, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        conn: _Connection,
+        status: int,
+        headers: Mapping[str, str],
+        *,
+        chunked: bool = False,
+        rest: bytes = b"",
+    ) -> None:
         self._conn = conn
         self.status = status
         self.headers = headers
@@ -96,6 +120,8 @@ class _Response:
         self.user_ns = 0  # the user-space stamp of the last read
         self.done = False
         self._coding = content_coding(headers.get("content-encoding"))  # lines joined
+        self._body = ChunkedBody() if chunked else None  # None once h11 reads the body
+        self._rest = rest  # body bytes that came with the head
 
     @property
     def clock_source(self) -> str:
@@ -115,14 +141,63 @@ class _Response:
             return self._raw_chunks()
         return decoded(self._raw_chunks(), self._coding)
 
+    async def deliver(self, sink: ChunkSink) -> None:
+        """Hand every chunk of the body to ``sink`` until it ends or ``sink`` returns True.
+
+        A plain chunked body over TCP is read in the socket's read callback, the sink
+        called from there; the rest (the last chunk, trailers), or any other body, is
+        read through ``chunks()``.
+
+        Raises:
+            ReadTimedOut: no bytes within the idle timeout.
+            ReadFailed: the connection broke, or the body broke HTTP/1.1's framing.
+        """
+        readable_here = self._body is not None and self._coding is None
+        if readable_here and not self._conn.sock.tls and await _Delivery(self, sink).run():
+            return  # the sink stopped the read
+        async with contextlib.aclosing(self.chunks()) as chunks:
+            async for arrival_ns, data in chunks:
+                if sink(arrival_ns, data):
+                    return
+
+    def _take_rest(self) -> bytes:
+        rest, self._rest = self._rest, b""
+        return rest
+
+    def _hand_to_h11(self, rest: bytes) -> None:
+        """h11 reads the body from here on (``rest`` starts at a chunk boundary)."""
+        self._body = None
+        if rest:
+            self._conn.h11.receive_data(rest)
+
     async def _raw_chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
         h = self._conn.h11
         sock = self._conn.sock
         read = sock.read if sock.tls else sock.read_raw
+        data = self._take_rest()
+        ended = False
+        try:
+            while self._body is not None:  # a chunked body: ChunkedBody, one call a read
+                if not data:
+                    self.arrival_ns, self.user_ns, data = await read()
+                    if not data:  # the end, mid-body: h11 names what it cut short
+                        self._hand_to_h11(b"")
+                        ended = True
+                        break
+                piece, rest = self._body.feed(data)
+                data = b""
+                if piece:
+                    yield self.arrival_ns, piece
+                if rest is not None:  # the last chunk, or framing ChunkedBody does not read
+                    self._hand_to_h11(rest)
+        except OSError as exc:
+            raise ReadFailed(f"the connection broke: {exc!r}") from exc
         next_event, receive_data = h.next_event, h.receive_data
         need_data, data_event, end_event = h11.NEED_DATA, h11.Data, h11.EndOfMessage
         pieces: list[bytes | bytearray] = []
         try:
+            if data or ended:  # what came with the head, or the end read above
+                receive_data(data)
             while True:
                 event = next_event()
                 if event is need_data:
@@ -147,6 +222,93 @@ class _Response:
             raise ReadFailed(f"the body broke off or broke HTTP/1.1: {exc}") from exc
         except OSError as exc:
             raise ReadFailed(f"the connection broke: {exc!r}") from exc
+
+
+class _Delivery:
+    """One chunked body read inside the socket's read callback: each read's framing taken
+    off by ``ChunkedBody`` and its data handed to the sink there, with no future or task
+    switch per read. The idle timeout is one timer per quiet period, re-armed lazily from
+    the last read."""
+
+    __slots__ = ("_body", "_done", "_last_ns", "_response", "_sink", "_sock", "_timer")
+
+    def __init__(self, response: _Response, sink: ChunkSink) -> None:
+        assert response._body is not None
+        self._response = response
+        self._body = response._body
+        self._sink = sink
+        self._sock = response._conn.sock
+        self._done: asyncio.Future[bool] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_ns = 0
+
+    async def run(self) -> bool:
+        """Read until the sink stops (True) or the body is h11's to finish (False).
+
+        Raises:
+            ReadTimedOut: no bytes within the idle timeout.
+            BaseException: what the sink raised.
+        """
+        loop = asyncio.get_running_loop()
+        self._done = done = loop.create_future()
+        response, sock = self._response, self._sock
+        self._last_ns = sock.clock()
+        rest = response._take_rest()
+        if rest:  # what came with the head, with its stamps
+            self._on_read(response.arrival_ns, response.user_ns, rest)
+        if not done.done():
+            sock.attach(self._on_read)
+        if not done.done():
+            self._timer = loop.call_later(sock.idle_s, self._on_idle)
+        try:
+            return await done
+        finally:
+            self._finish(False)  # cancelled: the body stays unfinished, the socket closes
+
+    def _on_read(self, arrival_ns: int, user_ns: int, data: bytes) -> None:
+        response = self._response
+        if not data:  # the end or an error: h11 reads it from the socket and names it
+            response._hand_to_h11(b"")
+            self._finish(False)
+            return
+        self._last_ns = user_ns
+        response.arrival_ns = arrival_ns
+        response.user_ns = user_ns
+        piece, rest = self._body.feed(data)
+        if piece:
+            try:
+                stop = self._sink(arrival_ns, piece)
+            except BaseException as exc:  # the sink's failure goes to the waiting task
+                self._finish(exc)
+                return
+            if stop:
+                self._finish(True)
+                return
+        if rest is not None:  # the last chunk, or framing ChunkedBody does not read
+            response._hand_to_h11(rest)
+            self._finish(False)
+
+    def _finish(self, outcome: bool | BaseException) -> None:
+        self._sock.detach()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        done = self._done
+        if done is not None and not done.done():
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
+
+    def _on_idle(self) -> None:
+        sock = self._sock
+        quiet_s = (sock.clock() - self._last_ns) / 1e9
+        if quiet_s >= sock.idle_s - 0.001:
+            self._timer = None
+            self._finish(ReadTimedOut("no bytes arrived within the idle timeout"))
+        else:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(sock.idle_s - quiet_s, self._on_idle)
 
 
 class _Stale(Exception):
@@ -347,11 +509,22 @@ class KernelTransport:
             data += h.send(h11.EndOfMessage()) or b""
         except h11.LocalProtocolError as exc:
             raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
+        buffered = b""  # received, not given to h11: h11 gets the head and not a byte more
+        arrival_ns = user_ns = 0
         try:
             await conn.sock.send(data)
             while True:
                 event = h.next_event()
                 if event is h11.NEED_DATA:
+                    found = _HEAD_END.search(buffered)
+                    if found is not None:
+                        h.receive_data(buffered[: found.end()])
+                        buffered = buffered[found.end() :]
+                        continue
+                    if len(buffered) > MAX_HEAD_BYTES:  # h11 refuses it
+                        h.receive_data(buffered)
+                        buffered = b""
+                        continue
                     arrival_ns, user_ns, received = await conn.sock.read()
                     if not received and not conn.received:
                         if reused:
@@ -360,9 +533,21 @@ class KernelTransport:
                             f"{request.url}: the server closed the connection without answering"
                         )
                     conn.received = True
-                    h.receive_data(received)
+                    if received:
+                        buffered += received
+                    else:  # the end: h11 reads what came before it, then the end
+                        if buffered:
+                            h.receive_data(buffered)
+                        h.receive_data(b"")
+                        buffered = b""
                 elif type(event) is h11.Response:
-                    response = _Response(conn, event.status_code, _headers(event.headers))
+                    response = _Response(
+                        conn,
+                        event.status_code,
+                        _headers(event.headers),
+                        chunked=_chunked(h, event, head.method),
+                        rest=buffered,
+                    )
                     response.arrival_ns = response.t_headers_ns = arrival_ns
                     response.user_ns = user_ns
                     return response
@@ -407,6 +592,16 @@ def _prepare(request: HttpRequest) -> tuple[_Key, h11.Request]:
     except h11.LocalProtocolError as exc:
         raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
     return (scheme, url.hostname, port), head
+
+
+def _chunked(h: h11.Connection, response: h11.Response, method: bytes) -> bool:
+    """True when h11 would read ``response``'s body as chunked (RFC 9112, section 6.3)."""
+    status = response.status_code
+    if h.their_state is not h11.SEND_BODY or status in (204, 304) or method == b"HEAD":
+        return False
+    if method == b"CONNECT" and status < 300:
+        return False
+    return any(name == b"transfer-encoding" for name, _ in response.headers)
 
 
 def _headers(raw: Any) -> _Headers:

@@ -14,11 +14,13 @@ per read, so ``CatchUpPoller`` sees that no socket stays unread for long.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import select
 import socket
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from harness.transports.base import Clock
 
@@ -149,7 +151,12 @@ def kernel_stamp_ns(ancillary: list[tuple[int, int, bytes]]) -> int | None:
 
 
 class CatchUpPoller:
-    """Reads every ready socket between two chunks when the event loop has not for a while.
+    """Reads the ready sockets of a transport: once per turn of the event loop, and between
+    two chunks when the event loop has not for a while.
+
+    The event loop watches one file descriptor, this poller's epoll, and when it is ready
+    the poller reads every ready socket in one go (their reader callbacks, one read
+    each): one wake-up of the loop per turn rather than one per socket.
 
     A busy event loop runs task after task before it polls its sockets again. A socket
     left unread for one inter-token gap holds two events, and the kernel stamps a read
@@ -160,19 +167,43 @@ class CatchUpPoller:
     exact. A no-op where ``select.epoll`` is missing.
     """
 
-    __slots__ = ("_callbacks", "_clock", "_epoll", "due_ns", "interval_ns", "polls")
+    __slots__ = (
+        "_callbacks",
+        "_clock",
+        "_deferred",
+        "_draining",
+        "_epoll",
+        "_loop",
+        "due_ns",
+        "interval_ns",
+        "polls",
+    )
 
     def __init__(self, clock: Clock, interval_ns: int = CATCH_UP_NS) -> None:
         self._clock = clock
         self._epoll = select.epoll() if hasattr(select, "epoll") else None
         self._callbacks: dict[int, Callable[[], None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # watching the epoll
+        self._deferred: collections.deque[tuple[Callable[..., None], Any, Any, Any]] = (
+            collections.deque()
+        )
+        self._draining = False
         self.interval_ns = interval_ns
         self.due_ns = clock() + interval_ns if self._epoll is not None else 1 << 62
         self.polls = 0
 
+    @property
+    def active(self) -> bool:
+        """Whether this poller reads sockets (it needs ``select.epoll``)."""
+        return self._epoll is not None
+
     def register(self, fd: int, on_readable: Callable[[], None]) -> None:
-        """Watch ``fd``; ``on_readable`` is its reader callback (one read each call)."""
+        """Watch ``fd``; ``on_readable`` is its reader callback (one read each call), run
+        when the running event loop finds the poller ready and when it catches up."""
         if self._epoll is not None:
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+                self._loop.add_reader(self._epoll.fileno(), self._on_ready)
             self._epoll.register(fd, select.EPOLLIN)
             self._callbacks[fd] = on_readable
 
@@ -180,9 +211,35 @@ class CatchUpPoller:
         if self._callbacks.pop(fd, None) is not None and self._epoll is not None:
             self._epoll.unregister(fd)
 
+    def defer(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback(*args)`` once every ready socket has been read (in order)."""
+        self._deferred.append((callback, *args))
+
     def poll(self) -> None:
-        """Read every socket that has bytes waiting (their reader callbacks, run now)."""
+        """Read every socket that has bytes waiting (their reader callbacks, run now),
+        then run what they deferred."""
         self.polls += 1
+        self._run()
+
+    def _on_ready(self) -> None:  # the event loop found a socket ready
+        self._run()
+
+    def _run(self) -> None:
+        self._read_ready()
+        if self._draining:  # a catch-up from inside the run below only reads
+            return
+        self._draining = True
+        deferred, clock = self._deferred, self._clock
+        try:
+            while deferred:
+                callback, a, b, c = deferred.popleft()
+                callback(a, b, c)
+                if clock() >= self.due_ns:  # the readers take long: read the sockets again
+                    self._read_ready()
+        finally:
+            self._draining = False
+
+    def _read_ready(self) -> None:
         callbacks = self._callbacks
         for fd, _ in self._epoll.poll(0) if self._epoll is not None else ():
             on_readable = callbacks.get(fd)
@@ -191,6 +248,9 @@ class CatchUpPoller:
         self.due_ns = self._clock() + self.interval_ns
 
     def close(self) -> None:
+        if self._loop is not None and self._epoll is not None:
+            self._loop.remove_reader(self._epoll.fileno())
+            self._loop = None
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None

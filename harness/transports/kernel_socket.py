@@ -2,10 +2,13 @@
 
 Each read of a ``StampedSocket`` is ``(arrival_ns, user_ns, bytes)``: the kernel's stamp
 of the segment, mapped onto the arrival clock (see ``kernel_clock``), and the user-space
-stamp taken right after ``recvmsg`` returned. Where the kernel gives no stamp,
+stamp taken right after ``recvmsg_into`` returned. Reads are queued for ``read`` or, while
+a reader is attached (``attach``), handed to it inside the event loop's read callback,
+which spares a future and a task switch per read. Where the kernel gives no stamp,
 ``arrival_ns`` is the user-space stamp. Under TLS (``ssl.MemoryBIO``) the stamps are
-those of the encrypted segments. A ``CatchUpPoller`` keeps the sockets read while the
-event loop is busy, so that no socket holds two events when it is finally read.
+those of the encrypted segments. A ``CatchUpPoller`` watches a transport's sockets for the
+event loop (one wake-up per turn of the loop for all ready sockets) and keeps them read
+while the loop is busy, so that no socket holds two events when it is finally read.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,10 +39,16 @@ log = logging.getLogger(__name__)
 
 #: Bytes asked of one recvmsg: large enough for any burst, small enough to stay off mmap.
 RECV_BYTES = 64 * 1024
+#: One buffer per thread that every socket read in that thread's event loop reads into
+#: (reads happen one at a time there); each read copies out only the bytes it got.
+_BUFFERS = threading.local()
 #: Stop reading from the kernel while this much is received but not consumed.
 PAUSE_BYTES = 1 << 20
 
 Read = tuple[int, int, bytes]
+#: A reader attached to a socket: called with each read; empty bytes mean the reads end
+#: here (the end of the stream, or an error): ``read`` then gives the end or raises it.
+OnRead = Callable[[int, int, bytes], None]
 
 
 async def open_socket(host: str, port: int, *, stamps: bool) -> tuple[socket.socket, bool]:
@@ -100,9 +110,12 @@ class StampedSocket:
     """
 
     __slots__ = (
+        "_attached",
+        "_buffer",
         "_buffered",
         "_clock",
         "_clock_map",
+        "_deferred",
         "_eof",
         "_error",
         "_fd",
@@ -145,13 +158,24 @@ class StampedSocket:
         self._wait_started_s = 0.0
         self._idle_handle: asyncio.TimerHandle | None = None
         self._tls: _TLS | None = None
+        self._attached: OnRead | None = None
+        self._deferred = 0  # reads waiting in the poller for their turn
+        self._buffer = _thread_buffer()
         #: reads that should have carried a kernel stamp and did not
         self.unstamped_reads = 0
-        self._poller = poller
+        self._poller = poller if poller is not None and poller.active else None
         self._on_unstamped = on_unstamped
-        self._loop.add_reader(self._fd, self._on_readable)
-        if poller is not None:
-            poller.register(self._fd, self._on_readable)
+        self._resume_reading()
+
+    @property
+    def clock(self) -> Clock:
+        """The arrival clock of the user-space stamps."""
+        return self._clock
+
+    @property
+    def idle_s(self) -> float:
+        """How long a read may wait for bytes."""
+        return self._idle_s
 
     @property
     def kernel_stamped(self) -> bool:
@@ -172,40 +196,94 @@ class StampedSocket:
 
     def _on_readable(self) -> None:
         try:
-            data, ancillary, _, _ = self._sock.recvmsg(RECV_BYTES, ANCILLARY_BYTES)
+            size, ancillary, _, _ = self._sock.recvmsg_into((self._buffer,), ANCILLARY_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._error = exc
             self._stop_reading()
-            self._wake()
+            self._arrive(0, 0, None)
             return
         user_ns = self._clock()
+        data = self._buffer[:size].tobytes()
         arrival_ns = user_ns
-        if self._poller is not None:
-            self._poller.due_ns = user_ns + self._poller.interval_ns  # sockets being read
         clock_map = self._clock_map
         if clock_map is not None:
             if ancillary and len(ancillary[0][2]) >= 16:
                 seconds, nanoseconds = TIMESPEC.unpack_from(ancillary[0][2])
                 arrival_ns = seconds * 1_000_000_000 + nanoseconds + clock_map.offset_ns
-            elif data:
+            elif size:
                 self.unstamped_reads += 1
                 if self.unstamped_reads == 1 and self._on_unstamped is not None:
                     self._on_unstamped()
-        self._reads.append((arrival_ns, user_ns, data))
-        if data:
-            self._buffered += len(data)
-            if self._buffered > PAUSE_BYTES:
-                self._stop_reading()
-        else:
+        if not size:
             self._eof = True
             self._stop_reading()
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._arrive(arrival_ns, user_ns, data)
+
+    def _arrive(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
+        """A read (None: an error) just taken off the socket. For an attached reader it
+        waits in the poller until the poller has read every ready socket: reading keeps
+        up with arrivals, and the stamps stay exact, however long the readers take."""
+        poller = self._poller
+        if poller is not None and (self._attached is not None or self._deferred):
+            self._deferred += 1
+            poller.defer(self._take_deferred, arrival_ns, user_ns, data)
+            return
+        self._take(arrival_ns, user_ns, data)
+
+    def _take_deferred(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
+        self._deferred -= 1
+        if self._fd >= 0:
+            self._take(arrival_ns, user_ns, data)
+
+    def _take(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
+        """A read in its turn: to the attached reader, or queued for ``read``."""
+        attached = self._attached
+        if attached is not None and data:  # the hot path of a body read
+            attached(arrival_ns, user_ns, data)
+            return
+        if data is not None:  # bytes, or the end
+            self._reads.append((arrival_ns, user_ns, data))
+            if data:
+                self._buffered += len(data)
+                if self._buffered > PAUSE_BYTES:
+                    self._stop_reading()
+        self._wake()
+        if not data:  # the end or an error: an attached reader is told, and detached
+            self._end_attached()
+
+    def attach(self, on_read: OnRead) -> None:
+        """Hand every read to ``on_read`` from now on, those already queued first, until
+        ``detach`` (which ``on_read`` may call). The end of the stream or an error stays
+        queued for ``read``, and ``on_read`` is told with empty bytes and detached.
+        Not under TLS (its reads need decrypting)."""
+        if self._tls is not None:
+            raise RuntimeError("a TLS socket's reads go through read()")
+        self._attached = on_read
+        reads = self._reads
+        while reads and self._attached is on_read:
+            arrival_ns, user_ns, data = reads[0]
+            if not data:  # the end: it stays queued
+                self._end_attached()
+                return
+            reads.popleft()
+            self._buffered -= len(data)
+            on_read(arrival_ns, user_ns, data)
+        if self._attached is on_read and self._error is not None:
+            self._end_attached()
+        elif not self._reading and self._buffered <= PAUSE_BYTES // 2 and self._open:
+            self._resume_reading()
+
+    def detach(self) -> None:
+        """Queue reads for ``read`` again."""
+        self._attached = None
+
+    def _end_attached(self) -> None:
+        attached = self._attached
+        if attached is not None:
+            self._attached = None
+            attached(0, 0, b"")
 
     async def read_raw(self) -> Read:
         """The next read as it came off the wire; ``bytes`` is empty at the end.
@@ -218,6 +296,8 @@ class StampedSocket:
         if poller is not None and self._clock() >= poller.due_ns:
             poller.poll()
         reads = self._reads
+        if not reads and self._deferred and poller is not None:
+            poller.poll()  # this socket's reads wait in the poller: their turn is now
         if not reads:
             if self._error is not None:
                 raise self._error
@@ -239,11 +319,15 @@ class StampedSocket:
         if read[2]:
             self._buffered -= len(read[2])
             if not self._reading and self._buffered <= PAUSE_BYTES // 2 and self._open:
-                self._reading = True
-                self._loop.add_reader(self._fd, self._on_readable)
-                if self._poller is not None:
-                    self._poller.register(self._fd, self._on_readable)
+                self._resume_reading()
         return read
+
+    def _resume_reading(self) -> None:
+        self._reading = True
+        if self._poller is not None:  # it watches the socket for the event loop
+            self._poller.register(self._fd, self._on_readable)
+        else:
+            self._loop.add_reader(self._fd, self._on_readable)
 
     async def read(self) -> Read:
         """The next bytes of the stream (decrypted under TLS), stamped with their arrival.
@@ -341,9 +425,10 @@ class StampedSocket:
 
     def _stop_reading(self) -> None:
         if self._reading and self._fd >= 0:
-            self._loop.remove_reader(self._fd)
             if self._poller is not None:
                 self._poller.unregister(self._fd)
+            else:
+                self._loop.remove_reader(self._fd)
         self._reading = False
 
     def close(self) -> None:
@@ -357,6 +442,14 @@ class StampedSocket:
         self._fd = -1
         self._sock.close()
         self._wake()
+        self._end_attached()
+
+
+def _thread_buffer() -> memoryview:
+    buffer: memoryview | None = getattr(_BUFFERS, "buffer", None)
+    if buffer is None:
+        buffer = _BUFFERS.buffer = memoryview(bytearray(RECV_BYTES))
+    return buffer
 
 
 class _TLS:

@@ -84,6 +84,10 @@ def test_closed_loop_over_two_processes_holds_the_whole_load(mock: EmbeddedMock)
     assert peak == 6  # one clock across processes: the merged load is the asked concurrency
     assert runner.progress.completed == 30
     assert runner.progress.started == 30
+    placement = runner.config.placement()
+    if len(placement.allowed) >= 2:  # each child found itself on its own CPU
+        assert [runner.placed[k] for k in (0, 1)] == list(placement.cpus)
+        assert runner.placed[0] != runner.placed[1]
 
 
 @pytest.mark.slow  # client processes against a mock process

@@ -1,0 +1,67 @@
+"""The command starts light: building its parser and printing ``--help`` loads none of the
+heavy libraries that only some commands need (the analysis's pandas and numpy, the report's
+matplotlib, locust and gevent, the conformance capture). Pinned by what is imported, not by
+a time, so a busy machine cannot fail it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = (
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "locust",
+    "gevent",
+    "harness.run",
+    "harness.analysis.metrics",
+    "harness.conformance.capture",
+    "harness.conformance.catalogue",
+)
+
+_PROBE = """
+import contextlib, io, json, sys
+import harness.cli
+parser = harness.cli.build_parser()
+for argv in {argvs!r}:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        harness.cli.main(argv)
+print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "argvs",
+    [
+        [["--help"]],
+        [["run", "--help"], ["check", "--help"], ["calibrate", "--help"]],
+        [
+            ["bench", "--help"],
+            ["decode", "--help"],
+            ["compare", "--help"],
+            ["report", "--help"],
+            ["gate", "--help"],
+        ],
+    ],
+    ids=["top", "run-check-calibrate", "others"],
+)
+def test_help_loads_no_heavy_library(argvs: list[list[str]]) -> None:
+    probe = _PROBE.format(argvs=argvs, heavy=HEAVY)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_conformance_names_still_resolve() -> None:
+    import harness.conformance as conformance
+
+    for name in conformance.__all__:
+        assert getattr(conformance, name) is not None
+    with pytest.raises(AttributeError):
+        _ = conformance.no_such_name  # type: ignore[attr-defined]
