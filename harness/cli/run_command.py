@@ -645,18 +645,20 @@ def run_command(args: argparse.Namespace) -> int:
         mock_cpus = (mock_cpu,) if args.url is None and mock_cpu is not None else ()
         config = replace(config, cpus=allowed, mock_cpus=mock_cpus)
         placement = config.placement()
-        console.print(placement.describe())
+        if config.processes > 1 or mock_cpus:  # one process against a target: nothing chosen
+            console.print(placement.describe())
         if placement.warning is not None:
             console.print(f"[yellow]warning: {escape(placement.warning)}[/]")
         search = search_from_args(args, config)
         out_dir = args.out or default_out_dir()
-        write_scenario(out_dir, args, parser, config.spec.secrets)
         concurrency = config.profile.concurrency if isinstance(config.profile, ClosedLoop) else None
         error = measurement_error(config.transport, concurrency)
         signals = StopSignals()
         result = run_event_loop(
             _execute(args, config, sweep, search, out_dir, truth_url, error, console, signals)
         )
+        # once the run has its folder: a refused start (an unreadable gauge) leaves none
+        write_scenario(out_dir, args, parser, config.spec.secrets)
     levels = _levels_table(result)
     if levels is not None:
         # a log, or a pipe, keeps every column whole: rich would squeeze them to 80
