@@ -31,8 +31,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from harness.cli.locust_scenario import add_scenario_arguments, locust_options
 from harness.cli.request_options import add_mock_arguments, embedded_mock_extra
+from harness.cli.scenario_file import load_scenario, write_scenario
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
+from harness.errors import ConfigError
 from harness.lifeline import end_process
 from harness.report.labels import throughput_line
 from harness.results import read_summary
@@ -91,6 +94,33 @@ def _own_parser() -> argparse.ArgumentParser:
                         help="seconds between scrapes of each server (default 1)")  # fmt: skip
     add_mock_arguments(parser, without="--host")
     return parser
+
+
+def _scenario_parser() -> tuple[argparse.ArgumentParser, list[argparse.Action]]:
+    """The command's own options and those a scenario file may set for locust."""
+    parser = _own_parser()
+    return parser, add_scenario_arguments(parser)
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str], argparse.ArgumentParser]:
+    """The command's options (a scenario file's values, flags over them), and locust's
+    arguments: the scenario's options passed on, then the rest as given.
+
+    Raises:
+        ConfigError: the scenario file is not one, or sets a key locust has no use for.
+    """
+    for i, arg in enumerate(argv):  # the scenario named as a positional: no option's value
+        if arg.endswith(".toml") and not arg.startswith("-") and argv[i - 1 : i] != ["--config"]:
+            argv = [*argv[:i], "--config", *argv[i:]]
+            break
+    parser, passed = _scenario_parser()
+    own, rest = parser.parse_known_args(argv)
+    if own.config is not None:
+        from harness.cli.run_command import run_parser
+
+        values, _ = load_scenario(own.config, parser, command="locust", elsewhere=run_parser())
+        own, rest = parser.parse_known_args(argv, namespace=argparse.Namespace(**values))
+    return own, [*locust_options(own, passed), *rest], parser
 
 
 def _has(args: Sequence[str], *names: str) -> bool:
@@ -244,7 +274,11 @@ def _report_line(out: Path) -> str | None:
 def locust_main(argv: Sequence[str]) -> int:
     """``sse-harness locust ...``: returns locust's (the master's) exit code, or 128 + the
     number of the signal that stopped it (130: Ctrl-C, 143: SIGTERM)."""
-    own, rest = _own_parser().parse_known_args(list(argv))
+    try:
+        own, rest, parser = _parse(list(argv))
+    except ConfigError as exc:
+        print(f"sse-harness locust: error: {exc}", file=sys.stderr)
+        return 2
     if own.workers < 0:
         print("sse-harness locust: error: --workers must be 0 or more", file=sys.stderr)
         return 2
@@ -254,11 +288,12 @@ def locust_main(argv: Sequence[str]) -> int:
     from harness.run import add_server_view, default_out_dir
 
     out = Path(_value(rest, "--out") or default_out_dir())
+    write_scenario(out, own, parser, command="locust")
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     with ExitStack() as stack:
-        host = None
+        host = own.host
         cpus = None
-        if not _has(rest, "--host", "-H"):
+        if host is None:
             arguments = mock_arguments(
                 ttft_ms=own.mock_ttft_ms,
                 itl_ms=own.mock_itl_ms,

@@ -5,6 +5,7 @@ ground truth (the prompt it counted and the limit it was asked for, per request)
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,48 @@ def test_a_bad_workload_option_is_named_and_nothing_is_sent(
     assert run.returncode == 2
     assert "sse-harness: output-tokens:" in run.log
     assert not (out / "results.jsonl").exists()
+
+
+def test_a_scenario_file_drives_sse_harness_locust_and_its_run_folder_reruns_it(
+    mock: EmbeddedMock, tmp_path: Path
+) -> None:
+    dataset = sharegpt(tmp_path / "conversations.json")
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(
+        "[target]\n"
+        f'url = "{mock.base_url}"\n'
+        "[workload]\n"
+        'dataset = "conversations.json"   # read from the file\'s folder\n'
+        'output-len = "dataset"\n'
+        "[load]\n"
+        "concurrency = 2\n"
+        "spawn-rate = 20\n"
+        "duration = 60\n"
+        "seed = 5\n"
+    )
+    cli = [sys.executable, "-m", "harness.cli", "locust"]
+    out = tmp_path / "first"
+    # flags override the file: 3 users, not 2; 2 s, not 60
+    run = run_locust([str(scenario), "-u", "3", "-t", "2s", "--out", str(out)], command=cli)
+    assert run.returncode == 0, run.log[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["profile"]["users"] == 3
+    assert summary["config"]["profile"]["run_time_s"] == 2
+    assert summary["config"]["url"] == f"{mock.base_url}/v1/chat/completions"
+    assert summary["config"]["seed"] == 5
+    assert summary["config"]["workload"]["dataset"]["kept"] == CONVERSATIONS
+    for n, record in enumerate(in_send_order(out)):
+        if record.outcome is Outcome.OK:
+            assert (record.prompt_tokens, record.output_tokens) == (n % 8 + 1, 20 - n % 8)
+    written = (out / "scenario.toml").read_text()
+    assert "sse-harness locust --config scenario.toml" in written
+    assert "users = 3" in written
+    assert 'run-time = "2s"' in written
+    assert f'dataset = "{dataset.resolve()}"' in written
+    again = tmp_path / "second"
+    rerun = run_locust(["--config", str(out / "scenario.toml"), "--out", str(again)], command=cli)
+    assert rerun.returncode == 0, rerun.log[-3000:]
+    assert (again / "scenario.toml").read_text() == written
+    repeated = json.loads((again / "summary.json").read_text())["config"]
+    assert repeated["workload"] == summary["config"]["workload"]
+    assert repeated["profile"] == summary["config"]["profile"]
