@@ -120,6 +120,8 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str], argparse.Arg
 
         values, _ = load_scenario(own.config, parser, command="locust", elsewhere=run_parser())
         own, rest = parser.parse_known_args(argv, namespace=argparse.Namespace(**values))
+        if "users" in values and own.spawn_rate is None:
+            own.spawn_rate = float(own.users)  # all at once, as run's concurrency starts
     return own, [*locust_options(own, passed), *rest], parser
 
 

@@ -10,7 +10,8 @@ keys with a locust meaning are taken and become locust's options:
 - workload: ``dataset``, ``dataset-format``, ``dataset-sample``, ``min-``/
   ``max-input-tokens``, ``input-tokens``, ``output-tokens`` (``output-len``),
   ``tokenizer``, ``prefix-groups``, ``prefix-tokens``, ``prefix-cache-bust``, ``seed``;
-- load: ``concurrency`` (or ``users``) -> ``-u``, ``spawn-rate`` -> ``-r``, ``duration``
+- load: ``concurrency`` (or ``users``) -> ``-u`` (and ``-r`` as many, unless
+  ``spawn-rate`` is given: all at once, as ``run`` starts them), ``duration``
   (seconds, or locust's ``1m30s``; or ``run-time``) -> ``-t``, ``headless``;
 - the command's own: ``workers``, ``server-metrics``, ``server-series``,
   ``scrape-interval`` and the embedded mock's ``mock-*``.

@@ -56,7 +56,14 @@ def test_flags_override_the_file_in_locusts_spelling(tmp_path: Path) -> None:
     path = scenario(tmp_path, "concurrency = 4\nduration = 90\nmodel = 'a'\n")
     own, locust, _ = _parse(["--config", str(path), "-u", "9", "-t", "1m", "--model", "b"])
     assert (own.users, own.run_time, own.model) == (9, "1m", "b")
-    assert locust == ["--model", "b", "--users", "9", "--run-time", "1m"]
+    assert locust == ["--model", "b", "--users", "9", "--spawn-rate", "9.0", "--run-time", "1m"]
+
+
+def test_a_files_users_start_at_once_unless_it_gives_a_spawn_rate(tmp_path: Path) -> None:
+    _, locust, _ = _parse([str(scenario(tmp_path, "concurrency = 6\n"))])
+    assert locust == ["--users", "6", "--spawn-rate", "6.0"]
+    _, locust, _ = _parse([str(scenario(tmp_path, "concurrency = 6\n")), "-r", "2"])
+    assert locust == ["--users", "6", "--spawn-rate", "2.0"]
 
 
 def test_without_a_file_the_command_line_passes_as_it_was_given() -> None:
@@ -95,3 +102,15 @@ def test_durations_take_seconds_or_locusts_spans(text: str, value: str) -> None:
 def test_impossible_durations_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="seconds"):
         timespan(text)
+
+
+def test_the_shared_example_reads_under_both_commands() -> None:
+    from harness.cli.run_command import run_parser
+    from harness.cli.scenario_file import load_scenario
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "load-dataset.toml"
+    values, _ = load_scenario(example, run_parser())
+    own, locust, _ = _parse([str(example)])
+    assert (values["concurrency"], own.users) == (4, 4)
+    assert own.dataset == values["dataset"] == example.parent / "data" / "conversations.json"
+    assert locust[locust.index("--run-time") + 1] == "10s"
