@@ -31,9 +31,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from harness.cli.locust_scenario import add_scenario_arguments, locust_options
+from harness.cli.locust_scenario import parse_command
 from harness.cli.request_options import add_mock_arguments, embedded_mock_extra
-from harness.cli.scenario_file import load_scenario, write_scenario
+from harness.cli.scenario_file import write_scenario
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.errors import ConfigError
 from harness.lifeline import end_process
@@ -48,9 +48,12 @@ DEFAULT_STOP_TIMEOUT_S = "30"
 WORKER_EXIT_TIMEOUT_S = 15.0
 
 DESCRIPTION = """\
-Run the locust scenarios. Options other than these go to locust unchanged (see
-`locust --help`; the scenario's own, such as --request, --model, --max-tokens, --dialect,
---prompt-file, --api-key-env and --shape, are in the README). Without -f the scenario
+Run the locust scenarios. Of the options below, --workers and the server and mock
+options are this command's; the others go on to locust and the scenario's user (the
+request and workload options mean what they mean for run). Any other option goes to
+locust unchanged (see `locust --help`; --shape is in the README). A scenario file
+(sse-harness locust FILE.toml, or --config) sets them as run's does; flags override it.
+Without -f the scenario
 is the package's llm_stream.py (plus its shapes.py with --shape), shipped in
 harness/locust/scenarios/; without --host an embedded mock LLM server is started;
 without --out the report goes to reports/<time>-<id>/.
@@ -94,35 +97,6 @@ def _own_parser() -> argparse.ArgumentParser:
                         help="seconds between scrapes of each server (default 1)")  # fmt: skip
     add_mock_arguments(parser, without="--host")
     return parser
-
-
-def _scenario_parser() -> tuple[argparse.ArgumentParser, list[argparse.Action]]:
-    """The command's own options and those a scenario file may set for locust."""
-    parser = _own_parser()
-    return parser, add_scenario_arguments(parser)
-
-
-def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str], argparse.ArgumentParser]:
-    """The command's options (a scenario file's values, flags over them), and locust's
-    arguments: the scenario's options passed on, then the rest as given.
-
-    Raises:
-        ConfigError: the scenario file is not one, or sets a key locust has no use for.
-    """
-    for i, arg in enumerate(argv):  # the scenario named as a positional: no option's value
-        if arg.endswith(".toml") and not arg.startswith("-") and argv[i - 1 : i] != ["--config"]:
-            argv = [*argv[:i], "--config", *argv[i:]]
-            break
-    parser, passed = _scenario_parser()
-    own, rest = parser.parse_known_args(argv)
-    if own.config is not None:
-        from harness.cli.run_command import run_parser
-
-        values, _ = load_scenario(own.config, parser, command="locust", elsewhere=run_parser())
-        own, rest = parser.parse_known_args(argv, namespace=argparse.Namespace(**values))
-        if "users" in values and own.spawn_rate is None:
-            own.spawn_rate = float(own.users)  # all at once, as run's concurrency starts
-    return own, [*locust_options(own, passed), *rest], parser
 
 
 def _has(args: Sequence[str], *names: str) -> bool:
@@ -276,8 +250,9 @@ def _report_line(out: Path) -> str | None:
 def locust_main(argv: Sequence[str]) -> int:
     """``sse-harness locust ...``: returns locust's (the master's) exit code, or 128 + the
     number of the signal that stopped it (130: Ctrl-C, 143: SIGTERM)."""
+    parser = _own_parser()
     try:
-        own, rest, parser = _parse(list(argv))
+        own, rest = parse_command(list(argv), parser)
     except ConfigError as exc:
         print(f"sse-harness locust: error: {exc}", file=sys.stderr)
         return 2

@@ -28,11 +28,12 @@ import argparse
 import re
 from pathlib import Path
 
+from harness.cli.scenario_file import load_scenario
 from harness.cli.workload_options import add_workload_arguments
 from harness.dialects import DIALECT_NAMES
 from harness.load.payloads import REQUEST_KINDS
 
-__all__ = ["add_scenario_arguments", "locust_options", "timespan"]
+__all__ = ["add_scenario_arguments", "locust_options", "parse_command", "timespan"]
 
 #: What the locust user's ``--http-client`` takes (``harness.locust.settings``, which the
 #: command may not import: it is imported by locust processes only).
@@ -103,3 +104,32 @@ def locust_options(args: argparse.Namespace, passed: list[argparse.Action]) -> l
         flag = next(f for f in action.option_strings if f.startswith("--"))
         options += [flag] if value is True else [flag, str(value)]
     return options
+
+
+def parse_command(
+    argv: list[str], parser: argparse.ArgumentParser
+) -> tuple[argparse.Namespace, list[str]]:
+    """The command's options (a scenario file's values, flags over them), and locust's
+    arguments: the scenario's options passed on, then the rest as given.
+
+    Args:
+        argv: the command line after ``locust``.
+        parser: the command's own options; the scenario's are added to it.
+
+    Raises:
+        ConfigError: the scenario file is not one, or sets a key locust has no use for.
+    """
+    for i, arg in enumerate(argv):  # the scenario named as a positional: no option's value
+        if arg.endswith(".toml") and not arg.startswith("-") and argv[i - 1 : i] != ["--config"]:
+            argv = [*argv[:i], "--config", *argv[i:]]
+            break
+    passed = add_scenario_arguments(parser)
+    own, rest = parser.parse_known_args(argv)
+    if own.config is not None:
+        from harness.cli.run_command import run_parser
+
+        values, _ = load_scenario(own.config, parser, command="locust", elsewhere=run_parser())
+        own, rest = parser.parse_known_args(argv, namespace=argparse.Namespace(**values))
+        if "users" in values and own.spawn_rate is None:
+            own.spawn_rate = float(own.users)  # all at once, as run's concurrency starts
+    return own, [*locust_options(own, passed), *rest]

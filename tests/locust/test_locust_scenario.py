@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.locust_command import _parse
-from harness.cli.locust_scenario import timespan
+from harness.cli.locust_command import _own_parser
+from harness.cli.locust_scenario import parse_command, timespan
 from harness.errors import ConfigError
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    return parse_command(argv, _own_parser())
 
 
 def scenario(tmp_path: Path, text: str) -> Path:
@@ -41,7 +45,7 @@ workers = 2
 [mock]
 mock-ttft-ms = 7
 """)  # fmt: skip
-    own, locust, _ = _parse([str(path), "--loglevel", "INFO"])
+    own, locust = _parse([str(path), "--loglevel", "INFO"])
     assert own.host == "http://127.0.0.1:9"  # passed by the command itself
     assert (own.workers, own.mock_ttft_ms) == (2, 7.0)  # the command's own
     assert locust == [
@@ -54,20 +58,20 @@ mock-ttft-ms = 7
 
 def test_flags_override_the_file_in_locusts_spelling(tmp_path: Path) -> None:
     path = scenario(tmp_path, "concurrency = 4\nduration = 90\nmodel = 'a'\n")
-    own, locust, _ = _parse(["--config", str(path), "-u", "9", "-t", "1m", "--model", "b"])
+    own, locust = _parse(["--config", str(path), "-u", "9", "-t", "1m", "--model", "b"])
     assert (own.users, own.run_time, own.model) == (9, "1m", "b")
     assert locust == ["--model", "b", "--users", "9", "--spawn-rate", "9.0", "--run-time", "1m"]
 
 
 def test_a_files_users_start_at_once_unless_it_gives_a_spawn_rate(tmp_path: Path) -> None:
-    _, locust, _ = _parse([str(scenario(tmp_path, "concurrency = 6\n"))])
+    _, locust = _parse([str(scenario(tmp_path, "concurrency = 6\n"))])
     assert locust == ["--users", "6", "--spawn-rate", "6.0"]
-    _, locust, _ = _parse([str(scenario(tmp_path, "concurrency = 6\n")), "-r", "2"])
+    _, locust = _parse([str(scenario(tmp_path, "concurrency = 6\n")), "-r", "2"])
     assert locust == ["--users", "6", "--spawn-rate", "2.0"]
 
 
 def test_without_a_file_the_command_line_passes_as_it_was_given() -> None:
-    own, locust, _ = _parse(["--headless", "-u", "2", "-f", "mine.py", "--host", "http://h"])
+    own, locust = _parse(["--headless", "-u", "2", "-f", "mine.py", "--host", "http://h"])
     assert own.config is None
     assert own.host == "http://h"
     assert locust == ["--users", "2", "--headless", "-f", "mine.py"]
@@ -110,7 +114,7 @@ def test_the_shared_example_reads_under_both_commands() -> None:
 
     example = Path(__file__).resolve().parents[2] / "examples" / "load-dataset.toml"
     values, _ = load_scenario(example, run_parser())
-    own, locust, _ = _parse([str(example)])
+    own, locust = _parse([str(example)])
     assert (values["concurrency"], own.users) == (4, 4)
     assert own.dataset == values["dataset"] == example.parent / "data" / "conversations.json"
     assert locust[locust.index("--run-time") + 1] == "10s"
