@@ -31,8 +31,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from harness.cli.locust_scenario import parse_command
 from harness.cli.request_options import add_mock_arguments, embedded_mock_extra
+from harness.cli.scenario_file import write_scenario
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
+from harness.errors import ConfigError
 from harness.lifeline import end_process
 from harness.report.labels import throughput_line
 from harness.results import read_summary
@@ -45,9 +48,12 @@ DEFAULT_STOP_TIMEOUT_S = "30"
 WORKER_EXIT_TIMEOUT_S = 15.0
 
 DESCRIPTION = """\
-Run the locust scenarios. Options other than these go to locust unchanged (see
-`locust --help`; the scenario's own, such as --request, --model, --max-tokens, --dialect,
---prompt-file, --api-key-env and --shape, are in the README). Without -f the scenario
+Run the locust scenarios. Of the options below, --workers and the server and mock
+options are this command's; the others go on to locust and the scenario's user (the
+request and workload options mean what they mean for run). Any other option goes to
+locust unchanged (see `locust --help`; --shape is in the README). A scenario file
+(sse-harness locust FILE.toml, or --config) sets them as run's does; flags override it.
+Without -f the scenario
 is the package's llm_stream.py (plus its shapes.py with --shape), shipped in
 harness/locust/scenarios/; without --host an embedded mock LLM server is started;
 without --out the report goes to reports/<time>-<id>/.
@@ -244,7 +250,12 @@ def _report_line(out: Path) -> str | None:
 def locust_main(argv: Sequence[str]) -> int:
     """``sse-harness locust ...``: returns locust's (the master's) exit code, or 128 + the
     number of the signal that stopped it (130: Ctrl-C, 143: SIGTERM)."""
-    own, rest = _own_parser().parse_known_args(list(argv))
+    parser = _own_parser()
+    try:
+        own, rest = parse_command(list(argv), parser)
+    except ConfigError as exc:
+        print(f"sse-harness locust: error: {exc}", file=sys.stderr)
+        return 2
     if own.workers < 0:
         print("sse-harness locust: error: --workers must be 0 or more", file=sys.stderr)
         return 2
@@ -254,11 +265,12 @@ def locust_main(argv: Sequence[str]) -> int:
     from harness.run import add_server_view, default_out_dir
 
     out = Path(_value(rest, "--out") or default_out_dir())
+    write_scenario(out, own, parser, command="locust")
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     with ExitStack() as stack:
-        host = None
+        host = own.host
         cpus = None
-        if not _has(rest, "--host", "-H"):
+        if host is None:
             arguments = mock_arguments(
                 ttft_ms=own.mock_ttft_ms,
                 itl_ms=own.mock_itl_ms,

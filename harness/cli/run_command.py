@@ -37,7 +37,6 @@ from harness.cli.workload_options import (
     add_workload_arguments,
     token_rule_from_args,
     turns_option,
-    workload_spec_from_args,
 )
 from harness.errors import ConfigError
 from harness.limits import raise_open_files_limit
@@ -48,7 +47,8 @@ from harness.load.payloads import Message, read_prompt_file, synthetic_prompt
 from harness.load.placement import allowed_cpus
 from harness.load.recorder import redact
 from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace, parse_sweep
-from harness.load.workload import Workload, build_workload, fill_trace
+from harness.load.workload import Workload, fill_trace
+from harness.load.workload_options import workload_from_options
 from harness.report.labels import client_line, measured_rates, schedule_line, throughput_line
 from harness.servers.embedded import embedded_mock, mock_arguments
 from harness.transports import Timeouts, run_event_loop
@@ -247,10 +247,7 @@ def _prompts(args: argparse.Namespace) -> tuple[tuple[Message, ...], ...]:
 
 def _workload(args: argparse.Namespace, rule: TokenRule, requests: int | None) -> Workload | None:
     """The pool of prompts a dataset, lengths or shared prefixes make (None without)."""
-    spec = workload_spec_from_args(args)
-    if not spec.shapes_prompts and getattr(args, "tokenizer", None) is None:
-        return None
-    return build_workload(spec, _prompts(args), rule, seed=args.seed, requests=requests)
+    return workload_from_options(args, _prompts(args), rule, seed=args.seed, requests=requests)
 
 
 def search_from_args(args: argparse.Namespace, config: RunConfig) -> RateSearch | None:

@@ -14,6 +14,10 @@ folder).
 
 Errors name the file, the line and the key: ``scenario.toml:7: concurency: unknown
 setting``; a value that the run refuses later is named by its line too.
+
+``sse-harness locust`` reads the same files (``harness.cli.locust_scenario``): the keys
+with a locust meaning become locust's options, and a key of ``run``'s with none (``rate``,
+``[slo]``) is refused by its line, so a file never runs a load other than it says.
 """
 
 from __future__ import annotations
@@ -80,9 +84,20 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def load_scenario(
-    path: Path, parser: argparse.ArgumentParser
+    path: Path,
+    parser: argparse.ArgumentParser,
+    *,
+    command: str = "run",
+    elsewhere: argparse.ArgumentParser | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The options a scenario file sets, as ``parser``'s destinations and values.
+
+    Args:
+        path: the file.
+        parser: the options of the command that reads it.
+        command: its name, for the errors.
+        elsewhere: the options of a command the file may have been written for (``run``),
+            whose keys this one refuses as having no meaning for it.
 
     Returns:
         The values, and for each destination where it was set (``file:line: key``).
@@ -94,6 +109,7 @@ def load_scenario(
     data, text = _read(path)
     lines = _lines(text)
     actions = _actions(parser)
+    foreign = _actions(elsewhere) if elsewhere is not None else {}
     values: dict[str, Any] = {}
     where: dict[str, str] = {}
     slo: list[str] = []
@@ -112,6 +128,8 @@ def load_scenario(
 
     for table, key, value in settings():
         at = place(table, key)
+        if table == "slo" and "slo" not in actions:
+            raise ConfigError(at, f"an SLO target has no meaning for sse-harness {command}")
         if table == "slo":
             if isinstance(value, bool) or not isinstance(value, int | float | str):
                 raise ConfigError(at, "an SLO target is a number of seconds (or '500ms')")
@@ -123,11 +141,15 @@ def load_scenario(
         if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             raise ConfigError(at, "an array of tables ([[...]]) is no setting: use [table]")
         action = actions.get(key)
+        if action is None and key in foreign:
+            raise ConfigError(at, f"a setting of sse-harness run with no meaning for {command}")
         if action is None:
             close = difflib.get_close_matches(key, list(actions), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                at, f"unknown setting; {hint}the keys are run's options (sse-harness run -h)"
+                at,
+                f"unknown setting; {hint}the keys are {command}'s options "
+                f"(sse-harness {command} -h)",
             )
         values[action.dest] = _value(action, value, at, path.parent)
         where[action.dest] = at
@@ -204,13 +226,17 @@ def located(args: argparse.Namespace) -> Iterator[None]:
 
 
 def scenario_text(
-    args: argparse.Namespace, parser: argparse.ArgumentParser, secrets: tuple[str, ...] = ()
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    secrets: tuple[str, ...] = (),
+    *,
+    command: str = "run",
 ) -> str:
     """The resolved scenario of a run: every option whose value differs from its default
     (paths absolute), as TOML. A value holding a secret is left out, with a comment."""
     lines = [
         "# The resolved scenario of this run: run it again with",
-        "#   sse-harness run --config scenario.toml",
+        f"#   sse-harness {command} --config scenario.toml",
         "# (flags given with it override these values; --out picks the new run's folder).",
         "",
     ]
@@ -255,9 +281,11 @@ def write_scenario(
     args: argparse.Namespace,
     parser: argparse.ArgumentParser,
     secrets: tuple[str, ...] = (),
+    *,
+    command: str = "run",
 ) -> Path:
     """Write the run's resolved scenario into its folder; returns the file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / SCENARIO_FILE
-    path.write_text(scenario_text(args, parser, secrets), encoding="utf-8")
+    path.write_text(scenario_text(args, parser, secrets, command=command), encoding="utf-8")
     return path

@@ -103,16 +103,27 @@ class SSEClient:
         self._streams.close()
 
     def stream(
-        self, messages: Sequence[Message], *, request_id: str, user: int = 0
+        self,
+        messages: Sequence[Message],
+        *,
+        request_id: str,
+        user: int = 0,
+        max_tokens: int | None = None,
     ) -> RequestRecord:
         """Send one request and read its stream to the end; the record goes to the sink.
+
+        Args:
+            messages: the conversation, the user's new turn last.
+            request_id: the record's id.
+            user: the locust user's number.
+            max_tokens: the output length to ask for (None: the settings' own).
 
         Never raises for what the endpoint does: failures become the record's error kind.
 
         Raises:
             GreenletExit: locust stopped the user; the record says ``cancelled``.
         """
-        request = build_request(self._settings.spec, messages)
+        request = build_request(self._settings.spec, messages, max_tokens=max_tokens)
         record = RequestRecord(request_id=request_id, user=user)
         timeouts = self._settings.timeouts
         reader: StreamReader | None = None

@@ -3,7 +3,8 @@
 Locust hands custom options over as typed values from the command line, but as strings
 from the web UI's start form (and a cleared field as an empty string), so every value is
 parsed here, once per test, into a frozen ``StreamSettings``. The options keep the
-meanings they have in ``sse-harness run``; the API key is read from the environment
+meanings they have in ``sse-harness run`` (the workload options are read by the same
+code, ``harness.load.workload_options``); the API key is read from the environment
 variable that ``--api-key-env`` names and appears in no repr, log or record.
 """
 
@@ -24,6 +25,8 @@ from harness.load.payloads import (
     default_api_key_env,
     read_prompt_file,
 )
+from harness.load.workload import WorkloadInfo
+from harness.load.workload_options import token_rule_from_options, workload_from_options
 from harness.transports import Timeouts
 
 __all__ = ["DEFAULT_PROMPT", "HTTP_CLIENTS", "StreamSettings"]
@@ -42,6 +45,12 @@ class StreamSettings:
     dialect_name: str = "auto"
     pointer: str | None = None
     prompts: tuple[tuple[Message, ...], ...] = (DEFAULT_PROMPT,)
+    #: the output length each prompt asks for, by the prompt's index (empty: the
+    #: request's ``max_tokens``)
+    prompt_max_tokens: tuple[int | None, ...] = ()
+    #: what the workload options made, for the summary (``config.workload``)
+    workload: WorkloadInfo | None = None
+    seed: int = 0
     timeouts: Timeouts = field(default_factory=Timeouts)
     http_client: str = HTTP_CLIENTS[0]
     api_key_env: str = "OPENAI_API_KEY"
@@ -53,6 +62,8 @@ class StreamSettings:
             )
         if not self.prompts or any(not p for p in self.prompts):
             raise ConfigError("prompt-file", "give at least one non-empty prompt")
+        if self.prompt_max_tokens and len(self.prompt_max_tokens) != len(self.prompts):
+            raise ConfigError("max-tokens", "give one output length per prompt")
         for name in ("connect_s", "ttft_s", "idle_s", "total_s"):
             if not getattr(self.timeouts, name) > 0:
                 raise ConfigError(name.removesuffix("_s") + "-timeout", "must be positive")
@@ -61,6 +72,12 @@ class StreamSettings:
     def dialect(self) -> Dialect | None:
         """The dialect to read with; None detects it from each stream."""
         return get(self.dialect_name, pointer=self.pointer)
+
+    def max_tokens_for(self, index: int) -> int | None:
+        """The output length the prompt of ``index`` asks for (None: the request's own)."""
+        if not self.prompt_max_tokens:
+            return None
+        return self.prompt_max_tokens[index % len(self.prompt_max_tokens)]
 
     @classmethod
     def from_options(
@@ -91,6 +108,10 @@ class StreamSettings:
         )
         prompt_file = _text(options, "prompt_file")
         prompts = tuple(read_prompt_file(Path(prompt_file))) if prompt_file else (DEFAULT_PROMPT,)
+        seed = _number(options, "seed", int) or 0
+        rule = token_rule_from_options(options)
+        # no request bound: a pool of drawn lengths holds the workload's default size
+        workload = workload_from_options(options, prompts, rule, seed=seed, requests=None)
         defaults = Timeouts()
         timeouts = Timeouts(
             connect_s=_number(options, "connect_timeout", float) or defaults.connect_s,
@@ -102,7 +123,10 @@ class StreamSettings:
             spec=spec,
             dialect_name=_text(options, "dialect") or "auto",
             pointer=_text(options, "pointer"),
-            prompts=prompts,
+            prompts=workload.prompts if workload else prompts,
+            prompt_max_tokens=workload.max_tokens if workload else (),
+            workload=workload.info if workload else None,
+            seed=seed,
             timeouts=timeouts,
             http_client=_text(options, "http_client") or HTTP_CLIENTS[0],
             api_key_env=key_env,
@@ -119,12 +143,14 @@ class StreamSettings:
             "pointer": self.pointer,
             "transport": f"locust-{self.http_client}",
             "prompts": len(self.prompts),
+            "seed": self.seed,
             "timeouts": {
                 "connect_s": self.timeouts.connect_s,
                 "ttft_s": self.timeouts.ttft_s,
                 "idle_s": self.timeouts.idle_s,
                 "total_s": self.timeouts.total_s,
             },
+            **({"workload": self.workload.describe()} if self.workload else {}),
         }
 
 

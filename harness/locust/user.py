@@ -13,13 +13,15 @@ A locustfile calls ``install()`` and subclasses ``LLMStreamUser``, adding only t
             self.stream_prompt()
 
 ``install`` adds the options (``--request``, ``--dialect``, ``--model``, ``--max-tokens``,
-``--prompt-file``, ``--api-key-env``, ... with ``sse-harness run``'s meanings; they show in
-the web UI's start form) and, once locust has made its environment, the plugin: records
-flow from the users to the node's collector (a worker ships them to the master in
-batches), every test writes ``reports/<run-id>/`` like ``sse-harness run``, and the web UI
-gains an "LLM streams" tab: a live chart (TTFT and ITL percentiles, output tokens/s,
-streams in flight and users over the whole test) above a table of the last 10 s and the
-whole test. The chart is drawn by uPlot, served from the package (the UI works offline).
+``--prompt-file``, ``--api-key-env``, the workload options ``--dataset``,
+``--output-tokens``, ``--input-tokens``, ``--prefix-groups``, ... and ``--seed``, with
+``sse-harness run``'s meanings; they show in the web UI's start form) and, once locust
+has made its environment, the plugin: records flow from the users to the node's
+collector (a worker ships them to the master in batches), every test writes
+``reports/<run-id>/`` like ``sse-harness run``, and the web UI gains an "LLM streams"
+tab: a live chart (TTFT and ITL percentiles, output tokens/s, streams in flight and
+users over the whole test) above a table of the last 10 s and the whole test. The chart
+is drawn by uPlot, served from the package (the UI works offline).
 
 This module imports locust, which patches the standard library with gevent: only locust
 processes may import it (the rest of the harness never does).
@@ -50,6 +52,7 @@ from locust.runners import (
 from harness.dialects import DIALECT_NAMES
 from harness.errors import ConfigError
 from harness.load.payloads import REQUEST_KINDS, Message
+from harness.load.workload_options import add_workload_arguments
 from harness.locust.client import REQUEST_TYPE, SSEClient
 from harness.locust.live import LiveBoard
 from harness.locust.records import (
@@ -103,6 +106,9 @@ def add_arguments(parser: Any) -> None:
         "OPENAI_API_KEY, or ANTHROPIC_API_KEY for anthropic)",
     )
     hidden = {"include_in_web_ui": False}
+    # paths stay strings: the master sends the options to its workers with msgpack
+    add_workload_arguments(group, rare=hidden, path=str)
+    group.add_argument("--seed", help="seed of the drawn lengths and samples (default 0)")
     group.add_argument("--pointer", help="generic dialect: JSON pointer to the text", **hidden)
     group.add_argument("--connect-timeout", help="seconds (default 10)", **hidden)
     group.add_argument("--ttft-timeout", help="seconds (default 60)", **hidden)
@@ -176,20 +182,32 @@ class LLMStreamUser(User):
         if self.client is not None:
             self.client.close()
 
-    def next_prompt(self) -> tuple[Message, ...]:
-        prompts = self.plugin.settings.prompts if self.plugin.settings else ()
-        return prompts[(self.number + self.sent) % len(prompts)]
+    def next_prompt(self) -> tuple[tuple[Message, ...], int | None]:
+        """The node's next prompt and the output length it asks for (None: the
+        ``--max-tokens`` of the test): the users of one node take the workload's prompts
+        in turn, so each dataset prompt is sent once before any is sent again."""
+        settings = self.plugin.settings
+        if settings is None:
+            raise StopUser()
+        index = next(self.plugin.prompt_numbers)
+        return settings.prompts[index % len(settings.prompts)], settings.max_tokens_for(index)
 
-    def stream_prompt(self, messages: tuple[Message, ...] | None = None) -> RequestRecord:
-        """Stream one request (the next prompt unless ``messages`` are given)."""
+    def stream_prompt(
+        self, messages: tuple[Message, ...] | None = None, *, max_tokens: int | None = None
+    ) -> RequestRecord:
+        """Stream one request: the next prompt with its output length, unless
+        ``messages`` (asking for ``max_tokens``) are given."""
         if self.client is None:
             raise StopUser()
-        messages = messages or self.next_prompt()
+        if not messages:
+            messages, max_tokens = self.next_prompt()
         request_id = f"{self.plugin.node}-{self.number}-{self.sent}"
         self.sent += 1
         self.plugin.in_flight += 1
         try:
-            return self.client.stream(messages, request_id=request_id, user=self.number)
+            return self.client.stream(
+                messages, request_id=request_id, user=self.number, max_tokens=max_tokens
+            )
         finally:
             self.plugin.in_flight -= 1
 
@@ -205,6 +223,7 @@ class Plugin:
         self.node = self.runner.client_id.rsplit("_", 1)[-1][:8] if self.is_worker else "local"
         self.clock_base = ClockBase.here()
         self.user_numbers = itertools.count()
+        self.prompt_numbers = itertools.count()  # the workload's next prompt, this test
         self.settings: StreamSettings | None = None
         self.board = LiveBoard()
         self.collector: RecordCollector | None = None
@@ -246,6 +265,7 @@ class Plugin:
                 gevent.spawn(self.runner.quit if _headless(environment) else self.runner.stop)
             return
         self._cpu_start_s = time.process_time()
+        self.prompt_numbers = itertools.count()
         if not self.is_worker:
             self.tests += 1
             self.board = LiveBoard()

@@ -90,6 +90,10 @@ def test_a_test_started_in_the_web_ui_shows_streams_and_a_live_chart(
         names = browser.evaluate("[...document.querySelectorAll('form [name]')].map(e => e.name)")
         # the scenario's options are in the start form (the web UI camel-cases them)
         assert {"request", "dialect", "model", "maxTokens", "promptFile", "apiKeyEnv"} <= set(names)
+        workload = {"dataset", "datasetFormat", "outputTokens", "inputTokens", "prefixGroups",
+                    "prefixTokens", "prefixCacheBust", "seed"}  # fmt: skip
+        assert workload <= set(names)
+        assert "tokenizer" not in names  # the rarely changed ones: command line only
 
         browser.evaluate("document.querySelector('form button[type=submit]').click()")
         rows = browser.wait_for(STREAM_ROW_JS, timeout_s=15)
