@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.analysis.accuracy import arrival_lags
 from harness.calibration.baseline import read_streams
 from harness.load.config import RunConfig
 from harness.load.health import client_verdict
@@ -164,6 +163,10 @@ def _level(
     records: Sequence[RequestRecord],
     cpu_s: float,
 ) -> LevelResult:
+    # pandas, beneath the lags, only where they are measured: ``run`` imports this module
+    # for ``measurement_error`` before its first request
+    from harness.analysis.accuracy import arrival_lags
+
     ids = [r.mock_request_id for r in records if r.mock_request_id]
     truths = fetch_truths(base_url, ids)
     events = sum(r.events for r in records)
