@@ -20,6 +20,7 @@ from harness.cli.gate_command import add_gate_parser
 from harness.cli.locust_command import add_locust_bench_parser, add_locust_parser
 from harness.cli.memory_bench_command import add_memory_bench_parser
 from harness.cli.report_command import add_report_parser
+from harness.cli.run_bench_command import add_run_bench_parser
 from harness.cli.run_command import add_run_arguments, run_command
 from harness.dialects import DIALECT_NAMES
 from harness.errors import HarnessError
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_locust_bench_parser(targets)
     add_client_bench_parser(targets)
     add_memory_bench_parser(targets)
+    add_run_bench_parser(targets)
     add_report_parser(commands)
     add_gate_parser(commands)
     add_compare_parser(commands)
