@@ -7,10 +7,12 @@ prints. Exit codes: 0 success, 1 a check or gate failed, 2 bad usage or input.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 from harness.cli.check_command import add_check_parser
@@ -87,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline",
         action="store_true",
         help="run the leanest client at every level too, as this machine's floor",
+    )
+    calibrate.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every level this many times over and quote the median and range "
+        "of each figure (the machine's calibration keeps the last round)",
     )
     calibrate.add_argument(
         "--no-self-watch",
@@ -254,35 +263,47 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from harness.calibration.calibrate import (
         BASELINE,
+        LevelResult,
         best_levels,
         run_calibration,
         save_calibration,
+        spread_over_rounds,
     )
 
     levels = _levels(args.levels)
     if levels is None or args.seconds <= 0:
         return _usage_error("--levels takes positive whole numbers and --seconds a positive time")
+    if args.rounds < 1:
+        return _usage_error("--rounds must be >= 1")
     console = Console(stderr=True)
-    results = []
     transports = args.transport or list(TRANSPORTS)
-    calibration = run_calibration(
-        transports,
-        levels,
-        seconds=args.seconds,
-        baseline=args.baseline,
-        self_watch=args.self_watch,
-    )
-    for result in calibration:
-        results.append(result)
-        user = result.user_lag_p99_ms
-        console.print(
-            f"{result.transport} at {result.concurrency}: p99 lag "
-            f"{_fmt(result.lag_p99_ms)} ms, {result.errors} errors"
-            + (f" (user-space stamps: {_fmt(user)} ms)" if user is not None else "")
+    rounds: list[list[LevelResult]] = []
+    lines = []
+    for number in range(args.rounds):
+        results: list[LevelResult] = []
+        rounds.append(results)
+        calibration = run_calibration(
+            transports,
+            levels,
+            seconds=args.seconds,
+            baseline=args.baseline,
+            self_watch=args.self_watch,
         )
+        for result in calibration:
+            results.append(result)
+            line = asdict(result) | ({"round": number + 1} if args.rounds > 1 else {})
+            lines.append(json.dumps(line) + "\n")
+            user = result.user_lag_p99_ms
+            console.print(
+                (f"round {number + 1}: " if args.rounds > 1 else "")
+                + f"{result.transport} at {result.concurrency}: p99 lag "
+                f"{_fmt(result.lag_p99_ms)} ms, {result.errors} errors"
+                + (f" (user-space stamps: {_fmt(user)} ms)" if user is not None else "")
+            )
     if args.json is not None:
-        args.json.write_text("".join(json.dumps(asdict(r)) + "\n" for r in results))
-    table = Table(title="client arrival lag against the mock's write times (ms)")
+        args.json.write_text("".join(lines))
+    last = " (the last round)" if args.rounds > 1 else ""
+    table = Table(title=f"client arrival lag against the mock's write times (ms){last}")
     for column in (
         "transport",
         "streams",
@@ -320,10 +341,31 @@ def _calibrate(args: argparse.Namespace) -> int:
         )
     out = Console(width=None if sys.stdout.isatty() else 150)  # a log keeps every column
     out.print(table)
+    if args.rounds > 1:
+        out.print(_spread_table(spread_over_rounds(rounds), [BASELINE, *transports]))
     for transport, best in best_levels(results).items():
         out.print(f"{transport}: p99 arrival lag <= 2 ms up to {best or 'no'} concurrent streams")
     out.print(f"saved to {save_calibration(results)}")
     return EXIT_OK
+
+
+def _spread_table(rows: list[dict[str, Any]], order: list[str]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"over {rows[0]['rounds'] if rows else 0} rounds: median (lowest-highest)")
+    for column in ("transport", "streams", "lag p99 (ms)", "CPU us/event", "x baseline", "errors"):
+        table.add_column(column, justify="right")
+    for row in sorted(rows, key=lambda r: (order.index(r["transport"]), r["concurrency"])):
+        cells = []
+        for name in ("lag_p99_ms", "cpu_us_per_event", "cpu_vs_baseline"):
+            figure = row[name]
+            cells.append(
+                "-"
+                if figure is None
+                else f"{_fmt(figure['median'])} ({_fmt(figure['min'])}-{_fmt(figure['max'])})"
+            )
+        table.add_row(row["transport"], str(row["concurrency"]), *cells, str(row["errors"]))
+    return table
 
 
 def _bench_mock(args: argparse.Namespace) -> int:
@@ -394,7 +436,16 @@ def _usage_error(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The ``sse-harness`` command; ``argv`` None reads the process's own arguments."""
+    if argv is None:
+        try:
+            return main(sys.argv[1:])
+        finally:
+            # the process ends now: the collector's last passes over everything a large
+            # run made (half a second after 10,000 records) are left out; the objects go
+            # with the process, files and streams are flushed all the same
+            gc.freeze()
+    argv = list(argv)
     if argv[:1] == ["mock"]:  # the mock has its own options and help
         from harness.servers.embedded import serve_mock
 
