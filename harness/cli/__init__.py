@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ramp", type=float, default=3.0, help="seconds to open the streams over"
     )
     mock_bench.add_argument("--target-ms", type=float, default=2.0, help="p99 lateness bound")
+    mock_bench.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the levels this many times over and add each level's median and range",
+    )
     mock_bench.add_argument("--json", action="store_true", help="print JSON lines instead")
     mock_bench.set_defaults(handler=_bench_mock)
     add_locust_bench_parser(targets)
@@ -377,30 +383,38 @@ def _bench_mock(args: argparse.Namespace) -> int:
     from harness.calibration.mock_bench import run_mock_bench
 
     levels = _levels(args.levels)
-    if levels is None or args.workers < 1 or args.seconds <= 0:
-        return _usage_error("--levels takes positive whole numbers; --workers, --seconds positive")
+    if levels is None or args.workers < 1 or args.seconds <= 0 or args.rounds < 1:
+        return _usage_error(
+            "--levels takes positive whole numbers; --workers, --seconds, --rounds positive"
+        )
     console = Console(stderr=True)
-    results = []
-    measured = run_mock_bench(
-        levels,
-        workers=args.workers,
-        itl_ms=args.itl_ms,
-        seconds=args.seconds,
-        ramp_s=args.ramp,
-        target_p99_ms=args.target_ms,
-    )
-    for level in measured:
-        results.append(level)
-        if args.json:
-            print(json.dumps(asdict(level)), flush=True)
-        else:
-            p99 = _fmt(level.lateness_p99_ms)
-            console.print(f"{level.streams} streams: p99 lateness {p99} ms")
+    rounds: list[list[Any]] = []
+    for number in range(args.rounds):
+        results: list[Any] = []
+        rounds.append(results)
+        measured = run_mock_bench(
+            levels,
+            workers=args.workers,
+            itl_ms=args.itl_ms,
+            seconds=args.seconds,
+            ramp_s=args.ramp,
+            target_p99_ms=args.target_ms,
+        )
+        for level in measured:
+            results.append(level)
+            if args.json:
+                extra = {"round": number + 1} if args.rounds > 1 else {}
+                print(json.dumps(asdict(level) | extra), flush=True)
+            else:
+                p99 = _fmt(level.lateness_p99_ms)
+                prefix = f"round {number + 1}: " if args.rounds > 1 else ""
+                console.print(f"{prefix}{level.streams} streams: p99 lateness {p99} ms")
     passing = [lv for lv in results if lv.passes(args.target_ms)]
     best = max(passing, key=lambda lv: lv.streams) if passing else None
     if args.json:
         return EXIT_OK
-    table = Table(title=f"mock capacity, {args.workers} worker(s), ITL {args.itl_ms:g} ms")
+    last = " (the last round)" if args.rounds > 1 else ""
+    table = Table(title=f"mock capacity, {args.workers} worker(s), ITL {args.itl_ms:g} ms{last}")
     for column in ("streams", "held", "tokens/s", "lateness p50", "p99", "max", "mock CPU", "ok"):
         table.add_column(column, justify="right")
     for lv in results:
@@ -416,6 +430,8 @@ def _bench_mock(args: argparse.Namespace) -> int:
         )
     out = Console()
     out.print(table)
+    if args.rounds > 1:
+        out.print(_mock_spread_table(rounds, args.target_ms))
     if best is None:
         out.print(f"no level kept p99 send lateness <= {args.target_ms:g} ms")
     else:
@@ -424,6 +440,39 @@ def _bench_mock(args: argparse.Namespace) -> int:
             f"{best.streams} streams, {best.tokens_per_s:,.0f} tokens/s"
         )
     return EXIT_OK
+
+
+def _mock_spread_table(rounds: list[list[Any]], target_ms: float) -> Any:
+    """Each level of ``bench mock`` over the rounds: median (lowest-highest)."""
+    import statistics
+
+    from rich.table import Table
+
+    by_streams: dict[int, list[Any]] = {}
+    for results in rounds:
+        for level in results:
+            by_streams.setdefault(level.streams, []).append(level)
+
+    def spread(values: list[float | None], form: str) -> str:
+        known = sorted(v for v in values if v is not None)
+        if not known:
+            return "-"
+        median = statistics.median(known)
+        return f"{median:{form}} ({known[0]:{form}}-{known[-1]:{form}})"
+
+    table = Table(title=f"over {len(rounds)} rounds: median (lowest-highest)")
+    for column in ("streams", "rounds", "tokens/s", "lateness p99 (ms)", "mock CPU %", "ok"):
+        table.add_column(column, justify="right")
+    for streams, levels in sorted(by_streams.items()):
+        table.add_row(
+            str(streams),
+            str(len(levels)),
+            spread([lv.tokens_per_s for lv in levels], ",.0f"),
+            spread([lv.lateness_p99_ms for lv in levels], ",.2f"),
+            spread([lv.mock_cpu_percent for lv in levels], ".0f"),
+            f"{sum(lv.passes(target_ms) for lv in levels)} of {len(levels)}",
+        )
+    return table
 
 
 def _fmt(value: float | None) -> str:
