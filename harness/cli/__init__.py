@@ -410,6 +410,16 @@ def _bench_mock(args: argparse.Namespace) -> int:
                 prefix = f"round {number + 1}: " if args.rounds > 1 else ""
                 console.print(f"{prefix}{level.streams} streams: p99 lateness {p99} ms")
     passing = [lv for lv in results if lv.passes(args.target_ms)]
+    every = ""
+    if args.rounds > 1:  # a level counts when it held the bound in every round
+        missed = {lv.streams for r in rounds for lv in r if not lv.passes(args.target_ms)}
+        measured_in = [{lv.streams for lv in r} for r in rounds]
+        passing = [
+            lv
+            for lv in passing
+            if lv.streams not in missed and all(lv.streams in m for m in measured_in)
+        ]
+        every = " in every round"
     best = max(passing, key=lambda lv: lv.streams) if passing else None
     if args.json:
         return EXIT_OK
@@ -433,10 +443,10 @@ def _bench_mock(args: argparse.Namespace) -> int:
     if args.rounds > 1:
         out.print(_mock_spread_table(rounds, args.target_ms))
     if best is None:
-        out.print(f"no level kept p99 send lateness <= {args.target_ms:g} ms")
+        out.print(f"no level kept p99 send lateness <= {args.target_ms:g} ms{every}")
     else:
         out.print(
-            f"highest level with p99 send lateness <= {args.target_ms:g} ms: "
+            f"highest level with p99 send lateness <= {args.target_ms:g} ms{every}: "
             f"{best.streams} streams, {best.tokens_per_s:,.0f} tokens/s"
         )
     return EXIT_OK
