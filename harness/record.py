@@ -215,8 +215,7 @@ class RequestRecord:
         if version not in READABLE_VERSIONS:
             readable = ", ".join(map(str, sorted(READABLE_VERSIONS)))
             raise ValueError(f"record format version {version!r} is not one of {readable}")
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in _FIELD_SET}
         values["outcome"] = Outcome(values.get("outcome", "ok"))
         values["token_source"] = TokenSource(values.get("token_source", "events"))
         if values.get("error_kind") is not None:
@@ -225,6 +224,7 @@ class RequestRecord:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(RequestRecord))
+_FIELD_SET = frozenset(_FIELD_NAMES)
 
 
 def span_s(start_ns: int | None, end_ns: int | None) -> float | None:

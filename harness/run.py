@@ -21,15 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.analysis.disconnects import summarize_disconnects, ttft_of_others
-from harness.analysis.metrics import (
-    Window,
-    merged_reads_share,
-    requests_frame,
-    summarize,
-    time_series,
-)
-from harness.analysis.prompt_cache import prompt_cache
+
+# The figures' modules (harness.analysis.metrics and those on it) are imported where they
+# are first needed, after the load: they bring pandas, a third of a second that a run
+# would otherwise spend before its first request.
 from harness.analysis.server_figures import client_vs_server, server_figures, server_series
 from harness.analysis.server_vocabulary import recognise, vocabulary
 from harness.errors import ConfigError
@@ -212,6 +207,7 @@ async def execute(
     prometheus_port: int | None = None,
     on_runner: Callable[[SegmentRunner], None] | None = None,
     command: Sequence[str] | None = None,
+    on_summary: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
     """Run ``config`` (each level of ``sweep``) and write the run's files to ``out_dir``.
 
@@ -240,6 +236,9 @@ async def execute(
             display, signal handlers).
         command: the command line that ran it, secrets redacted (kept in the summary, so
             the run can be repeated from its own output).
+        on_summary: called with the result once its summary is known, before the files
+            beside ``results.jsonl`` are written (the terminal's summary, shown while the
+            report is drawn).
 
     Raises:
         ConfigError: the gauge cannot be read before the run (naming ``metrics-url`` or
@@ -292,6 +291,8 @@ async def execute(
         if export is not None:
             export.close()
     settling_seen, samples = await gauge.after_load(result.records, config, result.interrupted)
+    from harness.analysis.disconnects import summarize_disconnects, ttft_of_others
+
     figures = _figures(config, result)
     truths = await _truths(result.records, truth_url)
     figures["disconnect"] = summarize_disconnects(
@@ -311,6 +312,8 @@ async def execute(
     figures.update(_levels(result, sweep=sweep, search=search))
     result.run_summary = RunSummary.of(figures)
     result.summary = result.run_summary.as_dict()
+    if on_summary is not None:
+        on_summary(result)
     write_run_files(result)
     return result
 
@@ -372,6 +375,8 @@ def _segment(
     sweep: Sweep | None,
 ) -> dict[str, Any]:
     """One level of a sweep or a search: its own figures over its own window."""
+    from harness.analysis.metrics import Window, summarize
+
     window = Window.around(records, warmup_s=config.bounds.warmup_s)
     summary = summarize(records, window=window, slo=config.slo)
     summary.update(_self_judged(config, records, runner.ledger, runner.client))
@@ -384,6 +389,9 @@ def _segment(
 def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     """The run's figures over its window, with its schedule's books and its client's
     verdict on itself."""
+    from harness.analysis.metrics import Window, summarize
+    from harness.analysis.prompt_cache import prompt_cache
+
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     figures = summarize(result.records, window=window, slo=config.slo)
     figures.update(_self_judged(config, result.records, result.ledger, result.client))
@@ -414,6 +422,8 @@ def add_server_view(out_dir: Path, *, series: Sequence[str] = ()) -> RunSummary:
         ConfigError: the folder holds no summary this version reads, or a selector of
             ``series`` is malformed.
     """
+    from harness.analysis.metrics import Window
+
     selectors = [GaugeSelector.parse(text) for text in series]
     summary = read_summary(out_dir).as_dict()
     records = list(read_records(out_dir / "results.jsonl"))
@@ -460,6 +470,8 @@ def _server(
 ) -> dict[str, Any]:
     """The server's own figures over the run's window, and the client's minus them; a
     sweep's or a search's segments get theirs over their own windows."""
+    from harness.analysis.metrics import Window
+
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     server = server_figures(
         read_scrapes(path), start_ns=window.start_ns, end_ns=window.end_ns, series=selectors
@@ -544,6 +556,8 @@ def _self_judged(
 ) -> dict[str, Any]:
     """The summary's ``schedule`` (what became of every offered request) and ``client``
     (whether the client itself was the bottleneck)."""
+    from harness.analysis.metrics import merged_reads_share
+
     lateness = send_lateness_ns(records)
     verdict = client_verdict(
         client,
@@ -663,18 +677,29 @@ def _settled(truth: dict[str, Any]) -> bool:
     return truth.get("disconnect_detected_ns") is not None or bool(truth.get("done"))
 
 
-def write_run_files(result: RunResult) -> None:
-    """Write ``summary.json``, ``requests.csv``, ``timeseries.csv`` and ``report.md`` of a
-    finished run beside its ``results.jsonl`` (any entry point that gathered records)."""
+def write_run_files(result: RunResult, *, timings: dict[str, float] | None = None) -> None:
+    """Write ``summary.json``, ``requests.csv``, ``timeseries.csv``, ``report.md`` and
+    ``report.html`` of a finished run beside its ``results.jsonl`` (any entry point that
+    gathered records); ``timings``, if given, gets the seconds each file took."""
+    from harness.analysis.metrics import requests_frame, time_series
+
     out = result.out_dir
+    clock = time.perf_counter
+    times = timings if timings is not None else {}
+    t = clock()
     write_summary(out / "summary.json", result.run_summary or result.summary)
+    times["summary_json"], t = clock() - t, clock()
     requests_frame(result.records).to_csv(out / "requests.csv", index=False)
+    times["requests_csv"], t = clock() - t, clock()
     series = time_series(result.records, client=result.client)
     series.to_csv(out / "timeseries.csv", index=False)
+    times["timeseries_csv"], t = clock() - t, clock()
     (out / "report.md").write_text(render_markdown(result.summary, segments=result.segments))
+    times["report_md"], t = clock() - t, clock()
     rows = server_rows(out, result.records)
     page = render_html(result.summary, result.records, series=series, server_rows=rows)
     (out / "report.html").write_text(page, "utf-8")
+    times["report_html"] = clock() - t
 
 
 def server_rows(out: Path, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:

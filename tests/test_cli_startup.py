@@ -65,3 +65,24 @@ def test_conformance_names_still_resolve() -> None:
         assert getattr(conformance, name) is not None
     with pytest.raises(AttributeError):
         _ = conformance.no_such_name  # type: ignore[attr-defined]
+
+
+#: What ``run`` imports before its first request: the command, the load and the default
+#: transport. The analysis's pandas and numpy and the report's matplotlib come after the
+#: load, so a run against a running target sends its first request promptly.
+_BEFORE_FIRST_REQUEST = """
+import json, sys
+import harness.cli, harness.cli.run_command, harness.calibration.calibrate, harness.run
+import harness.load.runner, harness.transports.aiohttp_transport
+print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
+"""
+
+
+def test_run_imports_no_analysis_library_before_its_first_request() -> None:
+    heavy = ("pandas", "numpy", "matplotlib", "harness.analysis.metrics", "locust", "gevent")
+    probe = _BEFORE_FIRST_REQUEST.format(heavy=heavy)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.analysis.accuracy import arrival_lags
 from harness.calibration.baseline import read_streams
 from harness.load.config import RunConfig
 from harness.load.health import client_verdict
@@ -47,6 +47,7 @@ __all__ = [
     "load_calibration",
     "measurement_error",
     "run_calibration",
+    "spread_over_rounds",
 ]
 
 DEFAULT_LEVELS = (1, 10, 100, 500, 1000, 2000)
@@ -164,6 +165,10 @@ def _level(
     records: Sequence[RequestRecord],
     cpu_s: float,
 ) -> LevelResult:
+    # pandas, beneath the lags, only where they are measured: ``run`` imports this module
+    # for ``measurement_error`` before its first request
+    from harness.analysis.accuracy import arrival_lags
+
     ids = [r.mock_request_id for r in records if r.mock_request_id]
     truths = fetch_truths(base_url, ids)
     events = sum(r.events for r in records)
@@ -242,6 +247,42 @@ def _ratio(result: LevelResult, floor: LevelResult | None) -> float | None:
     if result.cpu_us_per_event is None:
         return None
     return result.cpu_us_per_event / floor.cpu_us_per_event
+
+
+#: The figures of a level whose median and range ``spread_over_rounds`` gives.
+SPREAD_FIGURES = ("lag_p99_ms", "cpu_us_per_event", "cpu_vs_baseline")
+
+
+def spread_over_rounds(rounds: Sequence[Sequence[LevelResult]]) -> list[dict[str, Any]]:
+    """Each transport's level over repeated rounds: the median, lowest and highest of its
+    p99 lag, CPU per event and CPU against the baseline measured in the same round, and
+    its errors summed; in the order the levels first ran.
+
+    A shared machine's speed changes from one minute to the next: a figure is quoted
+    with its spread over rounds, and the multiple of the baseline (measured beside it,
+    on the same mock and core) moves much less than the raw CPU per event.
+    """
+    grouped: dict[tuple[str, int], list[LevelResult]] = {}
+    for results in rounds:
+        for r in results:
+            grouped.setdefault((r.transport, r.concurrency), []).append(r)
+    rows = []
+    for (transport, concurrency), levels in grouped.items():
+        row: dict[str, Any] = {
+            "transport": transport,
+            "concurrency": concurrency,
+            "rounds": len(levels),
+            "errors": sum(r.errors for r in levels),
+        }
+        for name in SPREAD_FIGURES:
+            values = sorted(v for r in levels if (v := getattr(r, name)) is not None)
+            row[name] = (
+                {"median": statistics.median(values), "min": values[0], "max": values[-1]}
+                if values
+                else None
+            )
+        rows.append(row)
+    return rows
 
 
 def best_levels(

@@ -543,6 +543,13 @@ async def _execute(
                 )
                 await asyncio.sleep(4.75)
 
+    def summarized(result: RunResult) -> None:
+        # the figures are shown at once; the report's files are written after them
+        ticker.cancel()
+        if live is not None:
+            live.stop()
+        show_summary(result, console, search)
+
     for signum in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, interrupt, signum)
@@ -565,12 +572,37 @@ async def _execute(
                 prometheus_port=args.prometheus_port,
                 on_runner=attach,
                 command=_command_line(args, config),
+                on_summary=summarized,
             )
     finally:
         ticker.cancel()
         for signum in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(signum)
+
+
+def show_summary(result: RunResult, console: Console, search: RateSearch | None) -> None:
+    """The run's figures on the terminal: its levels, its summary and the server's, and
+    what else a reader should know (errors, the schedule, the client's health)."""
+    levels = _levels_table(result)
+    if levels is not None:
+        # a log, or a pipe, keeps every column whole: rich would squeeze them to 80
+        Console(width=None if sys.stdout.isatty() else 120).print(levels)
+    Console().print(_summary_table(result))
+    server = server_table(result.summary)
+    if server is not None:
+        Console().print(server)
+    if search is not None:
+        found = result.summary["max_rate"]
+        console.print(
+            f"highest rate meeting the SLO: {found['rate'] or 'none'} requests/s "
+            f"({found['probes']} probes; {found['rule']})"
+        )
+    for line in error_lines(result.summary):
+        console.print(line, markup=False, highlight=False)
+    for line in health_lines(result.summary):
+        bound = (result.summary.get("client") or {}).get("bound")
+        console.print(line, markup=False, highlight=False, style="yellow" if bound else None)
 
 
 def _interrupted_exit_code(signals: StopSignals) -> int:
@@ -656,25 +688,6 @@ def run_command(args: argparse.Namespace) -> int:
         )
         # once the run has its folder: a refused start (an unreadable gauge) leaves none
         write_scenario(out_dir, args, parser, config.spec.secrets)
-    levels = _levels_table(result)
-    if levels is not None:
-        # a log, or a pipe, keeps every column whole: rich would squeeze them to 80
-        Console(width=None if sys.stdout.isatty() else 120).print(levels)
-    Console().print(_summary_table(result))
-    server = server_table(result.summary)
-    if server is not None:
-        Console().print(server)
-    if search is not None:
-        found = result.summary["max_rate"]
-        console.print(
-            f"highest rate meeting the SLO: {found['rate'] or 'none'} requests/s "
-            f"({found['probes']} probes; {found['rule']})"
-        )
-    for line in error_lines(result.summary):
-        console.print(line, markup=False, highlight=False)
-    for line in health_lines(result.summary):
-        bound = (result.summary.get("client") or {}).get("bound")
-        console.print(line, markup=False, highlight=False, style="yellow" if bound else None)
     console.print(
         f"wrote {out_dir}/ (results.jsonl, summary.json, requests.csv, report.md, report.html)"
     )

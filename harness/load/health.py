@@ -24,9 +24,12 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+# numpy is imported by the functions that use it, after the load: a run imports this
+# module before its first request
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ClientSamples", "client_verdict", "remedy"]
 
@@ -80,6 +83,8 @@ class ClientSamples:
 
 
 def _percentile_ms(values_ns: Sequence[int] | np.ndarray, q: float) -> float | None:
+    import numpy as np
+
     if len(values_ns) == 0:
         return None
     return round(float(np.percentile(np.asarray(values_ns, dtype=np.float64), q)) / 1e6, 3)
@@ -107,6 +112,8 @@ def client_verdict(
         processes: the run's client processes, for the remedy.
         cores: this machine's cores, for the remedy.
     """
+    import numpy as np
+
     reasons: list[str] = []
     block: dict[str, Any] = {"watched": samples is not None}
     if samples is not None:

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from harness.record import RequestRecord
 
+# numpy is imported by the functions that use it, after the load: a run imports this
+# module before its first request
 __all__ = ["NOT_SENT_REASONS", "ScheduleLedger", "send_lateness_ns", "schedule_summary"]
 
 NOT_SENT_REASONS = ("in_flight_cap", "late", "stopping")
@@ -150,6 +150,8 @@ def send_lateness_ns(records: Iterable[RequestRecord]) -> list[int]:
 def schedule_summary(ledger: ScheduleLedger, lateness_ns: Sequence[int]) -> dict[str, Any]:
     """``summary.json``'s ``schedule``: the books, and the send lateness in seconds
     (``p50``, ``p99``, ``max``; None where no request had a schedule)."""
+    import numpy as np
+
     block = ledger.as_dict()
     if lateness_ns:
         values = np.asarray(lateness_ns, dtype=np.float64) / 1e9

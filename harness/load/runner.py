@@ -153,6 +153,9 @@ class Runner(SegmentRunner):
         self._prompt_numbers = itertools.count()
         self._id_prefix = f"{segment or 'r'}-" if count == 1 else f"{segment or 'r'}-p{index}-"
         self._stopping = asyncio.Event()
+        #: set once no request is left to start (stopping, or ``--requests`` all started):
+        #: users still waiting for their place in the ramp-up end at once
+        self._spent = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
         self._failure: BaseException | None = None  # the first task that raised
         self._t0_ns = 0
@@ -166,9 +169,11 @@ class Runner(SegmentRunner):
 
     def stop(self) -> None:
         self._stopping.set()
+        self._spent.set()
 
     def cancel(self) -> None:
         self._stopping.set()
+        self._spent.set()
         for task in list(self._tasks):
             task.cancel()
 
@@ -240,7 +245,10 @@ class Runner(SegmentRunner):
                 self._spawn(self._user(transport, user, self._t0_ns + offset))
 
     async def _user(self, transport: Transport, user: int, start_ns: int) -> None:
-        await self._sleep_until(start_ns)
+        delay = (start_ns - self._clock()) / 1e9
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._spent.wait(), timeout=delay)
         if self.config.turn_max_tokens:
             await self._conversations(transport, user)
             return
@@ -360,6 +368,9 @@ class Runner(SegmentRunner):
         """Count a request as started the moment it is launched, before it first runs."""
         self.progress.started += 1
         self.ledger.sent()
+        requests = self.config.bounds.requests
+        if requests is not None and self.progress.started >= requests:
+            self._spent.set()
 
     async def _grace(self) -> None:
         """Once stopping, give in-flight requests the grace period, then cancel them."""

@@ -47,10 +47,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from harness.record import Outcome, RequestRecord, TokenSource
 
+# numpy is imported by the functions that use it, after the load: a run imports this
+# module before its first request
 __all__ = [
     "GUARD_NS",
     "LATE_SHARE",
@@ -125,6 +125,8 @@ class Pace:
 
 def pace_of(records: Sequence[RequestRecord], *, max_tokens: int | None) -> Pace:
     """The run's median TTFT and ITL and the length of a whole stream (see the module)."""
+    import numpy as np
+
     ttfts = [r.t_first_token_ns - r.t_sent_ns for r in records if r.t_first_token_ns is not None]
     gaps = [np.diff(np.asarray(r.token_times_ns, dtype=np.int64)) for r in records]
     gaps = [g for g in gaps if g.size]
@@ -186,6 +188,8 @@ def judge_by_gauge(
         time they had left at their close, when the gauge fell, when it was back at its
         baseline against when the streams would have ended) and a one-line ``verdict``.
     """
+    import numpy as np
+
     points = sorted(Sample(*s) for s in samples)
     abandoned = [
         (r, r.t_close_ns)

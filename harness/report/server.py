@@ -7,9 +7,6 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from harness.analysis.metrics import time_series
 from harness.record import RequestRecord
 
 __all__ = ["gap_sentence", "server_html", "server_markdown"]
@@ -123,6 +120,9 @@ def server_markdown(summary: Mapping[str, Any]) -> list[str]:
 
 
 def _panel(records: Sequence[RequestRecord], rows: Sequence[Mapping[str, Any]]) -> str | None:
+    import numpy as np
+
+    from harness.analysis.metrics import time_series  # pandas, as late as matplotlib
     from harness.report import figures  # matplotlib: imported when a page is drawn
 
     if not rows or not records:

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.calibration.baseline import _Stream, mock_chat_request, read_streams
-from harness.calibration.calibrate import BASELINE, LevelResult, best_levels
+from harness.calibration.calibrate import BASELINE, LevelResult, best_levels, spread_over_rounds
 from harness.record import ErrorKind, RequestRecord
 from harness.servers.embedded import EmbeddedMock, fetch_truths
 
@@ -198,6 +198,30 @@ def test_the_best_level_is_named_per_client_the_baseline_apart() -> None:
                _level(BASELINE, 500, 1.5), _level("aiohttp", 500, 2.4),
                _level(BASELINE, 1000, 3.0), _level("aiohttp", 1000, 1.0, errors=1)]  # fmt: skip
     assert best_levels(results) == {BASELINE: 500, "aiohttp": 100}
+
+
+def test_rounds_give_each_level_its_median_and_range_beside_the_baseline() -> None:
+    from dataclasses import replace
+
+    def level(transport: str, lag: float, cpu: float, ratio: float | None) -> LevelResult:
+        return replace(_level(transport, 500, lag), cpu_us_per_event=cpu, cpu_vs_baseline=ratio)
+
+    rounds = [
+        [level(BASELINE, 0.2, 10.0, None), level("aiohttp", 0.9, 16.0, 1.6)],
+        [level(BASELINE, 5.0, 15.0, None), level("aiohttp", 4.5, 22.5, 1.5)],
+        [level(BASELINE, 0.4, 12.0, None), replace(level("aiohttp", 1.1, 21.6, 1.8), errors=2)],
+    ]
+    rows = spread_over_rounds(rounds)
+    assert [(r["transport"], r["concurrency"], r["rounds"]) for r in rows] == [
+        (BASELINE, 500, 3),
+        ("aiohttp", 500, 3),
+    ]
+    aiohttp = rows[1]
+    assert aiohttp["lag_p99_ms"] == {"median": 1.1, "min": 0.9, "max": 4.5}
+    assert aiohttp["cpu_vs_baseline"] == {"median": 1.6, "min": 1.5, "max": 1.8}
+    assert aiohttp["errors"] == 2
+    assert rows[0]["cpu_vs_baseline"] is None  # the baseline is not a multiple of itself
+    assert rows[0]["cpu_us_per_event"] == {"median": 12.0, "min": 10.0, "max": 15.0}
 
 
 @pytest.mark.slow

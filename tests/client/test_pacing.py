@@ -108,3 +108,14 @@ def test_a_duration_bound_stops_the_run_by_itself() -> None:
     assert clock.ns() - began < 600 * MS + 2 * STREAM_NS  # and then the run ended
     # four users, each a stream after the other from its ramp-up offset, until 0.6 s
     assert len(records) == 4 * 4
+
+
+def test_users_still_in_the_ramp_up_end_once_every_request_has_started() -> None:
+    # two requests for eight users started over a minute: the six users left do not
+    # hold the run open until their place in the ramp-up comes
+    records, clock, began = run(
+        profile=ClosedLoop(concurrency=8, ramp_up_s=60.0), bounds=Bounds(requests=2)
+    )
+    assert len(records) == 2
+    assert all(r.outcome is Outcome.OK for r in records)
+    assert clock.ns() - began < 60e9 / 8 + 2 * STREAM_NS  # the second user's stream, no more

@@ -8,7 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.analysis.metrics import Window, distribution, requests_frame, summarize, time_series
+from harness.analysis.metrics import (
+    Window,
+    distribution,
+    requests_frame,
+    summarize,
+    time_series,
+    tokens_frame,
+)
 from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
 from harness.results import ResultsWriter, read_records
 
@@ -165,3 +172,14 @@ def test_requests_frame_has_one_row_per_record() -> None:
     frame = requests_frame([make("a", start=0, ttft=MS, itl=MS, n=2)])
     assert len(frame) == 1
     assert frame.loc[0, "event_tokens"] == 2
+
+
+def test_the_frames_of_one_list_are_made_once_and_again_when_it_grows() -> None:
+    records = [make("a", start=0, ttft=MS, itl=MS, n=2)]
+    frame, tokens = requests_frame(records), tokens_frame(records)
+    assert requests_frame(records) is frame  # the summary, the CSV and the figures share it
+    assert tokens_frame(records) is tokens
+    assert requests_frame(list(records)) is not frame  # another list: its own frame
+    records.append(make("b", start=MS, ttft=MS, itl=MS, n=3))
+    assert list(requests_frame(records)["request_id"]) == ["a", "b"]
+    assert len(tokens_frame(records)) == 5
