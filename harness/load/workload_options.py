@@ -21,6 +21,8 @@ from harness.load.workload import Workload, WorkloadSpec, build_workload
 
 __all__ = [
     "add_workload_arguments",
+    "option_number",
+    "option_text",
     "spec_from_options",
     "token_rule_from_options",
     "workload_from_options",
@@ -102,7 +104,7 @@ def token_rule_from_options(options: Any) -> TokenRule:
     Raises:
         ConfigError: the tokenizer cannot be loaded.
     """
-    path = _text(options, "tokenizer")
+    path = option_text(options, "tokenizer")
     return TokenizerRule(Path(path)) if path is not None else WordRule()
 
 
@@ -113,20 +115,20 @@ def spec_from_options(options: Any) -> WorkloadSpec:
         ConfigError: a value, a length or an option combination is invalid (named as
             spelled).
     """
-    output = _text(options, "output_tokens")
+    output = option_text(options, "output_tokens")
     from_dataset = output == "dataset"
     output_spec: LengthSpec | None = None
     if output is not None and not from_dataset:
         output_spec = parse_length(output, "output-tokens")
-    if output_spec is not None and _text(options, "max_tokens") is not None:
+    if output_spec is not None and option_text(options, "max_tokens") is not None:
         raise ConfigError("output-tokens", "gives each request's length: drop --max-tokens")
-    input_text = _text(options, "input_tokens")
-    if input_text is not None and _text(options, "prompt_words") is not None:
+    input_text = option_text(options, "input_tokens")
+    if input_text is not None and option_text(options, "prompt_words") is not None:
         raise ConfigError("input-tokens", "give --input-tokens or --prompt-words, not both")
-    dataset = _text(options, "dataset")
+    dataset = option_text(options, "dataset")
     return WorkloadSpec(
         dataset=Path(dataset) if dataset is not None else None,
-        dataset_format=_text(options, "dataset_format"),
+        dataset_format=option_text(options, "dataset_format"),
         dataset_sample=_whole(options, "dataset_sample"),
         min_input_tokens=_whole(options, "min_input_tokens"),
         max_input_tokens=_whole(options, "max_input_tokens"),
@@ -155,12 +157,13 @@ def workload_from_options(
         ConfigError: as ``spec_from_options`` and ``build_workload``.
     """
     spec = spec_from_options(options)
-    if not spec.shapes_prompts and _text(options, "tokenizer") is None:
+    if not spec.shapes_prompts and option_text(options, "tokenizer") is None:
         return None
     return build_workload(spec, prompts, rule, seed=seed, requests=requests)
 
 
-def _text(options: Any, name: str) -> str | None:
+def option_text(options: Any, name: str) -> str | None:
+    """An option as text, None when not given or blank (a cleared web UI field)."""
     value = getattr(options, name, None)
     if value is None:
         return None
@@ -168,11 +171,21 @@ def _text(options: Any, name: str) -> str | None:
     return text or None
 
 
-def _whole(options: Any, name: str) -> int | None:
-    text = _text(options, name)
+def option_number(options: Any, name: str, kind: type[int] | type[float]) -> Any:
+    """An option as ``kind``, None when not given or blank.
+
+    Raises:
+        ConfigError: it is not a number of that kind, named as the user spells the option.
+    """
+    text = option_text(options, name)
     if text is None:
         return None
     try:
-        return int(text)
+        return kind(text)
     except ValueError as exc:
-        raise ConfigError(name.replace("_", "-"), f"not a whole number: {text!r}") from exc
+        whole = "a whole number" if kind is int else "a number"
+        raise ConfigError(name.replace("_", "-"), f"not {whole}: {text!r}") from exc
+
+
+def _whole(options: Any, name: str) -> int | None:
+    return option_number(options, name, int)  # type: ignore[no-any-return]

@@ -26,7 +26,12 @@ from harness.load.payloads import (
     read_prompt_file,
 )
 from harness.load.workload import WorkloadInfo
-from harness.load.workload_options import token_rule_from_options, workload_from_options
+from harness.load.workload_options import (
+    option_number,
+    option_text,
+    token_rule_from_options,
+    workload_from_options,
+)
 from harness.transports import Timeouts
 
 __all__ = ["DEFAULT_PROMPT", "HTTP_CLIENTS", "StreamSettings"]
@@ -95,40 +100,40 @@ class StreamSettings:
         """
         if not host:
             raise ConfigError("host", "give the endpoint with --host (base or full URL)")
-        request = _text(options, "request") or "openai-chat"
+        request = option_text(options, "request") or "openai-chat"
         if request not in REQUEST_KINDS:
             raise ConfigError("request", f"must be one of {', '.join(REQUEST_KINDS)}")
-        key_env = _text(options, "api_key_env") or default_api_key_env(request)
+        key_env = option_text(options, "api_key_env") or default_api_key_env(request)
         spec = RequestSpec(
             request=request,
             url=host,
-            model=_text(options, "model") or "mock-model",
-            max_tokens=_number(options, "max_tokens", int),
+            model=option_text(options, "model") or "mock-model",
+            max_tokens=option_number(options, "max_tokens", int),
             api_key=environ.get(key_env) or None,
         )
-        prompt_file = _text(options, "prompt_file")
+        prompt_file = option_text(options, "prompt_file")
         prompts = tuple(read_prompt_file(Path(prompt_file))) if prompt_file else (DEFAULT_PROMPT,)
-        seed = _number(options, "seed", int) or 0
+        seed = option_number(options, "seed", int) or 0
         rule = token_rule_from_options(options)
         # no request bound: a pool of drawn lengths holds the workload's default size
         workload = workload_from_options(options, prompts, rule, seed=seed, requests=None)
         defaults = Timeouts()
         timeouts = Timeouts(
-            connect_s=_number(options, "connect_timeout", float) or defaults.connect_s,
-            ttft_s=_number(options, "ttft_timeout", float) or defaults.ttft_s,
-            idle_s=_number(options, "idle_timeout", float) or defaults.idle_s,
-            total_s=_number(options, "total_timeout", float) or defaults.total_s,
+            connect_s=option_number(options, "connect_timeout", float) or defaults.connect_s,
+            ttft_s=option_number(options, "ttft_timeout", float) or defaults.ttft_s,
+            idle_s=option_number(options, "idle_timeout", float) or defaults.idle_s,
+            total_s=option_number(options, "total_timeout", float) or defaults.total_s,
         )
         settings = cls(
             spec=spec,
-            dialect_name=_text(options, "dialect") or "auto",
-            pointer=_text(options, "pointer"),
+            dialect_name=option_text(options, "dialect") or "auto",
+            pointer=option_text(options, "pointer"),
             prompts=workload.prompts if workload else prompts,
             prompt_max_tokens=workload.max_tokens if workload else (),
             workload=workload.info if workload else None,
             seed=seed,
             timeouts=timeouts,
-            http_client=_text(options, "http_client") or HTTP_CLIENTS[0],
+            http_client=option_text(options, "http_client") or HTTP_CLIENTS[0],
             api_key_env=key_env,
         )
         _ = settings.dialect  # an unknown dialect or a misplaced pointer fails here, not later
@@ -152,21 +157,3 @@ class StreamSettings:
             },
             **({"workload": self.workload.describe()} if self.workload else {}),
         }
-
-
-def _text(options: Any, name: str) -> str | None:
-    value = getattr(options, name, None)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _number(options: Any, name: str, kind: type[int] | type[float]) -> Any:
-    text = _text(options, name)
-    if text is None:
-        return None
-    try:
-        return kind(text)
-    except ValueError as exc:
-        raise ConfigError(name.replace("_", "-"), f"not a number: {text!r}") from exc

@@ -156,7 +156,7 @@ def test_an_invalid_option_stops_the_test_with_exit_code_2(
     run = run_locust(["-u", "1", "-r", "10", "-t", "5s", "--host", mock.base_url,
                       "--out", str(tmp_path / "run"), "--max-tokens", "lots"])  # fmt: skip
     assert run.returncode == 2
-    assert "max-tokens: not a number: 'lots'" in run.log
+    assert "max-tokens: not a whole number: 'lots'" in run.log
     assert run.count() == 0
 
 
