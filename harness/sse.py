@@ -39,6 +39,7 @@ DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
 _CR = 13
+_LF = 10
 
 
 class Event(msgspec.Struct, frozen=True, gc=False):
@@ -189,10 +190,10 @@ class Decoder:
         if (
             self._unusual  # closed, failed, a BOM still possible, or a CR just read
             or not data.startswith(b"data: ")
-            or data.find(b"\n") != len(data) - 2  # its first line end is the last but one
-            or not data.endswith(b"\n")
+            or data.find(b"\n") != (last := len(data) - 1) - 1  # the last but one is its
+            or data[last] != _LF  # first line end, and the last byte the blank line
             or _CR in data
-            or len(data) > self._limit
+            or last >= self._limit
             or self._tail
             or self._data
             or self._type

@@ -124,10 +124,7 @@ def _plain_content(data: str | bytes) -> tuple[str, int] | None:
         ``(content, choice)`` for such a chunk (content ``""`` when it has none, as the
         role-only first chunk), or None for any other chunk.
     """
-    first = data[:1]
-    if first != b"{" and first != "{":
-        return None
-    try:
+    try:  # what is not a JSON object ([DONE], say) fails to parse, as anything else
         chunk = _read_plain_chunk(data)
     except (msgspec.MsgspecError, ValueError, RecursionError):
         return None  # ValueError: a lone surrogate; RecursionError: nesting too deep

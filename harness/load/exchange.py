@@ -171,8 +171,8 @@ async def _read_stream(
         clock_source=clock_source,
         on_first_token=on_first_token,
     )
-    if stamped:
-        await deliver(response, lambda at_ns, data: recorder.feed(at_ns, data, response.user_ns))
+    if stamped:  # the kernel transport's: the sink takes both stamps of each read
+        await response.deliver(recorder.feed, user_stamps=True)
     else:
         await deliver(response, recorder.feed)  # the sink runs in the transport's callback
     if not recorder.stopped:

@@ -171,18 +171,20 @@ class StreamRecorder:
             it here, or the reader met a fatal error.
         """
         record = self.record
-        if record.t_first_byte_ns is None:
-            record.t_first_byte_ns = arrival_ns
         record.bytes_received += len(data)
         text = self.reader.read_plain(data)
+        if text and self._plain_only:  # the common event, in the common stream
+            record.events += 1
+            record.token_times_ns.append(arrival_ns)
+            if self._user_times is not None:
+                self._user_times.append(user_ns)
+            if record.events < self._max_events:
+                return False
+            self.stopped = self._cut(arrival_ns)
+            return True
+        if record.t_first_byte_ns is None:
+            record.t_first_byte_ns = arrival_ns
         if text is not None:  # one event of answer text, read without building it
-            if text and self._plain_only:  # the common event, in the common stream
-                record.events += 1
-                record.token_times_ns.append(arrival_ns)
-                if record.events < self._max_events:
-                    return False
-                self.stopped = self._cut(arrival_ns)
-                return True
             self.stopped = self._stamp(arrival_ns, user_ns, bool(text), None, False)
             return self.stopped
         for read in self.reader.feed(data):
@@ -230,9 +232,7 @@ class StreamRecorder:
                 # every first stamp is taken: from here on, an answer text event changes
                 # nothing but the count of events and the token times, unless there is
                 # more to do for each token
-                self._plain_only = (
-                    self._abandon is None and self._on_token is None and self._user_times is None
-                )
+                self._plain_only = self._abandon is None and self._on_token is None
             if self._on_token is not None:
                 self._on_token(arrival_ns, previous)
             if self._abandon is not None and len(tokens) >= self._abandon:

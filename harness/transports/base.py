@@ -23,6 +23,7 @@ __all__ = [
     "ChunkSink",
     "Clock",
     "HttpRequest",
+    "StampedSink",
     "StreamingResponse",
     "Timeouts",
     "Transport",
@@ -33,6 +34,9 @@ __all__ = [
 Clock = Callable[[], int]
 #: Takes one chunk of a body, ``(arrival_ns, data)``; returns True to read no further.
 ChunkSink = Callable[[int, bytes], bool]
+#: Takes one chunk and its user-space stamp too, ``(arrival_ns, data, user_ns)``, from a
+#: transport whose arrival stamps are the kernel's; returns True to read no further.
+StampedSink = Callable[[int, bytes, int], bool]
 T = TypeVar("T")
 
 

@@ -26,6 +26,27 @@ def _chunk_size(line: bytes) -> int | None:
     return int(line, 16)
 
 
+#: By the length of a feed, the size line (with its CRLF) it starts with when it is one
+#: whole chunk, its size in lowercase hex without leading zeros (as servers write it);
+#: filled as lengths are met. Where no such line fits, bytes longer than the feed, which
+#: no feed of that length starts with.
+_WHOLE_CHUNK_HEADS: dict[int, bytes] = {}
+
+
+def _whole_chunk_head(length: int) -> bytes:
+    """The size line of a feed of ``length`` bytes that is one whole chunk: ``size`` in
+    hex, CRLF, ``size`` bytes of data and CRLF, so ``length`` = digits + size + 4."""
+    head = bytes(length + 1)
+    for digits in range(1, MAX_SIZE_LINE - 1):
+        size = length - digits - 4
+        if size > 0 and len(b"%x" % size) == digits:
+            head = b"%x\r\n" % size
+            break
+    if len(_WHOLE_CHUNK_HEADS) < 1 << 16:
+        _WHOLE_CHUNK_HEADS[length] = head
+    return head
+
+
 class ChunkedBody:
     """Reads the data out of a chunked body, chunk by chunk, in feeds of any size."""
 
@@ -46,12 +67,9 @@ class ChunkedBody:
         """
         left = self._left
         if not left and not self._tail:  # the common case: one whole chunk, nothing more
-            line_end = data.find(b"\r\n", 0, MAX_SIZE_LINE)
-            line = data[:line_end]
-            if line_end > 0 and not line.translate(None, _HEX_DIGITS):  # what _chunk_size does
-                size = int(line, 16)
-                if size and len(data) == line_end + size + 4 and data.endswith(b"\r\n"):
-                    return data[line_end + 2 : -2], None
+            head = _WHOLE_CHUNK_HEADS.get(len(data)) or _whole_chunk_head(len(data))
+            if data.startswith(head) and data.endswith(b"\r\n"):
+                return data[len(head) : -2], None
         elif left > 0 and len(data) <= left:  # all of it is data
             self._left = left - len(data) if len(data) < left else _AFTER_DATA
             return data, None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import socket
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 import h11
 
 from harness.errors import ConnectFailed, ReadFailed, ReadTimedOut
-from harness.transports.base import ChunkSink, Clock, HttpRequest, Timeouts
+from harness.transports.base import ChunkSink, Clock, HttpRequest, StampedSink, Timeouts
 from harness.transports.chunked import ChunkedBody
 from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
 from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kernel_stamps
@@ -141,8 +142,10 @@ class _Response:
             return self._raw_chunks()
         return decoded(self._raw_chunks(), self._coding)
 
-    async def deliver(self, sink: ChunkSink) -> None:
-        """Hand every chunk of the body to ``sink`` until it ends or ``sink`` returns True.
+    async def deliver(self, sink: ChunkSink | StampedSink, *, user_stamps: bool = False) -> None:
+        """Hand every chunk of the body to ``sink`` until it ends or ``sink`` returns True;
+        with ``user_stamps``, the sink also takes the user-space stamp of the read
+        (``sink(arrival_ns, data, user_ns)``).
 
         A plain chunked body over TCP is read in the socket's read callback, the sink
         called from there; the rest (the last chunk, trailers), or any other body, is
@@ -153,11 +156,13 @@ class _Response:
             ReadFailed: the connection broke, or the body broke HTTP/1.1's framing.
         """
         readable_here = self._body is not None and self._coding is None
-        if readable_here and not self._conn.sock.tls and await _Delivery(self, sink).run():
+        readable_here = readable_here and not self._conn.sock.tls
+        if readable_here and await _Delivery(self, sink, user_stamps).run():
             return  # the sink stopped the read
+        take: Any = sink
         async with contextlib.aclosing(self.chunks()) as chunks:
             async for arrival_ns, data in chunks:
-                if sink(arrival_ns, data):
+                if take(arrival_ns, data, self.user_ns) if user_stamps else take(arrival_ns, data):
                     return
 
     def _take_rest(self) -> bytes:
@@ -230,17 +235,26 @@ class _Delivery:
     switch per read. The idle timeout is one timer per quiet period, re-armed lazily from
     the last read."""
 
-    __slots__ = ("_body", "_done", "_last_ns", "_response", "_sink", "_sock", "_timer")
+    __slots__ = (
+        "_body",
+        "_done",
+        "_response",
+        "_sink",
+        "_sock",
+        "_timer",
+    )
 
-    def __init__(self, response: _Response, sink: ChunkSink) -> None:
+    def __init__(
+        self, response: _Response, sink: ChunkSink | StampedSink, user_stamps: bool
+    ) -> None:
         assert response._body is not None
         self._response = response
         self._body = response._body
-        self._sink = sink
+        take: Any = sink
+        self._sink: StampedSink = take if user_stamps else lambda at, data, _: take(at, data)
         self._sock = response._conn.sock
         self._done: asyncio.Future[bool] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._last_ns = 0
 
     async def run(self) -> bool:
         """Read until the sink stops (True) or the body is h11's to finish (False).
@@ -252,8 +266,7 @@ class _Delivery:
         loop = asyncio.get_running_loop()
         self._done = done = loop.create_future()
         response, sock = self._response, self._sock
-        self._last_ns = sock.clock()
-        rest = response._take_rest()
+        rest = response._take_rest()  # the idle timeout counts from the last read
         if rest:  # what came with the head, with its stamps
             self._on_read(response.arrival_ns, response.user_ns, rest)
         if not done.done():
@@ -271,13 +284,11 @@ class _Delivery:
             response._hand_to_h11(b"")
             self._finish(False)
             return
-        self._last_ns = user_ns
-        response.arrival_ns = arrival_ns
-        response.user_ns = user_ns
+        response.user_ns = user_ns  # the idle timeout counts from the last read
         piece, rest = self._body.feed(data)
         if piece:
             try:
-                stop = self._sink(arrival_ns, piece)
+                stop = self._sink(arrival_ns, piece, user_ns)
             except BaseException as exc:  # the sink's failure goes to the waiting task
                 self._finish(exc)
                 return
@@ -285,6 +296,7 @@ class _Delivery:
                 self._finish(True)
                 return
         if rest is not None:  # the last chunk, or framing ChunkedBody does not read
+            response.arrival_ns = arrival_ns  # the rest's, as h11 reads it
             response._hand_to_h11(rest)
             self._finish(False)
 
@@ -302,7 +314,7 @@ class _Delivery:
 
     def _on_idle(self) -> None:
         sock = self._sock
-        quiet_s = (sock.clock() - self._last_ns) / 1e9
+        quiet_s = (sock.clock() - self._response.user_ns) / 1e9  # since the last read
         if quiet_s >= sock.idle_s - 0.001:
             self._timer = None
             self._finish(ReadTimedOut("no bytes arrived within the idle timeout"))
@@ -570,27 +582,38 @@ def _prepare(request: HttpRequest) -> tuple[_Key, h11.Request]:
     Raises:
         ConnectFailed: the URL is not an http(s) URL with a host.
     """
-    url = urlsplit(request.url)
+    body_bytes = len(request.body) if request.body else 0
+    return _head(request.method, request.url, tuple(request.headers.items()), body_bytes)
+
+
+@functools.lru_cache(maxsize=256)
+def _head(
+    method: str, url_text: str, given: tuple[tuple[str, str], ...], body_bytes: int
+) -> tuple[_Key, h11.Request]:
+    """``_prepare``'s answer, kept for the next request alike: a load sends the same
+    head over and over, and h11 validates every header of every head it builds. (h11
+    events are immutable: one head may go out on any number of connections.)"""
+    url = urlsplit(url_text)
     scheme = url.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not url.hostname:
-        raise ConnectFailed(f"cannot reach {request.url}: not an http or https URL")
+        raise ConnectFailed(f"cannot reach {url_text}: not an http or https URL")
     try:
         port = url.port or _DEFAULT_PORTS[scheme]
     except ValueError as exc:
-        raise ConnectFailed(f"cannot reach {request.url}: {exc}") from exc
+        raise ConnectFailed(f"cannot reach {url_text}: {exc}") from exc
     target = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    names = {name.lower() for name in request.headers}
-    headers = list(request.headers.items())
+    names = {name.lower() for name, _ in given}
+    headers = list(given)
     if "host" not in names:
         headers.insert(0, ("Host", url.netloc.rpartition("@")[2]))
-    if request.body and "content-length" not in names:
-        headers.append(("Content-Length", str(len(request.body))))
+    if body_bytes and "content-length" not in names:
+        headers.append(("Content-Length", str(body_bytes)))
     if "accept-encoding" not in names:
         headers.append(("Accept-Encoding", ACCEPT_ENCODING))
     try:
-        head = h11.Request(method=request.method, target=target, headers=headers)
+        head = h11.Request(method=method, target=target, headers=headers)
     except h11.LocalProtocolError as exc:
-        raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
+        raise ConnectFailed(f"cannot send the request to {url_text}: {exc}") from exc
     return (scheme, url.hostname, port), head
 
 

@@ -151,30 +151,27 @@ def kernel_stamp_ns(ancillary: list[tuple[int, int, bytes]]) -> int | None:
 
 
 class CatchUpPoller:
-    """Reads the ready sockets of a transport: once per turn of the event loop, and between
-    two chunks when the event loop has not for a while.
+    """Reads every ready socket of a transport at once when the event loop fell behind.
 
-    The event loop watches one file descriptor, this poller's epoll, and when it is ready
-    the poller reads every ready socket in one go (their reader callbacks, one read
-    each): one wake-up of the loop per turn rather than one per socket.
-
-    A busy event loop runs task after task before it polls its sockets again. A socket
-    left unread for one inter-token gap holds two events, and the kernel stamps a read
-    with its latest segment (TCP merges the segments it queues), so the earlier event
-    would get the later one's arrival time. So every reader, before it takes its next
-    chunk, lets this poller read all ready sockets if none was read for ``interval_ns``:
-    reading keeps up with arrivals even when parsing falls behind, and the stamps stay
-    exact. A no-op where ``select.epoll`` is missing.
+    The event loop reads each socket as it finds it ready, and the read is handed on at
+    once. But a busy event loop runs callback after callback before it polls its sockets
+    again, and a socket left unread for one inter-token gap holds two events; the kernel
+    stamps a read with its latest segment (TCP merges the segments it queues), so the
+    earlier event would get the later one's arrival time. A read's kernel stamp tells how
+    long it waited unread: one that waited ``interval_ns`` or more calls ``catch_up``,
+    which reads every socket that has bytes waiting (this poller's own epoll watches them
+    too) before any of those reads is handed on, and reads them all again each
+    ``interval_ns`` while the reads are handed on. Reading keeps up with arrivals even
+    when parsing falls behind, and the stamps stay exact; while the loop keeps up, the
+    poller costs nothing. A no-op where ``select.epoll`` is missing.
     """
 
     __slots__ = (
         "_callbacks",
         "_clock",
-        "_deferred",
-        "_draining",
         "_epoll",
-        "_loop",
-        "due_ns",
+        "deferred",
+        "draining",
         "interval_ns",
         "polls",
     )
@@ -183,13 +180,15 @@ class CatchUpPoller:
         self._clock = clock
         self._epoll = select.epoll() if hasattr(select, "epoll") else None
         self._callbacks: dict[int, Callable[[], None]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None  # watching the epoll
-        self._deferred: collections.deque[tuple[Callable[..., None], Any, Any, Any]] = (
+        #: ``(callback, a, b, c)``: ``callback(a, b, c)`` runs once every ready socket has
+        #: been read, in order (a socket's reads wait here for their turn)
+        self.deferred: collections.deque[tuple[Callable[..., None], Any, Any, Any]] = (
             collections.deque()
         )
-        self._draining = False
+        #: True while catching up: every read of an attached reader waits its turn then
+        self.draining = False
+        #: a read that waited unread this long calls ``catch_up``
         self.interval_ns = interval_ns
-        self.due_ns = clock() + interval_ns if self._epoll is not None else 1 << 62
         self.polls = 0
 
     @property
@@ -198,12 +197,9 @@ class CatchUpPoller:
         return self._epoll is not None
 
     def register(self, fd: int, on_readable: Callable[[], None]) -> None:
-        """Watch ``fd``; ``on_readable`` is its reader callback (one read each call), run
-        when the running event loop finds the poller ready and when it catches up."""
+        """Watch ``fd`` too; ``on_readable`` is its reader callback (one read each call),
+        run when the poller catches up."""
         if self._epoll is not None:
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-                self._loop.add_reader(self._epoll.fileno(), self._on_ready)
             self._epoll.register(fd, select.EPOLLIN)
             self._callbacks[fd] = on_readable
 
@@ -211,33 +207,27 @@ class CatchUpPoller:
         if self._callbacks.pop(fd, None) is not None and self._epoll is not None:
             self._epoll.unregister(fd)
 
-    def defer(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run ``callback(*args)`` once every ready socket has been read (in order)."""
-        self._deferred.append((callback, *args))
-
-    def poll(self) -> None:
+    def catch_up(self) -> None:
         """Read every socket that has bytes waiting (their reader callbacks, run now),
-        then run what they deferred."""
-        self.polls += 1
-        self._run()
-
-    def _on_ready(self) -> None:  # the event loop found a socket ready
-        self._run()
-
-    def _run(self) -> None:
-        self._read_ready()
-        if self._draining:  # a catch-up from inside the run below only reads
+        then hand on the reads that wait, reading the sockets again each
+        ``interval_ns`` while that takes. A call from inside only reads."""
+        if self.draining:
+            self._read_ready()
             return
-        self._draining = True
-        deferred, clock = self._deferred, self._clock
+        self.polls += 1
+        self.draining = True
+        deferred, clock, interval = self.deferred, self._clock, self.interval_ns
         try:
+            self._read_ready()
+            due = clock() + interval
             while deferred:
                 callback, a, b, c = deferred.popleft()
                 callback(a, b, c)
-                if clock() >= self.due_ns:  # the readers take long: read the sockets again
+                if clock() >= due:  # the readers take long: read the sockets again
                     self._read_ready()
+                    due = clock() + interval
         finally:
-            self._draining = False
+            self.draining = False
 
     def _read_ready(self) -> None:
         callbacks = self._callbacks
@@ -245,14 +235,9 @@ class CatchUpPoller:
             on_readable = callbacks.get(fd)
             if on_readable is not None:
                 on_readable()
-        self.due_ns = self._clock() + self.interval_ns
 
     def close(self) -> None:
-        if self._loop is not None and self._epoll is not None:
-            self._loop.remove_reader(self._epoll.fileno())
-            self._loop = None
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None
             self._callbacks.clear()
-            self.due_ns = 1 << 62

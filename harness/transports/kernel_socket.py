@@ -6,9 +6,9 @@ stamp taken right after ``recvmsg_into`` returned. Reads are queued for ``read``
 a reader is attached (``attach``), handed to it inside the event loop's read callback,
 which spares a future and a task switch per read. Where the kernel gives no stamp,
 ``arrival_ns`` is the user-space stamp. Under TLS (``ssl.MemoryBIO``) the stamps are
-those of the encrypted segments. A ``CatchUpPoller`` watches a transport's sockets for the
-event loop (one wake-up per turn of the loop for all ready sockets) and keeps them read
-while the loop is busy, so that no socket holds two events when it is finally read.
+those of the encrypted segments. A read that waited unread (its kernel stamp well before
+the user-space one) has the transport's ``CatchUpPoller`` read every ready socket at
+once, so that no socket holds two events when it is finally read.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -105,14 +106,16 @@ class StampedSocket:
         clock: the arrival clock, for the user-space stamps.
         clock_map: maps kernel stamps onto ``clock``; None reads without kernel stamps.
         idle_s: how long ``read`` waits for bytes before it raises ``ReadTimedOut``.
-        poller: reads the sockets while the event loop is busy (shared by a transport).
+        poller: reads every ready socket when the event loop fell behind (shared by a
+            transport).
         on_unstamped: called once if a read that should carry the kernel's stamp does not.
     """
 
     __slots__ = (
         "_attached",
-        "_buffer",
         "_buffered",
+        "_buffers",
+        "_caught",
         "_clock",
         "_clock_map",
         "_deferred",
@@ -121,6 +124,7 @@ class StampedSocket:
         "_fd",
         "_idle_handle",
         "_idle_s",
+        "_late_ns",
         "_loop",
         "_on_unstamped",
         "_poller",
@@ -128,6 +132,7 @@ class StampedSocket:
         "_reads",
         "_sock",
         "_tls",
+        "_view",
         "_wait_started_s",
         "_waiter",
         "unstamped_reads",
@@ -160,10 +165,15 @@ class StampedSocket:
         self._tls: _TLS | None = None
         self._attached: OnRead | None = None
         self._deferred = 0  # reads waiting in the poller for their turn
-        self._buffer = _thread_buffer()
+        self._caught = False  # read by the poller since the loop last called
+        self._view = _thread_buffer()
+        self._buffers = (self._view,)  # as recvmsg_into takes it
         #: reads that should have carried a kernel stamp and did not
         self.unstamped_reads = 0
         self._poller = poller if poller is not None and poller.active else None
+        #: a read whose kernel stamp is this much older than its user-space one waited
+        #: unread: the poller catches up
+        self._late_ns = self._poller.interval_ns if self._poller is not None else 1 << 62
         self._on_unstamped = on_unstamped
         self._resume_reading()
 
@@ -194,47 +204,73 @@ class StampedSocket:
 
     # -- the reader callback: the hot path ------------------------------------------
 
-    def _on_readable(self) -> None:
+    def _on_readable(self, catching_up: bool = False) -> None:
+        if self._caught:  # the poller read it since the loop found it ready: nothing waits
+            self._caught = False  # (were more to come, the loop finds it ready again)
+            return
+        data: bytes | None
         try:
-            size, ancillary, _, _ = self._sock.recvmsg_into((self._buffer,), ANCILLARY_BYTES)
+            size, ancillary, _, _ = self._sock.recvmsg_into(self._buffers, ANCILLARY_BYTES)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as exc:
+        except OSError as exc:  # its turn comes as a read's would
             self._error = exc
             self._stop_reading()
-            self._arrive(0, 0, None)
-            return
-        user_ns = self._clock()
-        data = self._buffer[:size].tobytes()
-        arrival_ns = user_ns
-        clock_map = self._clock_map
-        if clock_map is not None:
-            if ancillary and len(ancillary[0][2]) >= 16:
-                seconds, nanoseconds = TIMESPEC.unpack_from(ancillary[0][2])
-                arrival_ns = seconds * 1_000_000_000 + nanoseconds + clock_map.offset_ns
-            elif size:
-                self.unstamped_reads += 1
-                if self.unstamped_reads == 1 and self._on_unstamped is not None:
-                    self._on_unstamped()
-        if not size:
-            self._eof = True
-            self._stop_reading()
-        self._arrive(arrival_ns, user_ns, data)
-
-    def _arrive(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
-        """A read (None: an error) just taken off the socket. For an attached reader it
-        waits in the poller until the poller has read every ready socket: reading keeps
-        up with arrivals, and the stamps stay exact, however long the readers take."""
-        poller = self._poller
-        if poller is not None and (self._attached is not None or self._deferred):
+            arrival_ns = user_ns = 0
+            data = None
+        else:
+            user_ns = arrival_ns = self._clock()
+            data = self._view[:size].tobytes()
+            clock_map = self._clock_map
+            if clock_map is not None:
+                try:
+                    seconds, nanoseconds = TIMESPEC.unpack_from(ancillary[0][2])
+                    arrival_ns = seconds * 1_000_000_000 + nanoseconds + clock_map.offset_ns
+                except (IndexError, struct.error):
+                    if size:
+                        self._unstamped()
+            if not size:
+                self._eof = True
+                self._stop_reading()
+        attached = self._attached
+        if self._deferred or (
+            attached is not None and (catching_up or user_ns - arrival_ns >= self._late_ns)
+        ):
+            # the loop fell behind (this read waited unread), the poller is catching up,
+            # or this socket has reads waiting: the read waits until the poller has read
+            # every ready socket, so that reading keeps up with arrivals and the stamps
+            # stay exact however long the readers take
+            poller = self._poller
+            assert poller is not None  # reads wait, or come late, only with a poller
             self._deferred += 1
-            poller.defer(self._take_deferred, arrival_ns, user_ns, data)
-            return
-        self._take(arrival_ns, user_ns, data)
+            poller.deferred.append((self._take_deferred, arrival_ns, user_ns, data))
+            if not catching_up:
+                poller.catch_up()
+        elif attached is not None and data:  # the hot path of a body read
+            attached(arrival_ns, user_ns, data)
+        else:
+            self._take(arrival_ns, user_ns, data)
+
+    def _unstamped(self) -> None:
+        self.unstamped_reads += 1
+        if self.unstamped_reads == 1 and self._on_unstamped is not None:
+            self._on_unstamped()
+
+    def _on_caught_up(self) -> None:
+        """The poller's read as it catches up: the loop's next call for the socket, which
+        it may have found ready before this read, is a read of nothing, and skipped."""
+        self._caught = False
+        self._on_readable(True)
+        self._caught = True
 
     def _take_deferred(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
         self._deferred -= 1
-        if self._fd >= 0:
+        if self._fd < 0:
+            return
+        attached = self._attached
+        if attached is not None and data:  # the hot path of a body read
+            attached(arrival_ns, user_ns, data)
+        else:
             self._take(arrival_ns, user_ns, data)
 
     def _take(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
@@ -293,11 +329,9 @@ class StampedSocket:
             OSError: the connection broke.
         """
         poller = self._poller
-        if poller is not None and self._clock() >= poller.due_ns:
-            poller.poll()
         reads = self._reads
         if not reads and self._deferred and poller is not None:
-            poller.poll()  # this socket's reads wait in the poller: their turn is now
+            poller.catch_up()  # this socket's reads wait in the poller: their turn is now
         if not reads:
             if self._error is not None:
                 raise self._error
@@ -324,10 +358,9 @@ class StampedSocket:
 
     def _resume_reading(self) -> None:
         self._reading = True
-        if self._poller is not None:  # it watches the socket for the event loop
-            self._poller.register(self._fd, self._on_readable)
-        else:
-            self._loop.add_reader(self._fd, self._on_readable)
+        self._loop.add_reader(self._fd, self._on_readable)
+        if self._poller is not None:  # it watches the socket too, to catch up
+            self._poller.register(self._fd, self._on_caught_up)
 
     async def read(self) -> Read:
         """The next bytes of the stream (decrypted under TLS), stamped with their arrival.
@@ -425,10 +458,9 @@ class StampedSocket:
 
     def _stop_reading(self) -> None:
         if self._reading and self._fd >= 0:
+            self._loop.remove_reader(self._fd)
             if self._poller is not None:
                 self._poller.unregister(self._fd)
-            else:
-                self._loop.remove_reader(self._fd)
         self._reading = False
 
     def close(self) -> None:

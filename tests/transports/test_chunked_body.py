@@ -89,3 +89,15 @@ def test_what_is_not_read_here_is_handed_on_from_where_reading_stopped(
 def test_sizes_in_any_case_and_with_leading_zeros_are_read() -> None:
     framed = b"000a\r\n0123456789\r\n1B\r\n" + b"x" * 27 + b"\r\n0\r\n\r\n"
     assert read([framed])[:2] == (b"0123456789" + b"x" * 27, END)
+
+
+@given(st.binary(min_size=1, max_size=5000), st.sampled_from([b"", b"0\r\n\r\n", b"1\r\nx\r\n"]))
+def test_a_feed_of_whole_chunks_of_any_length_gives_its_data(payload: bytes, after: bytes) -> None:
+    """One whole chunk a feed (the common case, read by its length), or a chunk and more
+    in the same feed, whatever bytes the data holds (size lines, CRLFs)."""
+    feed = b"%x\r\n%s\r\n" % (len(payload), payload) + after
+    data, rest = ChunkedBody().feed(feed)
+    if after == b"1\r\nx\r\n":
+        assert (data, rest) == (payload + b"x", None)
+    else:
+        assert (data, rest) == (payload, after or None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -15,7 +16,12 @@ from harness.record import Outcome, RequestRecord
 from harness.transports import HttpRequest, Timeouts, kernel_socket
 from harness.transports import kernel as kernel_module
 from harness.transports.kernel import KernelTransport
-from harness.transports.kernel_clock import DRIFT_WARN_NS, CatchUpPoller, ClockMap
+from harness.transports.kernel_clock import (
+    DRIFT_WARN_NS,
+    SO_TIMESTAMPNS,
+    CatchUpPoller,
+    ClockMap,
+)
 from harness.transports.kernel_socket import StampedSocket
 from tests.transports.servers import (
     LOOPS,
@@ -266,7 +272,7 @@ def test_the_catch_up_poller_reads_every_ready_socket_at_once() -> None:
         for n, (_, right) in enumerate(pairs):
             right.send(b"x%d" % n)
         # the loop has not turned: only the poller can have read them
-        poller.poll()
+        poller.catch_up()
         assert not any(sock.usable for sock in socks)  # each holds an unread read
         data = [(await sock.read())[2] for sock in socks]
         for sock in socks:
@@ -302,24 +308,77 @@ def test_reading_pauses_while_much_is_unread_and_loses_nothing(monkeypatch) -> N
     assert run(go()) == payload
 
 
-def test_a_reader_lets_the_poller_catch_up_when_it_is_due() -> None:
-    async def go() -> tuple[int, bool, bytes]:
-        poller = CatchUpPoller(lambda: 0, interval_ns=1_000)
-        (a, a_peer), (b, b_peer) = socket.socketpair(), socket.socketpair()
-        a.setblocking(False)
-        b.setblocking(False)
-        first = StampedSocket(a, clock=lambda: 0, clock_map=None, idle_s=5, poller=poller)
-        second = StampedSocket(b, clock=lambda: 0, clock_map=None, idle_s=5, poller=poller)
-        a_peer.send(b"to a")
-        b_peer.send(b"to b")
-        poller.due_ns = 0  # no socket was read for longer than the interval
-        _, _, data = await first.read()  # polls before it waits: both are read now
-        polled, second_holds = poller.polls, not second.usable
-        for sock in (first, second):
-            sock.close()
-        for peer in (a_peer, b_peer):
-            peer.close()
-        poller.close()
-        return polled, second_holds, data
+def _tcp_pairs(count: int) -> list[tuple[socket.socket, socket.socket]]:
+    """Connected loopback TCP sockets: (the reading end, the sending end)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        pairs = []
+        for _ in range(count):
+            left = socket.create_connection(server.getsockname())
+            right, _ = server.accept()
+            pairs.append((left, right))
+    return pairs
 
-    assert run(go()) == (1, True, b"to a")
+
+class _Offset:
+    """A clock map that puts every kernel stamp ``offset_ns`` from the realtime clock."""
+
+    def __init__(self, offset_ns: int) -> None:
+        self.offset_ns = offset_ns
+
+
+@pytest.mark.parametrize(
+    ("waited_ns", "unread_when_handed_on"),
+    [
+        (0, [2, 1, 0]),  # the loop keeps up: each read goes to its reader at once
+        (5_000_000_000, [0, 0, 0]),  # a read waited: every socket is read before it
+    ],
+)
+def test_a_read_that_waited_has_every_ready_socket_read_first(
+    waited_ns: int, unread_when_handed_on: list[int]
+) -> None:
+    """A read whose kernel stamp is ``interval_ns`` or more before its user-space stamp
+    (it waited unread) has the poller read every other ready socket before any read is
+    handed on; a read that did not wait is handed on at once. The sockets are read
+    in the order they are given here, as an event loop would."""
+
+    async def go() -> list[int]:
+        poller = CatchUpPoller(time.time_ns, interval_ns=1_000_000_000)
+        pairs = _tcp_pairs(3)  # the kernel stamps TCP reads
+        unread: list[int] = []
+
+        def still_unread() -> int:
+            return sum(bool(select.select([left], [], [], 0)[0]) for left, _ in pairs)
+
+        def on_read(arrival_ns: int, user_ns: int, data: bytes) -> None:
+            if data:
+                unread.append(still_unread())
+
+        socks = []
+        for left, _ in pairs:
+            left.setblocking(False)
+            left.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            left.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = StampedSocket(
+                left,
+                clock=time.time_ns,
+                clock_map=_Offset(-waited_ns),  # type: ignore[arg-type]
+                idle_s=5,
+                poller=poller,
+            )
+            sock.attach(on_read)
+            socks.append(sock)
+        for n, (_, right) in enumerate(pairs):
+            right.send(b"x%d" % n)
+        deadline = time.monotonic() + 10  # the loop must not turn: it would read them
+        while still_unread() < len(pairs) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        for sock in socks:  # the event loop's turn, socket by socket
+            sock._on_readable()
+        for sock in socks:
+            sock.close()
+        for _, right in pairs:
+            right.close()
+        poller.close()
+        return unread
+
+    assert run(go()) == unread_when_handed_on
