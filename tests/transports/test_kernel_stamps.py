@@ -382,3 +382,51 @@ def test_a_read_that_waited_has_every_ready_socket_read_first(
         return unread
 
     assert run(go()) == unread_when_handed_on
+
+
+def test_a_socket_the_poller_read_is_not_read_again_for_nothing() -> None:
+    """The event loop may have found a socket ready before the poller read it: its call
+    then reads nothing and is skipped (no read, no error); what comes after is read."""
+
+    calls = 0
+
+    class Counted:  # the socket, its reads counted
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def recvmsg_into(self, *args: object) -> object:
+            nonlocal calls
+            calls += 1
+            return self.sock.recvmsg_into(*args)  # type: ignore[arg-type]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.sock, name)
+
+    async def go() -> list[bytes]:
+        poller = CatchUpPoller(time.perf_counter_ns)
+        [(left, right)] = _tcp_pairs(1)
+        left.setblocking(False)
+        got: list[bytes] = []
+        sock = StampedSocket(
+            left, clock=time.perf_counter_ns, clock_map=None, idle_s=5, poller=poller
+        )
+        sock._sock = Counted(left)  # type: ignore[assignment]
+        sock.attach(lambda arrival_ns, user_ns, data: got.append(data))
+        right.send(b"one")
+        deadline = time.monotonic() + 10
+        while not select.select([left], [], [], 0)[0] and time.monotonic() < deadline:
+            time.sleep(0.001)
+        poller.catch_up()  # reads "one"
+        sock._on_readable()  # the loop's call for the same readiness: skipped
+        right.send(b"two")
+        while not select.select([left], [], [], 0)[0] and time.monotonic() < deadline:
+            time.sleep(0.001)
+        sock._on_readable()  # the next call reads
+        reads = list(got)
+        sock.close()
+        right.close()
+        poller.close()
+        return reads
+
+    assert run(go()) == [b"one", b"two"]
+    assert calls == 2  # the skipped call did not read
