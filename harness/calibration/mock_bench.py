@@ -6,6 +6,10 @@ many chat streams open for a while. The figure that matters comes from the mock'
 ground truth: the send lateness of every token written inside the steady window (write
 time minus scheduled time). A level passes when its p99 lateness stays within the
 target; the result is the highest level that passes, and its tokens/s.
+
+Each level first measures the yardstick the same way, on the same core, with the same
+client: the plainest aiohttp mock (``plain_mock``), so the mock's figures stand beside
+what a plain server does on this machine at this moment.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pandas as pd
 from harness.analysis.metrics import distribution
 from harness.servers.embedded import embedded_mock, fetch_truths
 
-__all__ = ["Level", "run_mock_bench"]
+__all__ = ["MOCK", "PLAIN", "Level", "run_mock_bench"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class Level:
     lateness_max_ms: float | None
     mock_cpu_percent: float | None
     client_cpu_percent: float
+    #: ``mock``, or ``plain`` for the yardstick (see ``plain_mock``)
+    server: str = "mock"
 
     def passes(self, target_p99_ms: float) -> bool:
         return (
@@ -87,29 +93,34 @@ def _pin(cpus: set[int]) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, cpus)
 
 
+#: The servers a level can measure: the mock, and the yardstick.
+MOCK, PLAIN = "mock", "plain"
+
+
 def measure_level(
-    streams: int, *, workers: int, itl_ms: float, seconds: float, ramp_s: float
+    streams: int,
+    *,
+    workers: int,
+    itl_ms: float,
+    seconds: float,
+    ramp_s: float,
+    server: str = MOCK,
 ) -> Level:
-    """Hold ``streams`` streams against a fresh mock and read its lateness."""
+    """Hold ``streams`` streams against a fresh mock (or the yardstick, ``server``
+    ``plain``, which has one worker) and read its lateness."""
     tokens = int((ramp_s + seconds + 6) * 1000 / itl_ms)
-    arguments = [
-        "--ttft-ms",
-        "0",
-        "--itl-ms",
-        str(itl_ms),
-        "--tokens",
-        str(tokens),
-        "--workers",
-        str(workers),
-        "--truth-capacity",
-        str(max(streams * 2, 1000)),
-        "--log-level",
-        "warning",
-    ]
+    arguments = ["--ttft-ms", "0", "--itl-ms", str(itl_ms), "--tokens", str(tokens)]
+    if server == MOCK:
+        capacity = str(max(streams * 2, 1000))
+        arguments += ["--workers", str(workers), "--truth-capacity", capacity]
+        arguments += ["--log-level", "warning"]
+    else:
+        workers = 1
+    module = "mock_server" if server == MOCK else "harness.calibration.plain_mock"
     cores = sorted(os.sched_getaffinity(0))
     mock_cpu = 0 if len(cores) > 1 and workers == 1 else None
     settle_s = 1.0
-    with embedded_mock(arguments, cpu=mock_cpu) as mock:
+    with embedded_mock(arguments, cpu=mock_cpu, module=module) as mock:
         port = int(mock.base_url.rsplit(":", 1)[1])
         command = [
             sys.executable,
@@ -169,6 +180,7 @@ def measure_level(
         lateness_max_ms=spread["max"],
         mock_cpu_percent=mock_cpu_pct,
         client_cpu_percent=100 * client["client_cpu_s"] / window_s,
+        server=server,
     )
 
 
@@ -193,14 +205,22 @@ def run_mock_bench(
     ramp_s: float = 2.0,
     target_p99_ms: float = 2.0,
     stop_after_failures: int = 2,
+    yardstick: bool = True,
 ) -> Iterator[Level]:
-    """Measure each level in turn; stop after ``stop_after_failures`` failing levels."""
+    """Measure each level in turn, the yardstick first unless ``yardstick`` is off; stop
+    after ``stop_after_failures`` levels the mock failed in a row."""
     failures = 0
     for streams in levels:
-        level = measure_level(
-            streams, workers=workers, itl_ms=itl_ms, seconds=seconds, ramp_s=ramp_s
-        )
-        yield level
+        for server in (PLAIN, MOCK) if yardstick else (MOCK,):
+            level = measure_level(
+                streams,
+                workers=workers,
+                itl_ms=itl_ms,
+                seconds=seconds,
+                ramp_s=ramp_s,
+                server=server,
+            )
+            yield level
         failures = 0 if level.passes(target_p99_ms) else failures + 1
         if failures >= stop_after_failures:
             return

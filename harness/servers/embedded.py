@@ -71,7 +71,7 @@ def mock_arguments(
 
 @contextmanager
 def embedded_mock(
-    arguments: Sequence[str] = (), *, cpu: int | None = None
+    arguments: Sequence[str] = (), *, cpu: int | None = None, module: str = "mock_server"
 ) -> Iterator[EmbeddedMock]:
     """Start the mock on a free loopback port in a child process; stop it on exit.
 
@@ -81,6 +81,9 @@ def embedded_mock(
     Args:
         arguments: extra ``python -m mock_server`` options (timing, faults, workers).
         cpu: pin the mock to this CPU (Linux), keeping the client's core free.
+        module: the server to run, ``python -m module``: the mock, or a server that takes
+            the same listening and parent options and prints the same line when ready
+            (``bench mock``'s plain yardstick).
 
     Raises:
         HarnessError: the mock did not start (its error output is in the message).
@@ -90,7 +93,7 @@ def embedded_mock(
     command = [
         sys.executable,
         "-m",
-        "mock_server",
+        module,
         "--host",
         "127.0.0.1",
         "--port",
