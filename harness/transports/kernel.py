@@ -466,6 +466,7 @@ class KernelTransport:
         return None
 
     def _release(self, key: _Key, conn: _Connection, response: _Response) -> None:
+        conn.sock.catch_up_if_idle()  # a request's end: the loop may be busy with tasks
         if response.done and conn.reusable:
             conn.h11.start_next_cycle()
             conn.received = False
@@ -486,6 +487,8 @@ class KernelTransport:
     async def _stream_one(self, request: HttpRequest) -> AsyncIterator[_Response]:
         assert self._limit is not None, "use the transport as an async context manager"
         key, head = _prepare(request)
+        if self._poller is not None:  # a request's start: the loop may be busy with tasks
+            self._poller.catch_up_if_idle()
         async with self._limit:
             conn, response = await self._send(key, head, request)
             try:

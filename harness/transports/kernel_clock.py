@@ -161,9 +161,12 @@ class CatchUpPoller:
     long it waited unread: one that waited ``interval_ns`` or more calls ``catch_up``,
     which reads every socket that has bytes waiting (this poller's own epoll watches them
     too) before any of those reads is handed on, and reads them all again each
-    ``interval_ns`` while the reads are handed on. Reading keeps up with arrivals even
-    when parsing falls behind, and the stamps stay exact; while the loop keeps up, the
-    poller costs nothing. A no-op where ``select.epoll`` is missing.
+    ``interval_ns`` while the reads are handed on. A loop busy with tasks reads no socket
+    at all: a task of the transport's (a request starting or ending, a head read) calls
+    ``catch_up_if_idle``, which catches up when no socket was read for ``interval_ns``.
+    Reading keeps up with arrivals even when parsing falls behind, and the stamps stay
+    exact; while the loop keeps up, the poller costs nothing. A no-op where
+    ``select.epoll`` is missing.
     """
 
     __slots__ = (
@@ -173,6 +176,7 @@ class CatchUpPoller:
         "deferred",
         "draining",
         "interval_ns",
+        "last_read_ns",
         "polls",
     )
 
@@ -189,6 +193,8 @@ class CatchUpPoller:
         self.draining = False
         #: a read that waited unread this long calls ``catch_up``
         self.interval_ns = interval_ns
+        #: when the event loop last read one of the sockets (each read sets it)
+        self.last_read_ns = clock()
         self.polls = 0
 
     @property
@@ -207,6 +213,12 @@ class CatchUpPoller:
         if self._callbacks.pop(fd, None) is not None and self._epoll is not None:
             self._epoll.unregister(fd)
 
+    def catch_up_if_idle(self) -> None:
+        """``catch_up`` when no socket was read for ``interval_ns``: a task calls it, for
+        the event loop may be running task after task and reading none."""
+        if self._clock() - self.last_read_ns >= self.interval_ns and not self.draining:
+            self.catch_up()
+
     def catch_up(self) -> None:
         """Read every socket that has bytes waiting (their reader callbacks, run now),
         then hand on the reads that wait, reading the sockets again each
@@ -219,7 +231,8 @@ class CatchUpPoller:
         deferred, clock, interval = self.deferred, self._clock, self.interval_ns
         try:
             self._read_ready()
-            due = clock() + interval
+            self.last_read_ns = due = clock()
+            due += interval
             while deferred:
                 callback, a, b, c = deferred.popleft()
                 callback(a, b, c)

@@ -233,6 +233,9 @@ class StampedSocket:
                 self._eof = True
                 self._stop_reading()
         attached = self._attached
+        poller = self._poller
+        if poller is not None and user_ns:
+            poller.last_read_ns = user_ns
         if self._deferred or (
             attached is not None and (catching_up or user_ns - arrival_ns >= self._late_ns)
         ):
@@ -240,7 +243,6 @@ class StampedSocket:
             # or this socket has reads waiting: the read waits until the poller has read
             # every ready socket, so that reading keeps up with arrivals and the stamps
             # stay exact however long the readers take
-            poller = self._poller
             assert poller is not None  # reads wait, or come late, only with a poller
             self._deferred += 1
             poller.deferred.append((self._take_deferred, arrival_ns, user_ns, data))
@@ -311,6 +313,12 @@ class StampedSocket:
         elif not self._reading and self._buffered <= PAUSE_BYTES // 2 and self._open:
             self._resume_reading()
 
+    def catch_up_if_idle(self) -> None:
+        """Have the poller read every ready socket if the event loop read none for a
+        while (see ``CatchUpPoller.catch_up_if_idle``); a task calls it."""
+        if self._poller is not None:
+            self._poller.catch_up_if_idle()
+
     def detach(self) -> None:
         """Queue reads for ``read`` again."""
         self._attached = None
@@ -330,8 +338,11 @@ class StampedSocket:
         """
         poller = self._poller
         reads = self._reads
-        if not reads and self._deferred and poller is not None:
-            poller.catch_up()  # this socket's reads wait in the poller: their turn is now
+        if poller is not None:
+            if not reads and self._deferred:
+                poller.catch_up()  # this socket's reads wait in the poller: their turn now
+            else:
+                poller.catch_up_if_idle()
         if not reads:
             if self._error is not None:
                 raise self._error
