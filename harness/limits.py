@@ -16,6 +16,7 @@ from contextlib import contextmanager
 __all__ = [
     "FULL_COLLECTION_EVERY",
     "FULL_COLLECTION_INTERVAL_S",
+    "QUIET_INTERVALS",
     "raise_open_files_limit",
     "steady_collector",
 ]
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 FULL_COLLECTION_EVERY = 1000
 #: ...or for this many seconds, where the oldest generation grew (see ``steady_collector``).
 FULL_COLLECTION_INTERVAL_S = 10.0
+#: ...or for this many intervals where no young collection found cyclic garbage.
+QUIET_INTERVALS = 6
 
 
 def raise_open_files_limit() -> int:
@@ -60,26 +63,35 @@ def steady_collector(
     before.
 
     Some libraries leave cyclic garbage behind every request (httpx's connection pool
-    does, some 40 objects a request), which only a full collection frees: held back
+    does, some 35 objects a request), which only a full collection frees: held back
     for good, it grows the process for as long as the load runs. So once
     ``interval_s`` has passed since the last full collection, the next young one may
     become full, and does when the oldest generation grew by a quarter since (Python's
-    own rule): a load that leaves no such garbage still gets none, and one that does
-    gets one pause per interval at most. The previous settings come back on exit.
+    own rule), provided a young collection found cyclic garbage since: a load that makes
+    cycles gets one pause per interval at most. One whose young collections find none
+    (the ``kernel`` and ``aiohttp`` transports leave none) is not paused for a full
+    collection that would free nothing, but its oldest generation grows all the same as
+    streams and records live on; it gets one pause per ``QUIET_INTERVALS`` intervals at
+    most, should its cycles all die old. The previous settings come back on exit.
     """
     threshold = gc.get_threshold()
     deferred = max(threshold[2], FULL_COLLECTION_EVERY)
     last_full = clock()
+    cycles = False  # a young collection found cyclic garbage since the last full one
 
     def pace(phase: str, info: dict[str, int]) -> None:
-        nonlocal last_full
+        nonlocal last_full, cycles
         if phase != "stop":
             return
         young, middle, _ = gc.get_threshold()
         if info["generation"] == 2:
             last_full = clock()
+            cycles = False
             gc.set_threshold(young, middle, deferred)
-        elif clock() - last_full >= interval_s:
+            return
+        cycles = cycles or info["collected"] > 0
+        since = clock() - last_full
+        if since >= interval_s and (cycles or since >= interval_s * QUIET_INTERVALS):
             gc.set_threshold(young, middle, 0)  # the next collection may be a full one
 
     gc.freeze()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.limits import FULL_COLLECTION_EVERY, steady_collector
+from harness.limits import FULL_COLLECTION_EVERY, QUIET_INTERVALS, steady_collector
 from harness.transports import run_event_loop
 
 
@@ -77,3 +77,28 @@ def test_cyclic_garbage_is_collected_once_the_interval_has_passed() -> None:
     assert before_interval == 0
     assert after_interval >= 1
     assert threshold[2] == FULL_COLLECTION_EVERY  # deferred again after the full one
+
+
+def keep_without_cycles(survivors: int = 20_000) -> list[list[int]]:
+    """Objects that live long enough to reach the oldest generation, and no cycle."""
+    kept = [[n] for n in range(survivors)]
+    for _ in range(30):  # allocations that drive young collections, promoting ``kept``
+        _ = [[n] for n in range(2_000)]
+    return kept
+
+
+def test_a_load_that_makes_no_cycles_waits_much_longer_for_a_full_collection() -> None:
+    """The oldest generation grows past Python's rule, but no young collection found a
+    cycle: a full collection would free nothing, and waits for ``QUIET_INTERVALS``
+    intervals instead of one."""
+    now = [0.0]
+    kept: list[object] = []
+    with steady_collector(interval_s=10.0, clock=lambda: now[0]):
+        heap = len(gc.get_objects(generation=2)) + gc.get_freeze_count()
+        survivors = max(20_000, heap // 2)
+        now[0] = 11.0
+        after_one = full_collections_while(lambda: kept.append(keep_without_cycles(survivors)))
+        now[0] = 10.0 * QUIET_INTERVALS + 1
+        after_many = full_collections_while(lambda: kept.append(keep_without_cycles(survivors)))
+    assert after_one == 0
+    assert after_many >= 1
