@@ -1,6 +1,6 @@
 """The command starts light: building its parser and printing ``--help`` loads none of the
 heavy libraries that only some commands need (the analysis's pandas and numpy, the report's
-matplotlib, locust and gevent, the conformance capture). Pinned by what is imported, not by
+matplotlib, locust and gevent, the conformance capture, rich for the terminal). Pinned by what is imported, not by
 a time, so a busy machine cannot fail it."""
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ HEAVY = (
     "harness.analysis.metrics",
     "harness.conformance.capture",
     "harness.conformance.catalogue",
+    "rich",  # the terminal output: loaded when a command prints
+    "harness.servers.embedded",  # with urllib.request and http.client: when a mock starts
 )
 
 _PROBE = """

@@ -11,10 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from harness.cli.request_options import add_request_arguments, request_spec_from_args
 from harness.conformance.captured import SuiteSettings
 from harness.conformance.client_headers import CLIENT_HEADERS
@@ -30,6 +26,9 @@ from harness.conformance.render import (
 from harness.errors import ConfigError, ConnectFailed
 
 if TYPE_CHECKING:
+    from rich.console import Console  # rich: loaded when the command prints
+    from rich.table import Table
+
     from harness.conformance.capture import Target
 
 __all__ = ["add_check_parser", "check_command", "report_table"]
@@ -191,6 +190,9 @@ def _settings(args: argparse.Namespace) -> SuiteSettings:
 def report_table(report: Report) -> Table:
     """The checks as a table, grouped by area; each row says what was found. Every text
     from the report is shown printable and as plain text (never as Rich markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
     title = Text(f"sse-harness check {printable(report.target)}")
     table = Table(title=title, title_justify="left")
     table.add_column("area", style="bold")
@@ -217,6 +219,8 @@ def report_table(report: Report) -> Table:
 
 
 def _evidence(console: Console, report: Report) -> None:
+    from rich.text import Text
+
     for result in report.results:
         for finding in result.findings:
             label = finding_label(result, finding)
@@ -233,6 +237,9 @@ def _evidence(console: Console, report: Report) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Run the suite, judge it, print the table and write the files asked for."""
+    from rich.console import Console
+    from rich.text import Text
+
     from harness.conformance.capture import capture_suite
     from harness.conformance.catalogue import judge
 

@@ -37,9 +37,6 @@ from harness.cli.scenario_file import write_scenario
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.errors import ConfigError
 from harness.lifeline import end_process
-from harness.report.labels import throughput_line
-from harness.results import read_summary
-from harness.servers.embedded import embedded_mock, mock_arguments
 
 __all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
 
@@ -230,6 +227,9 @@ def _run(args: list[str], workers: int, cpus: set[int] | None, stops: StopSignal
 
 
 def _report_line(out: Path) -> str | None:
+    from harness.report.labels import throughput_line
+    from harness.results import read_summary
+
     try:
         summary = read_summary(out).as_dict()
     except ValueError:  # no summary, or none this version reads
@@ -250,6 +250,8 @@ def _report_line(out: Path) -> str | None:
 def locust_main(argv: Sequence[str]) -> int:
     """``sse-harness locust ...``: returns locust's (the master's) exit code, or 128 + the
     number of the signal that stopped it (130: Ctrl-C, 143: SIGTERM)."""
+    from harness.servers.embedded import embedded_mock, mock_arguments
+
     parser = _own_parser()
     try:
         own, rest = parse_command(list(argv), parser)

@@ -16,13 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
-
-from harness.analysis.gate import load_objectives
 from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import (
     add_mock_arguments,
@@ -31,7 +24,6 @@ from harness.cli.request_options import (
     request_spec_from_args,
 )
 from harness.cli.scenario_file import apply_scenario, located, write_scenario
-from harness.cli.server_table import server_table
 from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.cli.workload_options import (
     add_workload_arguments,
@@ -50,10 +42,12 @@ from harness.load.schedule import ARRIVALS, Bounds, ClosedLoop, OpenLoop, Trace,
 from harness.load.workload import Workload, fill_trace
 from harness.load.workload_options import workload_from_options
 from harness.report.labels import client_line, measured_rates, schedule_line, throughput_line
-from harness.servers.embedded import embedded_mock, mock_arguments
 from harness.transports import Timeouts, run_event_loop
 
 if TYPE_CHECKING:  # harness.run brings the analysis (pandas): loaded when a run starts
+    from rich.console import Console  # rich: loaded when a command prints (not for --help)
+    from rich.table import Table
+
     from harness.load.runner import SegmentRunner
     from harness.run import RateSearch, RunResult, Sweep
 
@@ -402,6 +396,8 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
 
 
 def _progress(runner: SegmentRunner, started_ns: int) -> Table:
+    from rich.table import Table
+
     p = runner.progress
     elapsed_s = max((time.perf_counter_ns() - started_ns) / 1e9, 1e-9)
     recent = sorted(p.recent_ttft_s)
@@ -429,6 +425,9 @@ def run_parser() -> argparse.ArgumentParser:
 
 def _levels_table(result: RunResult) -> Table | None:
     """One row per level of a sweep or rate search, as each level ran."""
+    from rich import box
+    from rich.table import Table
+
     if not result.segments:
         return None
     table = Table(title="per level (latencies in ms)", box=box.SIMPLE_HEAD, padding=(0, 1))
@@ -458,6 +457,8 @@ def _ms(seconds: float | None) -> str:
 
 
 def _summary_table(result: RunResult) -> Table:
+    from rich.table import Table
+
     s = result.summary
     pooled = ", all levels pooled" if result.segments else ""
     table = Table(
@@ -498,6 +499,8 @@ async def _execute(
     stop``, a cancelled CI job) stop it alike: the first starts no new requests and gives
     those in flight ``--grace`` to finish, a second cancels them; the files are written
     either way. Every stop signal is counted in ``signals``."""
+    from rich.live import Live
+
     loop = asyncio.get_running_loop()
     current: list[SegmentRunner] = []
     live = (
@@ -584,6 +587,10 @@ async def _execute(
 def show_summary(result: RunResult, console: Console, search: RateSearch | None) -> None:
     """The run's figures on the terminal: its levels, its summary and the server's, and
     what else a reader should know (errors, the schedule, the client's health)."""
+    from rich.console import Console
+
+    from harness.cli.server_table import server_table
+
     levels = _levels_table(result)
     if levels is not None:
         # a log, or a pipe, keeps every column whole: rich would squeeze them to 80
@@ -624,8 +631,13 @@ def _is_loopback(url: str) -> bool:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the load and print where its files went. Returns the exit code."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from harness.analysis.gate import load_objectives
     from harness.calibration.calibrate import measurement_error
     from harness.run import default_out_dir
+    from harness.servers.embedded import embedded_mock, mock_arguments
 
     console = Console(stderr=True)
     parser = run_parser()
