@@ -1,7 +1,7 @@
 """The command starts light: building its parser and printing ``--help`` loads none of the
 heavy libraries that only some commands need (the analysis's pandas and numpy, the report's
-matplotlib, locust and gevent, the conformance capture, rich for the terminal). Pinned by what is imported, not by
-a time, so a busy machine cannot fail it."""
+matplotlib, locust and gevent, the conformance capture, rich for the terminal). Pinned by
+what is imported, not by a time, so a busy machine cannot fail it."""
 
 from __future__ import annotations
 

@@ -183,7 +183,7 @@ class CatchUpPoller:
     def __init__(self, clock: Clock, interval_ns: int = CATCH_UP_NS) -> None:
         self._clock = clock
         self._epoll = select.epoll() if hasattr(select, "epoll") else None
-        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._callbacks: dict[int, Callable[[bool], None]] = {}
         #: ``(callback, a, b, c)``: ``callback(a, b, c)`` runs once every ready socket has
         #: been read, in order (a socket's reads wait here for their turn)
         self.deferred: collections.deque[tuple[Callable[..., None], Any, Any, Any]] = (
@@ -202,9 +202,9 @@ class CatchUpPoller:
         """Whether this poller reads sockets (it needs ``select.epoll``)."""
         return self._epoll is not None
 
-    def register(self, fd: int, on_readable: Callable[[], None]) -> None:
-        """Watch ``fd`` too; ``on_readable`` is its reader callback (one read each call),
-        run when the poller catches up."""
+    def register(self, fd: int, on_readable: Callable[[bool], None]) -> None:
+        """Watch ``fd`` too; ``on_readable`` is its reader callback (one read each call,
+        see ``catch_up`` for its argument), run when the poller catches up."""
         if self._epoll is not None:
             self._epoll.register(fd, select.EPOLLIN)
             self._callbacks[fd] = on_readable
@@ -217,37 +217,41 @@ class CatchUpPoller:
         """``catch_up`` when no socket was read for ``interval_ns``: a task calls it, for
         the event loop may be running task after task and reading none."""
         if self._clock() - self.last_read_ns >= self.interval_ns and not self.draining:
-            self.catch_up()
+            self.catch_up(in_read_callbacks=False)
 
-    def catch_up(self) -> None:
+    def catch_up(self, *, in_read_callbacks: bool = True) -> None:
         """Read every socket that has bytes waiting (their reader callbacks, run now),
         then hand on the reads that wait, reading the sockets again each
-        ``interval_ns`` while that takes. A call from inside only reads."""
+        ``interval_ns`` while that takes. A call from inside only reads.
+
+        Called from one of the event loop's read callbacks (``in_read_callbacks``), the
+        loop may hold more of them for sockets this reads first: each socket read is
+        told so (its callback's argument), and skips the loop's next call."""
         if self.draining:
-            self._read_ready()
+            self._read_ready(in_read_callbacks)
             return
         self.polls += 1
         self.draining = True
         deferred, clock, interval = self.deferred, self._clock, self.interval_ns
         try:
-            self._read_ready()
+            self._read_ready(in_read_callbacks)
             self.last_read_ns = due = clock()
             due += interval
             while deferred:
                 callback, a, b, c = deferred.popleft()
                 callback(a, b, c)
                 if clock() >= due:  # the readers take long: read the sockets again
-                    self._read_ready()
+                    self._read_ready(in_read_callbacks)
                     due = clock() + interval
         finally:
             self.draining = False
 
-    def _read_ready(self) -> None:
+    def _read_ready(self, in_read_callbacks: bool) -> None:
         callbacks = self._callbacks
         for fd, _ in self._epoll.poll(0) if self._epoll is not None else ():
             on_readable = callbacks.get(fd)
             if on_readable is not None:
-                on_readable()
+                on_readable(in_read_callbacks)
 
     def close(self) -> None:
         if self._epoll is not None:

@@ -258,12 +258,14 @@ class StampedSocket:
         if self.unstamped_reads == 1 and self._on_unstamped is not None:
             self._on_unstamped()
 
-    def _on_caught_up(self) -> None:
-        """The poller's read as it catches up: the loop's next call for the socket, which
-        it may have found ready before this read, is a read of nothing, and skipped."""
+    def _on_caught_up(self, in_read_callbacks: bool) -> None:
+        """The poller's read as it catches up. From inside the loop's read callbacks, the
+        loop's next call for the socket, which it may have found ready before this read,
+        is a read of nothing, and skipped (were more to come, the loop finds it ready
+        again: a read late by a turn of the loop, its stamp the kernel's all the same)."""
         self._caught = False
         self._on_readable(True)
-        self._caught = True
+        self._caught = in_read_callbacks
 
     def _take_deferred(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
         self._deferred -= 1
@@ -340,7 +342,9 @@ class StampedSocket:
         reads = self._reads
         if poller is not None:
             if not reads and self._deferred:
-                poller.catch_up()  # this socket's reads wait in the poller: their turn now
+                poller.catch_up(
+                    in_read_callbacks=False
+                )  # this socket's reads wait in the poller: their turn now
             else:
                 poller.catch_up_if_idle()
         if not reads:
