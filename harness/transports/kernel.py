@@ -155,14 +155,15 @@ class _Response:
             ReadTimedOut: no bytes within the idle timeout.
             ReadFailed: the connection broke, or the body broke HTTP/1.1's framing.
         """
+        take: Any = sink
+        stamped: StampedSink = take if user_stamps else lambda at, data, _: take(at, data)
         readable_here = self._body is not None and self._coding is None
         readable_here = readable_here and not self._conn.sock.tls
-        if readable_here and await _Delivery(self, sink, user_stamps).run():
+        if readable_here and await _Delivery(self, stamped).run():
             return  # the sink stopped the read
-        take: Any = sink
         async with contextlib.aclosing(self.chunks()) as chunks:
             async for arrival_ns, data in chunks:
-                if take(arrival_ns, data, self.user_ns) if user_stamps else take(arrival_ns, data):
+                if stamped(arrival_ns, data, self.user_ns):
                     return
 
     def _take_rest(self) -> bytes:
@@ -244,14 +245,11 @@ class _Delivery:
         "_timer",
     )
 
-    def __init__(
-        self, response: _Response, sink: ChunkSink | StampedSink, user_stamps: bool
-    ) -> None:
+    def __init__(self, response: _Response, sink: StampedSink) -> None:
         assert response._body is not None
         self._response = response
         self._body = response._body
-        take: Any = sink
-        self._sink: StampedSink = take if user_stamps else lambda at, data, _: take(at, data)
+        self._sink = sink
         self._sock = response._conn.sock
         self._done: asyncio.Future[bool] | None = None
         self._timer: asyncio.TimerHandle | None = None

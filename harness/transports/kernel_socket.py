@@ -269,12 +269,7 @@ class StampedSocket:
 
     def _take_deferred(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
         self._deferred -= 1
-        if self._fd < 0:
-            return
-        attached = self._attached
-        if attached is not None and data:  # the hot path of a body read
-            attached(arrival_ns, user_ns, data)
-        else:
+        if self._fd >= 0:
             self._take(arrival_ns, user_ns, data)
 
     def _take(self, arrival_ns: int, user_ns: int, data: bytes | None) -> None:
