@@ -464,7 +464,8 @@ class KernelTransport:
         return None
 
     def _release(self, key: _Key, conn: _Connection, response: _Response) -> None:
-        conn.sock.catch_up_if_idle()  # a request's end: the loop may be busy with tasks
+        if self._poller is not None:  # a request's end: the loop may be busy with tasks
+            self._poller.catch_up_if_idle()
         if response.done and conn.reusable:
             conn.h11.start_next_cycle()
             conn.received = False

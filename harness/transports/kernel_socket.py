@@ -310,12 +310,6 @@ class StampedSocket:
         elif not self._reading and self._buffered <= PAUSE_BYTES // 2 and self._open:
             self._resume_reading()
 
-    def catch_up_if_idle(self) -> None:
-        """Have the poller read every ready socket if the event loop read none for a
-        while (see ``CatchUpPoller.catch_up_if_idle``); a task calls it."""
-        if self._poller is not None:
-            self._poller.catch_up_if_idle()
-
     def detach(self) -> None:
         """Queue reads for ``read`` again."""
         self._attached = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -102,16 +103,13 @@ def test_a_response_split_in_two_at_every_point_is_delivered_whole() -> None:
     assert run(go()) == [BODY] * (len(response) - 1)
 
 
-@pytest.mark.parametrize("loop", LOOPS)
-def test_a_server_closing_mid_chunk_breaks_the_delivery(loop: str) -> None:
-    async def go() -> tuple[list[tuple[int, bytes]], BaseException | None]:
-        async def handler(conn: Conn) -> None:
-            await conn.request()
-            await conn.send(SSE_HEAD + chunked(FIRST)[:-5])
-            await turns(2)
-            await conn.send(b"40\r\n" + SECOND[:10])
-            conn.close()
+def delivered_until_it_fails(
+    handler: Callable[[Conn], Awaitable[None]], loop: str
+) -> tuple[list[tuple[int, bytes]], ReadFailed | None]:
+    """What one delivery from ``handler``'s server received, and the ReadFailed it ended
+    with (None if it ended well)."""
 
+    async def go() -> tuple[list[tuple[int, bytes]], ReadFailed | None]:
         received: list[tuple[int, bytes]] = []
         async with raw_server(handler) as server, KernelTransport(timeouts=TIMEOUTS) as t:
             try:
@@ -120,28 +118,31 @@ def test_a_server_closing_mid_chunk_breaks_the_delivery(loop: str) -> None:
                 return received, exc
         return received, None
 
-    received, error = run(go(), loop)
+    return run(go(), loop)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_server_closing_mid_chunk_breaks_the_delivery(loop: str) -> None:
+    async def handler(conn: Conn) -> None:
+        await conn.request()
+        await conn.send(SSE_HEAD + chunked(FIRST)[:-5])
+        await turns(2)
+        await conn.send(b"40\r\n" + SECOND[:10])
+        conn.close()
+
+    received, error = delivered_until_it_fails(handler, loop)
     assert isinstance(error, ReadFailed)
     assert b"".join(data for _, data in received) == FIRST + SECOND[:10]
 
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_broken_size_line_fails_after_the_data_before_it(loop: str) -> None:
-    async def go() -> tuple[list[tuple[int, bytes]], BaseException | None]:
-        async def handler(conn: Conn) -> None:
-            await conn.request()
-            await conn.send(SSE_HEAD + chunked(FIRST)[:-5] + b"zz\r\n")
-            await conn.reader.read()  # open until the client's close
+    async def handler(conn: Conn) -> None:
+        await conn.request()
+        await conn.send(SSE_HEAD + chunked(FIRST)[:-5] + b"zz\r\n")
+        await conn.reader.read()  # open until the client's close
 
-        received: list[tuple[int, bytes]] = []
-        async with raw_server(handler) as server, KernelTransport(timeouts=TIMEOUTS) as t:
-            try:
-                await delivered(t, server.url(), received)
-            except ReadFailed as exc:
-                return received, exc
-        return received, None
-
-    received, error = run(go(), loop)
+    received, error = delivered_until_it_fails(handler, loop)
     assert isinstance(error, ReadFailed)
     assert b"".join(data for _, data in received) == FIRST
 
