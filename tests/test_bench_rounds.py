@@ -7,7 +7,7 @@ def test_rounds_give_each_level_its_median_and_range() -> None:
     from rich.console import Console
 
     from harness.calibration.mock_bench import Level
-    from harness.cli import _mock_spread_table
+    from harness.cli.bench_command import _mock_spread_table
 
     def level(streams: int, p99: float, held: int | None = None, server: str = "mock") -> Level:
         return Level(workers=1, streams=streams, held=streams if held is None else held,

@@ -60,6 +60,51 @@ def test_help_loads_no_heavy_library(argvs: list[list[str]]) -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
+_COMMAND_ONLY = """
+import contextlib, io, json, sys
+import harness.cli
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    harness.cli.main({argv!r})
+print(json.dumps(sorted(
+    name for name in sys.modules
+    if name.startswith("harness.cli.") and name.endswith("_command") or name == "asyncio"
+)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["--help"], []),
+        (["--version"], []),
+        (["decode", "--help"], ["harness.cli.decode_command"]),
+        (["gate", "--help"], ["harness.cli.gate_command"]),
+    ],
+)
+def test_a_command_loads_only_its_own_module(argv: list[str], loaded: list[str]) -> None:
+    """``--help`` lists every command from the registry without loading one; a command
+    loads its own module, and no other command's."""
+    done = subprocess.run(
+        [sys.executable, "-c", _COMMAND_ONLY.format(argv=argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == loaded
+
+
+def test_every_command_is_listed_and_builds() -> None:
+    from harness.cli import COMMANDS, build_parser
+
+    parser = build_parser()  # every command built in full
+    listed = parser.format_help()
+    for name, (summary, _) in COMMANDS.items():
+        assert name in listed
+        assert summary.split()[0] in listed
+
+
 def test_conformance_names_still_resolve() -> None:
     import harness.conformance as conformance
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from harness.cli.request_options import add_request_arguments, request_spec_from_args
 from harness.conformance.captured import SuiteSettings
 from harness.conformance.client_headers import CLIENT_HEADERS
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_check_parser", "check_command", "report_table"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _DEFAULTS = SuiteSettings()
 _STYLES = {
     Status.FAIL: "bold red",
@@ -85,10 +85,12 @@ def _dest(flag: str) -> str:
     return flag.removeprefix("--").replace("-", "_")
 
 
-def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_check_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], summary: str
+) -> None:
     check = commands.add_parser(
         "check",
-        help="check a streaming endpoint's conformance and print a verdict with evidence",
+        help=summary,
         description=(
             "Send a small, bounded suite of requests to a streaming endpoint (ordinary "
             "streams, one asking for usage, a long one, one abandoned by the client, invalid "

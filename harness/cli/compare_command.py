@@ -31,10 +31,12 @@ def parse_share(text: str, name: str) -> float:
     return value
 
 
-def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_compare_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], summary: str
+) -> None:
     compare = commands.add_parser(
         "compare",
-        help="compare a run with a baseline run; exit 1 on a significant regression",
+        help=summary,
         description=(
             "Compare TTFT, ITL, TPOT and E2E percentiles, throughput and error rate of "
             "CURRENT_DIR against BASE_DIR. Each change comes with a bootstrap confidence "

@@ -27,10 +27,12 @@ __all__ = ["GATE_FILES", "add_gate_parser", "apply_gate", "gate_command"]
 GATE_FILES = ("gate.md", "gate-junit.xml")
 
 
-def add_gate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_gate_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], summary: str
+) -> None:
     gate = commands.add_parser(
         "gate",
-        help="judge a run against an SLO file; exit 1 when an objective is breached",
+        help=summary,
         description=(
             'Read an SLO file (TOML: an [slo] table of lines like "ttft.p95" = "< 0.5") and '
             "judge the run in RUN_DIR against it. Prints the verdict as Markdown; exits 0 "

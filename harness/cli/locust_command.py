@@ -38,7 +38,7 @@ from harness.cli.stop_signals import STOP_SIGNALS, StopSignals
 from harness.errors import ConfigError
 from harness.lifeline import end_process
 
-__all__ = ["add_locust_bench_parser", "add_locust_parser", "locust_main"]
+__all__ = ["add_locust_bench_parser", "locust_main"]
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "locust" / "scenarios"
 DEFAULT_STOP_TIMEOUT_S = "30"
@@ -56,15 +56,6 @@ harness/locust/scenarios/; without --host an embedded mock LLM server is started
 without --out the report goes to reports/<time>-<id>/.
 Example: sse-harness locust --headless -u 50 -r 10 -t 30s --host URL
 """
-
-
-def add_locust_parser(commands: Any) -> None:
-    """The ``locust`` entry of ``sse-harness --help`` (``main`` hands its arguments over)."""
-    commands.add_parser(
-        "locust",
-        help="run the locust scenarios (web UI or --headless; --workers N for master + N)",
-        add_help=False,
-    )
 
 
 def _own_parser() -> argparse.ArgumentParser:

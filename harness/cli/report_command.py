@@ -11,10 +11,12 @@ from harness.results import read_records, read_summary
 __all__ = ["add_report_parser", "report_command"]
 
 
-def add_report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_report_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], summary: str
+) -> None:
     report = commands.add_parser(
         "report",
-        help="write a run folder's HTML report (report.html)",
+        help=summary,
         description=(
             "Render a run folder (results.jsonl and summary.json) as one self-contained HTML "
             "page: summary tables, figures as inline SVG, errors with samples, configuration "

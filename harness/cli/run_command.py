@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # harness.run brings the analysis (pandas): loaded when a run
     from harness.load.runner import SegmentRunner
     from harness.run import RateSearch, RunResult, Sweep
 
-__all__ = ["add_run_arguments", "config_from_args", "run_command"]
+__all__ = ["add_run_arguments", "add_run_parser", "config_from_args", "run_command"]
 
 #: Where a ``--request json`` run goes on the embedded mock: a tutorial-style endpoint that
 #: takes ``{"prompt", "max_tokens"}`` and streams SSE.
@@ -59,6 +59,24 @@ MOCK_JSON_PATH = "/tutorial/events"
 
 DEFAULT_REQUESTS = 100
 DEFAULT_CONCURRENCY = 8
+
+
+def add_run_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], summary: str
+) -> None:
+    run = commands.add_parser(
+        "run",
+        help=summary,
+        description=(
+            "Stream requests at an endpoint under a bounded load and measure time to first "
+            "token, inter-token latency, throughput and errors. Without --url an embedded "
+            "mock LLM server is started on a free loopback port. Writes results.jsonl, "
+            "summary.json, requests.csv, timeseries.csv, report.md and report.html to --out "
+            "(default reports/<time>-<id>/)."
+        ),
+    )
+    add_run_arguments(run)
+    run.set_defaults(handler=run_command)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
