@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "ResultsWriter",
     "RunSummary",
     "ServerScrape",
+    "read_all_records",
     "read_records",
     "read_scrapes",
     "read_summary",
@@ -121,6 +123,19 @@ def read_records(path: Path, *, offset: int = 0) -> Iterator[RequestRecord]:
                     return
                 raise ValueError(f"{path}:{number}: not a JSON record ({exc})") from exc
             yield RequestRecord.from_mapping(data)
+
+
+def read_all_records(path: Path, *, offset: int = 0) -> list[RequestRecord]:
+    """Every record of a ``results.jsonl`` from ``offset`` on (see ``read_records``), as a
+    list. The cyclic collector is paused meanwhile: records hold no cycles, and its passes
+    over the growing list took a third of the time for 10,000 records."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return list(read_records(path, offset=offset))
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class ServerScrape(msgspec.Struct, frozen=True, kw_only=True):

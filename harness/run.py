@@ -41,7 +41,7 @@ from harness.report.markdown import render_markdown
 from harness.results import (
     ResultsWriter,
     RunSummary,
-    read_records,
+    read_all_records,
     read_scrapes,
     read_summary,
     write_summary,
@@ -284,7 +284,7 @@ async def execute(
                 on_runner=on_runner,
                 observe=export.observe if export is not None else None,
             )
-            result.records = list(read_records(writer.path, offset=writer.start_offset))
+            result.records = read_all_records(writer.path, offset=writer.start_offset)
     finally:
         if scraper is not None:
             await asyncio.to_thread(scraper.stop)  # and a last one after the load
@@ -354,7 +354,7 @@ async def _run_segments(
             result.client = result.client or ClientSamples()
             result.client.extend(runner.client)
         if sweep is not None or search is not None:
-            records = list(read_records(writer.path, offset=first))
+            records = read_all_records(writer.path, offset=first)
             result.segments.append(_segment(label, segment_config, records, runner, sweep))
         if runner.interrupted:
             result.interrupted = True
@@ -426,7 +426,7 @@ def add_server_view(out_dir: Path, *, series: Sequence[str] = ()) -> RunSummary:
 
     selectors = [GaugeSelector.parse(text) for text in series]
     summary = read_summary(out_dir).as_dict()
-    records = list(read_records(out_dir / "results.jsonl"))
+    records = read_all_records(out_dir / "results.jsonl")
     window = Window.around(records)
     server = server_figures(
         read_scrapes(out_dir / "server_metrics.jsonl"),

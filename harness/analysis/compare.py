@@ -35,7 +35,7 @@ import pandas as pd
 from harness.analysis.metrics import Window, requests_frame, time_series, tokens_frame
 from harness.errors import ConfigError
 from harness.record import Outcome, RequestRecord
-from harness.results import read_records, read_summary
+from harness.results import read_all_records, read_summary
 
 __all__ = [
     "MIN_TAIL",
@@ -133,7 +133,7 @@ def load_sample(run_dir: Path) -> RunSample:
     """
     try:
         summary = read_summary(run_dir).as_dict()
-        records = list(read_records(run_dir / "results.jsonl"))
+        records = read_all_records(run_dir / "results.jsonl")
     except (OSError, ValueError) as exc:
         raise ConfigError(str(run_dir), f"not a run folder: {exc}") from exc
     warmup_s = float((summary.get("config") or {}).get("warmup_s") or 0.0)

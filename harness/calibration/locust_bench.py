@@ -32,7 +32,7 @@ from harness.load.payloads import RequestSpec
 from harness.load.runner import Runner
 from harness.load.schedule import Bounds, ClosedLoop
 from harness.record import RequestRecord
-from harness.results import read_records, read_summary
+from harness.results import read_all_records, read_summary
 from harness.servers.embedded import embedded_mock, fetch_truths, mock_arguments
 from harness.transports import Timeouts, run_event_loop
 
@@ -119,7 +119,7 @@ def _locust(
         if process.returncode not in (0, 1) or not summary_path.exists():
             raise RuntimeError(f"locust failed ({process.returncode}): {errors.decode()[-2000:]}")
         summary = read_summary(summary_path).as_dict()
-        records = list(read_records(out / "results.jsonl"))
+        records = read_all_records(out / "results.jsonl")
     cpu_s = float(summary["locust"]["client_cpu_s"])
     return _figures(f"locust {http_client}", users, records, cpu_s, base_url)
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.results import read_records, read_summary
+from harness.results import read_all_records, read_summary
 
 __all__ = ["add_report_parser", "report_command"]
 
@@ -38,7 +38,7 @@ def report_command(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     try:
         summary = read_summary(run_dir).as_dict()
-        records = list(read_records(run_dir / "results.jsonl"))
+        records = read_all_records(run_dir / "results.jsonl")
     except (OSError, ValueError) as exc:
         raise ConfigError(str(run_dir), f"not a run folder: {exc}") from exc
     series = read_series(run_dir / "timeseries.csv")

@@ -115,7 +115,7 @@ def time_run(url: str, out: Path, *, requests: int, concurrency: int) -> dict[st
     Raises:
         RuntimeError: the run failed (its error output is in the message).
     """
-    from harness.results import read_records
+    from harness.results import read_all_records
 
     command = [sys.executable, "-m", "harness.cli", "run", "--url", url, "--quiet"]
     command += ["--requests", str(requests), "--concurrency", str(concurrency)]
@@ -132,7 +132,7 @@ def time_run(url: str, out: Path, *, requests: int, concurrency: int) -> dict[st
     ended = time.perf_counter_ns()
     if process.returncode != 0 or not first_line:
         raise RuntimeError(f"the run failed ({process.returncode}): {errors.strip()[-2000:]}")
-    records = list(read_records(out / "results.jsonl"))
+    records = read_all_records(out / "results.jsonl")
     first_sent = min(r.t_sent_ns for r in records)
     last_byte = max((r.t_end_ns or r.t_close_ns or r.t_sent_ns) for r in records)
     return {
@@ -166,10 +166,10 @@ def file_costs(out: Path) -> dict[str, float]:
     clock = time.perf_counter
     costs: dict[str, float] = {}
     t = clock()
-    from harness.results import read_records, read_summary
+    from harness.results import read_all_records, read_summary
     from harness.run import RunResult, write_run_files
 
-    records = list(read_records(out / "results.jsonl"))
+    records = read_all_records(out / "results.jsonl")
     summary = read_summary(out).as_dict()
     costs["read_records_s"] = clock() - t
     t = clock()

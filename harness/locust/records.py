@@ -32,7 +32,7 @@ from harness.analysis.disconnects import summarize_disconnects
 from harness.analysis.metrics import Window, summarize
 from harness.locust.live import LiveBoard
 from harness.record import RequestRecord
-from harness.results import ResultsWriter, read_records
+from harness.results import ResultsWriter, read_all_records
 from harness.run import RunResult, write_run_files
 
 __all__ = [
@@ -162,7 +162,7 @@ class RecordCollector:
         if self._writer is not None:
             self._writer.close()
             self._written, self._writer = self._writer.count, None
-        records = list(read_records(self.out_dir / "results.jsonl"))
+        records = read_all_records(self.out_dir / "results.jsonl")
         summary = summarize(records, window=Window.around(records))
         summary["disconnect"] = summarize_disconnects(records, {})
         summary["dialect"] = ", ".join(sorted({r.dialect for r in records if r.dialect})) or None

@@ -3,6 +3,7 @@ read back from ``results.jsonl`` for the figures, this run's lines only."""
 
 from __future__ import annotations
 
+import gc
 import json
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
-from harness.results import ResultsWriter, read_records
+from harness.results import ResultsWriter, read_all_records, read_records
 
 
 def records(*ids: str) -> list[RequestRecord]:
@@ -125,3 +126,22 @@ def test_this_versions_lines_skip_the_full_reading(
 
     monkeypatch.setattr(RequestRecord, "from_mapping", refused)
     assert [r.request_id for r in read_records(path)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_every_record_leaves_the_collector_as_it_was(tmp_path: Path, enabled: bool) -> None:
+    path = tmp_path / "results.jsonl"
+    with ResultsWriter(path) as writer:
+        for record in records("a", "b"):
+            writer.write(record)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert read_all_records(path) == list(read_records(path))
+        assert gc.isenabled() is enabled
+        path.write_text('{"broken\n{"request_id":"x","v":2}\n')
+        with pytest.raises(ValueError, match="not a JSON record"):
+            read_all_records(path)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
