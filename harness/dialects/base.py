@@ -214,6 +214,8 @@ class Accumulator:
 
     __slots__ = (
         "_choices",
+        "_text",
+        "_text_choice",
         "done",
         "error",
         "full_text",
@@ -225,6 +227,8 @@ class Accumulator:
 
     def __init__(self) -> None:
         self._choices: dict[int, _Choice] = {}
+        self._text_choice = -1  # the choice ``add_text`` added to last, and its text
+        self._text: list[str] = []
         self.usage: dict[str, Any] | None = None
         self.error: Any = None
         self.done = False
@@ -290,7 +294,10 @@ class Accumulator:
     def add_text(self, text: str, choice: int = 0) -> None:
         """Fold in answer text: what ``add((Delta(kind=CONTENT, text=text, choice=choice),))``
         does, for a reader that did not build the delta (``text`` is not empty)."""
-        (self._choices.get(choice) or self._choice(choice)).text.append(text)
+        if choice != self._text_choice:
+            self._text_choice = choice
+            self._text = self._choice(choice).text
+        self._text.append(text)
         self.text_events += 1
 
     def _choice(self, index: int) -> _Choice:

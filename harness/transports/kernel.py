@@ -239,6 +239,7 @@ class _Delivery:
     __slots__ = (
         "_body",
         "_done",
+        "_last_ns",
         "_response",
         "_sink",
         "_sock",
@@ -251,6 +252,7 @@ class _Delivery:
         self._body = response._body
         self._sink = sink
         self._sock = response._conn.sock
+        self._last_ns = response.user_ns  # the user-space stamp of the last read
         self._done: asyncio.Future[bool] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -282,7 +284,7 @@ class _Delivery:
             response._hand_to_h11(b"")
             self._finish(False)
             return
-        response.user_ns = user_ns  # the idle timeout counts from the last read
+        self._last_ns = user_ns  # the idle timeout counts from the last read
         piece, rest = self._body.feed(data)
         if piece:
             try:
@@ -299,6 +301,7 @@ class _Delivery:
             self._finish(False)
 
     def _finish(self, outcome: bool | BaseException) -> None:
+        self._response.user_ns = self._last_ns
         self._sock.detach()
         if self._timer is not None:
             self._timer.cancel()
@@ -312,7 +315,7 @@ class _Delivery:
 
     def _on_idle(self) -> None:
         sock = self._sock
-        quiet_s = (sock.clock() - self._response.user_ns) / 1e9  # since the last read
+        quiet_s = (sock.clock() - self._last_ns) / 1e9  # since the last read
         if quiet_s >= sock.idle_s - 0.001:
             self._timer = None
             self._finish(ReadTimedOut("no bytes arrived within the idle timeout"))

@@ -2,7 +2,7 @@
 
 Each read of a ``StampedSocket`` is ``(arrival_ns, user_ns, bytes)``: the kernel's stamp
 of the segment, mapped onto the arrival clock (see ``kernel_clock``), and the user-space
-stamp taken right after ``recvmsg_into`` returned. Reads are queued for ``read`` or, while
+stamp taken right after ``recvmsg`` returned. Reads are queued for ``read`` or, while
 a reader is attached (``attach``), handed to it inside the event loop's read callback,
 which spares a future and a task switch per read. Where the kernel gives no stamp,
 ``arrival_ns`` is the user-space stamp. Under TLS (``ssl.MemoryBIO``) the stamps are
@@ -20,7 +20,6 @@ import logging
 import socket
 import ssl
 import struct
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,9 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Bytes asked of one recvmsg: large enough for any burst, small enough to stay off mmap.
 RECV_BYTES = 64 * 1024
-#: One buffer per thread that every socket read in that thread's event loop reads into
-#: (reads happen one at a time there); each read copies out only the bytes it got.
-_BUFFERS = threading.local()
 #: Stop reading from the kernel while this much is received but not consumed.
 PAUSE_BYTES = 1 << 20
 
@@ -114,7 +110,6 @@ class StampedSocket:
     __slots__ = (
         "_attached",
         "_buffered",
-        "_buffers",
         "_caught",
         "_clock",
         "_clock_map",
@@ -132,7 +127,6 @@ class StampedSocket:
         "_reads",
         "_sock",
         "_tls",
-        "_view",
         "_wait_started_s",
         "_waiter",
         "unstamped_reads",
@@ -166,8 +160,6 @@ class StampedSocket:
         self._attached: OnRead | None = None
         self._deferred = 0  # reads waiting in the poller for their turn
         self._caught = False  # read by the poller since the loop last called
-        self._view = _thread_buffer()
-        self._buffers = (self._view,)  # as recvmsg_into takes it
         #: reads that should have carried a kernel stamp and did not
         self.unstamped_reads = 0
         self._poller = poller if poller is not None and poller.active else None
@@ -210,7 +202,7 @@ class StampedSocket:
             return
         data: bytes | None
         try:
-            size, ancillary, _, _ = self._sock.recvmsg_into(self._buffers, ANCILLARY_BYTES)
+            data, ancillary, _, _ = self._sock.recvmsg(RECV_BYTES, ANCILLARY_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:  # its turn comes as a read's would
@@ -220,16 +212,15 @@ class StampedSocket:
             data = None
         else:
             user_ns = arrival_ns = self._clock()
-            data = self._view[:size].tobytes()
             clock_map = self._clock_map
             if clock_map is not None:
                 try:
                     seconds, nanoseconds = TIMESPEC.unpack_from(ancillary[0][2])
                     arrival_ns = seconds * 1_000_000_000 + nanoseconds + clock_map.offset_ns
                 except (IndexError, struct.error):
-                    if size:
+                    if data:
                         self._unstamped()
-            if not size:
+            if not data:
                 self._eof = True
                 self._stop_reading()
         attached = self._attached
@@ -479,13 +470,6 @@ class StampedSocket:
         self._sock.close()
         self._wake()
         self._end_attached()
-
-
-def _thread_buffer() -> memoryview:
-    buffer: memoryview | None = getattr(_BUFFERS, "buffer", None)
-    if buffer is None:
-        buffer = _BUFFERS.buffer = memoryview(bytearray(RECV_BYTES))
-    return buffer
 
 
 class _TLS:

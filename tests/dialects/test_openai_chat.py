@@ -270,3 +270,26 @@ def test_plain_content_reads_the_utf8_bytes_of_a_chunk_as_its_text(
 def test_plain_content_leaves_bytes_that_are_not_utf8_to_the_full_reading() -> None:
     data = '{"choices":[{"index":0,"delta":{"content":"caf\u00e9"}}]}'.encode("latin-1")
     assert openai_chat_module._plain_content(data) is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1, max_size=4), st.integers(min_value=0, max_value=2)),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_text_added_without_deltas_folds_in_as_its_deltas_do(
+    pieces: list[tuple[str, int]], mixed: bool
+) -> None:
+    """``add_text`` (the fast path's fold) gives the result ``add`` gives with the same
+    text as deltas, whatever the order of the choices, mixed with ``add`` or not."""
+    fast, full = Accumulator(), Accumulator()
+    for number, (text, index) in enumerate(pieces):
+        delta = Delta(kind=DeltaKind.CONTENT, text=text, choice=index)
+        if mixed and number % 2:
+            fast.add((delta,))
+        else:
+            fast.add_text(text, index)
+        full.add((delta,))
+    assert fast.result() == full.result()

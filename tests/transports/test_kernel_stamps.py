@@ -399,10 +399,10 @@ def test_a_socket_the_poller_read_is_not_read_again_for_nothing() -> None:
         def __init__(self, sock: socket.socket) -> None:
             self.sock = sock
 
-        def recvmsg_into(self, *args: object) -> object:
+        def recvmsg(self, *args: object) -> object:
             nonlocal calls
             calls += 1
-            return self.sock.recvmsg_into(*args)  # type: ignore[arg-type]
+            return self.sock.recvmsg(*args)  # type: ignore[arg-type]
 
         def __getattr__(self, name: str) -> object:
             return getattr(self.sock, name)
