@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.gate_command import GATE_FILES, apply_gate
 from harness.cli.request_options import (
     add_mock_arguments,
     add_request_arguments,
@@ -652,7 +651,6 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from harness.analysis.gate import load_objectives
     from harness.calibration.calibrate import measurement_error
     from harness.run import default_out_dir
     from harness.servers.embedded import embedded_mock, mock_arguments
@@ -667,7 +665,11 @@ def run_command(args: argparse.Namespace) -> int:
         apply_scenario(args, parser)
     with located(args):
         _check_options(args)  # before the embedded mock starts
-    objectives = load_objectives(args.gate) if args.gate else None  # malformed: exit 2 now
+    objectives = None
+    if args.gate:  # the gate's code loads only for a run that has one
+        from harness.analysis.gate import load_objectives
+
+        objectives = load_objectives(args.gate)  # malformed: exit 2 now
     raise_open_files_limit()
     with ExitStack() as stack:
         truth_url: str | None
@@ -728,6 +730,8 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(f"[red]run failed: {escape(failure)}[/]")
     exit_code = 1 if failure is not None else 0
     if objectives is not None:
+        from harness.cli.gate_command import GATE_FILES, apply_gate
+
         md, junit = (out_dir / name for name in GATE_FILES)
         gate = apply_gate(objectives, result.summary, run=str(out_dir), junit=junit, markdown=md)
         exit_code = max(exit_code, gate)
