@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -109,20 +110,21 @@ def read_records(path: Path, *, offset: int = 0) -> Iterator[RequestRecord]:
             line = raw.rstrip()
             if not line:
                 continue
+            record = None
             if line.endswith(_CURRENT_LINE_END):
+                # a line msgspec refuses: the full reading accepts it, or says what is wrong
+                with contextlib.suppress(msgspec.DecodeError):
+                    record = _decode_current(line)
+            if record is None:
                 try:
-                    yield _decode_current(line)
-                    continue
-                except msgspec.DecodeError:
-                    pass  # the full reading accepts it, or says what is wrong
-            try:
-                data = json.loads(raw)
-            except ValueError as exc:
-                if not raw.endswith(b"\n"):  # only the last line can lack its newline
-                    log.warning("%s: skipped the last line, cut off mid-write", path)
-                    return
-                raise ValueError(f"{path}:{number}: not a JSON record ({exc})") from exc
-            yield RequestRecord.from_mapping(data)
+                    data = json.loads(raw)
+                except ValueError as exc:
+                    if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                        log.warning("%s: skipped the last line, cut off mid-write", path)
+                        return
+                    raise ValueError(f"{path}:{number}: not a JSON record ({exc})") from exc
+                record = RequestRecord.from_mapping(data)
+            yield record
 
 
 def read_all_records(path: Path, *, offset: int = 0) -> list[RequestRecord]:
