@@ -114,12 +114,14 @@ def test_conformance_names_still_resolve() -> None:
         _ = conformance.no_such_name  # type: ignore[attr-defined]
 
 
-#: What ``run`` imports before its first request: the command, the load and the default
-#: transport. The analysis's pandas and numpy and the report's matplotlib come after the
-#: load, so a run against a running target sends its first request promptly.
+#: What ``run --url`` imports before its first request: the command, this machine's
+#: calibration, the load and the default transport. The analysis's pandas and numpy and
+#: the report's matplotlib come after the load, the mock only when it is embedded, the
+#: live export, the client processes and the report's pages only when asked for, so a run
+#: against a running target sends its first request promptly.
 _BEFORE_FIRST_REQUEST = """
 import json, sys
-import harness.cli, harness.cli.run_command, harness.calibration.calibrate, harness.run
+import harness.cli, harness.cli.run_command, harness.calibration.stored, harness.run
 import harness.load.runner, harness.transports.aiohttp_transport
 print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
 """
@@ -134,6 +136,13 @@ def test_run_imports_no_analysis_library_before_its_first_request() -> None:
         "harness.analysis.gate",  # the SLO gate: only for a run given --gate, after its load
         "locust",
         "gevent",
+        "harness.servers.embedded",  # the mock: only when the run embeds it
+        "harness.calibration.calibrate",  # the calibration itself: only its stored figures
+        "prometheus_client",  # the live export: only with --prometheus-port
+        "harness.load.processes",  # with multiprocessing: only with --processes
+        "multiprocessing",
+        "harness.report.html",  # the report's pages: written after the summary
+        "harness.report.markdown",
     )
     probe = _BEFORE_FIRST_REQUEST.format(heavy=heavy)
     done = subprocess.run(

@@ -32,6 +32,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.calibration.baseline import read_streams
+from harness.calibration.stored import (
+    LAG_BOUND_MS,
+    calibration_path,
+)
 from harness.load.config import RunConfig
 from harness.load.health import client_verdict
 from harness.load.payloads import RequestSpec
@@ -44,14 +48,11 @@ from harness.transports import Timeouts, make_transport, run_event_loop
 __all__ = [
     "LevelResult",
     "calibration_path",
-    "load_calibration",
-    "measurement_error",
     "run_calibration",
     "spread_over_rounds",
 ]
 
 DEFAULT_LEVELS = (1, 10, 100, 500, 1000, 2000)
-LAG_BOUND_MS = 2.0
 #: The ``transport`` of the baseline's levels.
 BASELINE = "baseline"
 
@@ -297,12 +298,6 @@ def best_levels(
     return best
 
 
-def calibration_path() -> Path:
-    """Where this machine's calibration is kept (``$XDG_CACHE_HOME/sse-harness/``)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "sse-harness" / f"calibration-{platform.node() or 'machine'}.json"
-
-
 def save_calibration(results: Sequence[LevelResult], path: Path | None = None) -> Path:
     path = path or calibration_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,29 +311,3 @@ def save_calibration(results: Sequence[LevelResult], path: Path | None = None) -
     }
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
-
-
-def load_calibration(path: Path | None = None) -> dict[str, Any] | None:
-    try:
-        return json.loads((path or calibration_path()).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def measurement_error(transport: str, concurrency: int | None) -> str | None:
-    """A line for a run report: this machine's calibrated arrival lag for the run's load."""
-    data = load_calibration()
-    if not data:
-        return None
-    levels = [lv for lv in data.get("levels", []) if lv["transport"] == transport]
-    if not levels:
-        return None
-    best = data.get("best", {}).get(transport)
-    near = min(levels, key=lambda lv: abs(lv["concurrency"] - (concurrency or 1)))
-    p99 = near.get("lag_p99_ms")
-    return (
-        f"{transport} transport: p99 arrival lag {p99:.2f} ms at {near['concurrency']} streams"
-        f" (calibrated; within {data.get('bound_ms', LAG_BOUND_MS):g} ms up to {best} streams)"
-        if p99 is not None
-        else None
-    )

@@ -651,9 +651,8 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from harness.calibration.calibrate import measurement_error
+    from harness.calibration.stored import measurement_error
     from harness.run import default_out_dir
-    from harness.servers.embedded import embedded_mock, mock_arguments
 
     console = Console(stderr=True)
     parser = run_parser()
@@ -676,6 +675,8 @@ def run_command(args: argparse.Namespace) -> int:
         allowed = allowed_cpus()
         mock_cpu = allowed[0] if len(allowed) > 1 else None  # the client keeps the others
         if args.url is None:
+            from harness.servers.embedded import embedded_mock, mock_arguments
+
             mock = stack.enter_context(
                 embedded_mock(
                     mock_arguments(

@@ -10,7 +10,8 @@ name them, nor can it say how many tokens went out after a close; the summary sa
 A gauge is named by a selector: a metric name, optionally with labels, as in
 ``app_streams{route="chat"}``. It matches the samples of that name whose labels include
 the given ones; the values of every matching sample are summed. The exposition text is
-read with ``prometheus_client``'s parser.
+read with ``prometheus_client``'s parser, loaded when a gauge is first read (a run
+without one does not wait for it before its first request).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness.errors import ConfigError
 from harness.load.stopping import Sample
@@ -58,6 +57,8 @@ class GaugeSelector:
         Raises:
             ConfigError: (``metrics-gauge``) the text is no such selector.
         """
+        from prometheus_client.parser import text_string_to_metric_families
+
         shape = 'expected name or name{label="value",...}'
         if not text.strip() or any(c in text for c in "\r\n#"):
             raise ConfigError("metrics-gauge", f"{text!r}: {shape}")
@@ -110,6 +111,8 @@ def _lines_of(text: str, name: str) -> str:
 
 def _select(text: str, selector: GaugeSelector) -> tuple[float | None, str]:
     """The sum of the selected samples, or None and why there is none."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     total = None
     seen: list[dict[str, str]] = []
     try:

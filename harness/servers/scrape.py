@@ -12,7 +12,8 @@ After the load the text is read with ``prometheus_client``'s parser into
 ``server_metrics.jsonl`` (``harness.results.ServerScrape``); every sample is kept,
 whatever the server, so figures the vocabulary does not know can still be named
 afterwards. The parser is pure Python, and parsing while the load runs would take the
-interpreter from the load's event loop for tens of milliseconds a second.
+interpreter from the load's event loop for tens of milliseconds a second (and it is
+loaded only then).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import IO
 
 import msgspec
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness.errors import ConfigError
 from harness.results import ServerScrape
@@ -62,6 +62,8 @@ def parse_samples(text: str) -> list[Sample]:
     Raises:
         ValueError: the text is not the Prometheus text format.
     """
+    from prometheus_client.parser import text_string_to_metric_families
+
     samples: list[Sample] = []
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
