@@ -18,7 +18,8 @@ HEAVY = (
     "locust",
     "gevent",
     "harness.run",
-    "harness.analysis.metrics",
+    "harness.analysis.summary",
+    "harness.analysis.frames",
     "harness.conformance.capture",
     "harness.conformance.catalogue",
     "rich",  # the terminal output: loaded when a command prints
@@ -132,7 +133,8 @@ def test_run_imports_no_analysis_library_before_its_first_request() -> None:
         "pandas",
         "numpy",
         "matplotlib",
-        "harness.analysis.metrics",
+        "harness.analysis.summary",
+        "harness.analysis.frames",
         "harness.analysis.gate",  # the SLO gate: only for a run given --gate, after its load
         "locust",
         "gevent",

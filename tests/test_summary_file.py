@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.metrics import summarize
+from harness.analysis.summary import summarize
 from harness.errors import ConfigError
 from harness.record import RequestRecord
 from harness.results import SUMMARY_FORMAT, Distribution, RunSummary, read_summary, write_summary

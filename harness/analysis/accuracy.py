@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import numpy as np
-import pandas as pd
 
-from harness.analysis.metrics import distribution
+from harness.analysis.summary import distribution
 from harness.record import RequestRecord
 
 __all__ = ["ArrivalLags", "arrival_lags"]
@@ -73,11 +72,11 @@ def arrival_lags(
             user = np.asarray(record.token_times_user_ns[:n], dtype=np.int64)
             user_lags.append((user - written[: len(user)]) / 1e6)
             user_first.append(float(user_lags[-1][0]))
-    user_lag = distribution(pd.Series(np.concatenate(user_lags) if user_lags else [], dtype=float))
-    lag = distribution(pd.Series(np.concatenate(lags) if lags else [], dtype=float))
-    first_lag = distribution(pd.Series(first, dtype=float))
+    user_lag = distribution(np.asarray(np.concatenate(user_lags) if user_lags else [], dtype=float))
+    lag = distribution(np.asarray(np.concatenate(lags) if lags else [], dtype=float))
+    first_lag = distribution(np.asarray(first, dtype=float))
     itl_error = distribution(
-        pd.Series(np.concatenate(itl_errors) if itl_errors else [], dtype=float)
+        np.asarray(np.concatenate(itl_errors) if itl_errors else [], dtype=float)
     )
     return {
         "lag_p50_ms": lag["p50"],
@@ -90,5 +89,5 @@ def arrival_lags(
         "user_lag_p50_ms": user_lag["p50"],
         "user_lag_p99_ms": user_lag["p99"],
         "user_lag_max_ms": user_lag["max"],
-        "user_first_token_lag_p99_ms": distribution(pd.Series(user_first, dtype=float))["p99"],
+        "user_first_token_lag_p99_ms": distribution(np.asarray(user_first, dtype=float))["p99"],
     }

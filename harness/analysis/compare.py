@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.metrics import Window, requests_frame, time_series, tokens_frame
+from harness.analysis.frames import requests_frame, time_series, tokens_frame
+from harness.analysis.summary import Window
 from harness.errors import ConfigError
 from harness.record import Outcome, RequestRecord
 from harness.results import read_all_records, read_summary

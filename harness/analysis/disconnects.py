@@ -29,9 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pandas as pd
-
-from harness.analysis.metrics import distribution
+from harness.analysis.summary import distribution
 from harness.load.stopping import Sample, judge_by_gauge
 from harness.record import Outcome, RequestRecord
 
@@ -101,7 +99,7 @@ def summarize_disconnects(
             latencies.append((detected - record.t_close_ns) / 1e6)
         elif truth.get("done"):
             stopped += 1  # it ended by itself before it could notice
-    spread = distribution(pd.Series(latencies, dtype=float))
+    spread = distribution(latencies)
     summary.update(
         stopped_by_server=stopped,
         stop_latency_ms={"p50": spread["p50"], "p99": spread["p99"], "max": spread["max"]},

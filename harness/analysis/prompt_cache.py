@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
-
-from harness.analysis.metrics import Window, distribution
+from harness.analysis.summary import Window, distribution
 from harness.record import Outcome, RequestRecord
 
 __all__ = ["prompt_cache"]
@@ -45,16 +43,16 @@ def prompt_cache(
     ]
     if not rows:
         return None
-    frame = pd.DataFrame(rows, columns=["prompt", "cached", "ttft_s"])
-    hit = frame["cached"] > 0
-    prompt = int(frame["prompt"].sum())
-    cached = int(frame["cached"].sum())
+    prompt = sum(p for p, _, _ in rows)
+    cached = sum(c for _, c, _ in rows)
+    hits = [ttft for _, c, ttft in rows if c > 0]
+    misses = [ttft for _, c, ttft in rows if c <= 0]
     return {
         "cached_share": cached / prompt if prompt else None,
         "prompt_tokens": prompt,
         "cached_tokens": cached,
-        "hits": int(hit.sum()),
-        "misses": int((~hit).sum()),
-        "ttft_hit_s": distribution(frame.loc[hit, "ttft_s"]),
-        "ttft_miss_s": distribution(frame.loc[~hit, "ttft_s"]),
+        "hits": len(hits),
+        "misses": len(misses),
+        "ttft_hit_s": distribution(hits),
+        "ttft_miss_s": distribution(misses),
     }

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.analysis.metrics import distribution
+from harness.analysis.summary import distribution
 from harness.servers.embedded import embedded_mock, fetch_truths
 
 __all__ = ["MOCK", "PLAIN", "Level", "run_mock_bench"]

@@ -29,7 +29,7 @@ from typing import Any
 
 from harness import __version__
 from harness.analysis.disconnects import summarize_disconnects
-from harness.analysis.metrics import Window, summarize
+from harness.analysis.summary import Window, summarize
 from harness.locust.live import LiveBoard
 from harness.record import RequestRecord
 from harness.results import ResultsWriter, read_all_records

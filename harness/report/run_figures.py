@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.metrics import meets_slo, requests_frame, time_series, tokens_frame
+from harness.analysis.frames import meets_slo, requests_frame, time_series, tokens_frame
 from harness.load.health import LOOP_LAG_P99_MS
 from harness.record import Outcome, RequestRecord
 from harness.report import figures, timelines

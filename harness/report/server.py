@@ -122,7 +122,7 @@ def server_markdown(summary: Mapping[str, Any]) -> list[str]:
 def _panel(records: Sequence[RequestRecord], rows: Sequence[Mapping[str, Any]]) -> str | None:
     import numpy as np
 
-    from harness.analysis.metrics import time_series  # pandas, as late as matplotlib
+    from harness.analysis.frames import time_series  # pandas, as late as matplotlib
     from harness.report import figures  # matplotlib: imported when a page is drawn
 
     if not rows or not records:

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 
-# The figures' modules (harness.analysis.metrics and those on it) are imported where they
-# are first needed, after the load: they bring pandas, a third of a second that a run
-# would otherwise spend before its first request.
+# The figures' modules are imported where they are first needed, after the load: the
+# summary's bring numpy, the files' pandas (a third of a second, after the summary shows).
 from harness.errors import ConfigError
 from harness.load.config import RunConfig
 from harness.load.health import ClientSamples, client_verdict
@@ -240,7 +239,7 @@ def _segment(
     sweep: Sweep | None,
 ) -> dict[str, Any]:
     """One level of a sweep or a search: its own figures over its own window."""
-    from harness.analysis.metrics import Window, summarize
+    from harness.analysis.summary import Window, summarize
 
     window = Window.around(records, warmup_s=config.bounds.warmup_s)
     summary = summarize(records, window=window, slo=config.slo)
@@ -254,8 +253,8 @@ def _segment(
 def _figures(config: RunConfig, result: RunResult) -> dict[str, Any]:
     """The run's figures over its window, with its schedule's books and its client's
     verdict on itself."""
-    from harness.analysis.metrics import Window, summarize
     from harness.analysis.prompt_cache import prompt_cache
+    from harness.analysis.summary import Window, summarize
 
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     figures = summarize(result.records, window=window, slo=config.slo)
@@ -306,7 +305,7 @@ def _self_judged(
 ) -> dict[str, Any]:
     """The summary's ``schedule`` (what became of every offered request) and ``client``
     (whether the client itself was the bottleneck)."""
-    from harness.analysis.metrics import merged_reads_share
+    from harness.analysis.summary import merged_reads_share
 
     lateness = send_lateness_ns(records)
     verdict = client_verdict(

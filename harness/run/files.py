@@ -20,7 +20,7 @@ def write_run_files(result: RunResult, *, timings: dict[str, float] | None = Non
     """Write ``summary.json``, ``requests.csv``, ``timeseries.csv``, ``report.md`` and
     ``report.html`` of a finished run beside its ``results.jsonl`` (any entry point that
     gathered records); ``timings``, if given, gets the seconds each file took."""
-    from harness.analysis.metrics import requests_frame, time_series
+    from harness.analysis.frames import requests_frame, time_series
     from harness.report.html import render_html
     from harness.report.markdown import render_markdown
 

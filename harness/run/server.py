@@ -151,7 +151,7 @@ def server_view(
 ) -> dict[str, Any]:
     """The server's own figures over the run's window, and the client's minus them; a
     sweep's or a search's segments get theirs over their own windows."""
-    from harness.analysis.metrics import Window
+    from harness.analysis.summary import Window
 
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     server = server_figures(
@@ -180,7 +180,7 @@ def add_server_view(out_dir: Path, *, series: Sequence[str] = ()) -> RunSummary:
         ConfigError: the folder holds no summary this version reads, or a selector of
             ``series`` is malformed.
     """
-    from harness.analysis.metrics import Window
+    from harness.analysis.summary import Window
 
     selectors = [GaugeSelector.parse(text) for text in series]
     summary = read_summary(out_dir).as_dict()

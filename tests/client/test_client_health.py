@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from harness.analysis.compare import compare_samples, render_comparison
+from harness.analysis.frames import time_series
 from harness.analysis.gate import check
-from harness.analysis.metrics import merged_reads_share, summarize, time_series
+from harness.analysis.summary import merged_reads_share, summarize
 from harness.cli.run_command import health_lines
 from harness.load.health import ClientSamples, client_verdict, remedy
 from harness.load.selfwatch import ClientWatch

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from harness.analysis.metrics import summarize
+from harness.analysis.summary import summarize
 from harness.load.config import RunConfig
 from harness.load.payloads import RequestSpec
 from harness.load.runner import Runner

@@ -8,14 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.analysis.metrics import (
-    Window,
-    distribution,
-    requests_frame,
-    summarize,
-    time_series,
-    tokens_frame,
-)
+from harness.analysis.frames import requests_frame, time_series, tokens_frame
+from harness.analysis.summary import Window, distribution, summarize
 from harness.record import ErrorKind, Outcome, RequestRecord, TokenSource
 from harness.results import ResultsWriter, read_records
 

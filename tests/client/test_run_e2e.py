@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.metrics import summarize
+from harness.analysis.summary import summarize
 from harness.load.config import RunConfig
 from harness.load.exchange import Abandon, StreamBounds
 from harness.load.payloads import RequestSpec

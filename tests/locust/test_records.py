@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.metrics import Window, summarize
+from harness.analysis.summary import Window, summarize
 from harness.locust.live import LiveBoard
 from harness.locust.records import ClockBase, RecordCollector, decode_batch, encode_batch
 from harness.record import ErrorKind, Outcome, RequestRecord

@@ -18,7 +18,7 @@ from harness.analysis.gate import (
     render_junit,
     resolve_metric,
 )
-from harness.analysis.metrics import summarize
+from harness.analysis.summary import summarize
 from harness.errors import ConfigError
 from harness.results import write_summary
 

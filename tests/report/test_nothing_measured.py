@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.analysis.metrics import summarize
+from harness.analysis.summary import summarize
 from harness.cli.run_command import _summary_table
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.report.html import render_html

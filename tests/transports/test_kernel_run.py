@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.metrics import clock_stamps
+from harness.analysis.summary import clock_stamps
 from harness.record import FORMAT_VERSION, RequestRecord
 from harness.report.markdown import render_markdown
 from harness.results import read_records
