@@ -32,10 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.calibration.baseline import read_streams
-from harness.calibration.stored import (
-    LAG_BOUND_MS,
-    calibration_path,
-)
+from harness.calibration.stored import LAG_BOUND_MS, calibration_path
 from harness.load.config import RunConfig
 from harness.load.health import client_verdict
 from harness.load.payloads import RequestSpec
@@ -47,7 +44,6 @@ from harness.transports import Timeouts, make_transport, run_event_loop
 
 __all__ = [
     "LevelResult",
-    "calibration_path",
     "run_calibration",
     "spread_over_rounds",
 ]
