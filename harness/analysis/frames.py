@@ -7,12 +7,14 @@ shows it without waiting for pandas.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis.summary import MET_WITHOUT_FIGURE, SLO_FIGURES
+from harness.analysis.summary import MET_WITHOUT_FIGURE, SLO_FIGURES, itl_request_mean_s
 from harness.load.health import ClientSamples
 from harness.record import RequestRecord, span_s
 
@@ -51,87 +53,47 @@ def requests_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
     kept = _kept("requests", records)
     if kept is not None:
         return kept
-    rows = []
-    for r in records:
-        n = len(r.token_times_ns)
-        ttft = r.ttft_s
-        e2e = r.e2e_s
-        rows.append(
-            {
-                "request_id": r.request_id,
-                "user": r.user,
-                "turn": r.turn,
-                "segment": r.segment,
-                "outcome": r.outcome.value,
-                "error_kind": r.error_kind.value if r.error_kind else None,
-                "status": r.status,
-                "t_scheduled_ns": r.t_scheduled_ns,
-                "t_sent_ns": r.t_sent_ns,
-                "t_first_token_ns": r.t_first_token_ns,
-                "t_end_ns": r.t_end_ns,
-                "ttft_s": ttft,
-                "ttft_from_scheduled_s": r.ttft_from_scheduled_s,
-                "ttft_first_event_s": span_s(r.t_sent_ns, r.t_first_event_ns),
-                "ttft_first_byte_s": span_s(r.t_sent_ns, r.t_first_byte_ns),
-                "ttft_answer_s": span_s(r.t_sent_ns, r.t_first_answer_ns),
-                "e2e_s": e2e,
-                "tpot_s": r.tpot_s,
-                "itl_request_mean_s": (e2e - ttft) / (n - 1) if n > 1 and e2e and ttft else None,
-                "output_tokens": r.output_tokens,
-                "event_tokens": n,
-                "usage_output_tokens": r.usage_output_tokens,
-                "token_source": r.token_source.value,
-                "events": r.events,
-                "error_message": r.error_message,
-                "done_sentinel": r.done_sentinel,
-                **_token_kinds(r.token_kinds),
-                "attempts": 1 + len(r.attempts or ()),
-            }
-        )
-    return _keep("requests", records, pd.DataFrame(rows, columns=_REQUEST_COLUMNS))
+    rows = records if isinstance(records, Sequence) else list(records)
+    if not rows:  # no column to infer a type from: every one is of objects
+        return _keep("requests", records, pd.DataFrame(columns=list(_REQUEST_COLUMNS)))
+    columns = {name: [read(r) for r in rows] for name, read in _REQUEST_COLUMNS.items()}
+    return _keep("requests", records, pd.DataFrame(columns))
 
 
-_REQUEST_COLUMNS = [
-    "request_id",
-    "user",
-    "turn",
-    "segment",
-    "outcome",
-    "error_kind",
-    "status",
-    "t_scheduled_ns",
-    "t_sent_ns",
-    "t_first_token_ns",
-    "t_end_ns",
-    "ttft_s",
-    "ttft_from_scheduled_s",
-    "ttft_first_event_s",
-    "ttft_first_byte_s",
-    "ttft_answer_s",
-    "e2e_s",
-    "tpot_s",
-    "itl_request_mean_s",
-    "output_tokens",
-    "event_tokens",
-    "usage_output_tokens",
-    "token_source",
-    "events",
-    "error_message",
-    "done_sentinel",
-    "text_events",
-    "reasoning_events",
-    "tool_call_events",
-    "attempts",
-]
-
-
-def _token_kinds(kinds: dict[str, int] | None) -> dict[str, int | None]:
-    kinds = kinds or {}
-    return {
-        "text_events": kinds.get("text"),
-        "reasoning_events": kinds.get("reasoning"),
-        "tool_call_events": kinds.get("tool_call"),
-    }
+#: The columns of ``requests_frame``, each as read off a record (column by column: a
+#: third of the time of a dict per row).
+_REQUEST_COLUMNS: dict[str, Callable[[RequestRecord], Any]] = {
+    "request_id": attrgetter("request_id"),
+    "user": attrgetter("user"),
+    "turn": attrgetter("turn"),
+    "segment": attrgetter("segment"),
+    "outcome": lambda r: r.outcome.value,
+    "error_kind": lambda r: r.error_kind.value if r.error_kind else None,
+    "status": attrgetter("status"),
+    "t_scheduled_ns": attrgetter("t_scheduled_ns"),
+    "t_sent_ns": attrgetter("t_sent_ns"),
+    "t_first_token_ns": attrgetter("t_first_token_ns"),
+    "t_end_ns": attrgetter("t_end_ns"),
+    "ttft_s": attrgetter("ttft_s"),
+    "ttft_from_scheduled_s": attrgetter("ttft_from_scheduled_s"),
+    "ttft_first_event_s": lambda r: span_s(r.t_sent_ns, r.t_first_event_ns),
+    "ttft_first_byte_s": lambda r: span_s(r.t_sent_ns, r.t_first_byte_ns),
+    "ttft_answer_s": lambda r: span_s(r.t_sent_ns, r.t_first_answer_ns),
+    "e2e_s": attrgetter("e2e_s"),
+    "tpot_s": attrgetter("tpot_s"),
+    "itl_request_mean_s": itl_request_mean_s,
+    "output_tokens": attrgetter("output_tokens"),
+    "event_tokens": lambda r: len(r.token_times_ns),
+    "usage_output_tokens": attrgetter("usage_output_tokens"),
+    "token_source": lambda r: r.token_source.value,
+    "events": attrgetter("events"),
+    "error_message": attrgetter("error_message"),
+    "done_sentinel": attrgetter("done_sentinel"),
+    "text_events": lambda r: (r.token_kinds or {}).get("text"),
+    "reasoning_events": lambda r: (r.token_kinds or {}).get("reasoning"),
+    "tool_call_events": lambda r: (r.token_kinds or {}).get("tool_call"),
+    "attempts": lambda r: 1 + len(r.attempts or ()),
+}
 
 
 def tokens_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:

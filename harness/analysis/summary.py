@@ -34,6 +34,7 @@ __all__ = [
     "Window",
     "clock_stamps",
     "distribution",
+    "itl_request_mean_s",
     "meets_slo",
     "merged_reads_share",
     "summarize",
@@ -120,7 +121,8 @@ def _gaps_s(records: Iterable[RequestRecord]) -> np.ndarray[Any, Any]:
     return np.concatenate(gaps) / 1e9 if gaps else np.empty(0)
 
 
-def _itl_request_mean_s(r: RequestRecord) -> float | None:
+def itl_request_mean_s(r: RequestRecord) -> float | None:
+    """A request's mean gap between token events: (E2E - TTFT) / (events - 1)."""
     n = len(r.token_times_ns)
     ttft, e2e = r.ttft_s, r.e2e_s
     return (e2e - ttft) / (n - 1) if n > 1 and e2e and ttft else None
@@ -225,7 +227,7 @@ def meets_slo(record: RequestRecord, slo: Mapping[str, float]) -> bool:
     """Whether ``record`` met every target of ``slo`` (seconds, keyed ``ttft``, ``tpot``,
     ``e2e`` or ``itl``); a request without a gap meets ``tpot`` and ``itl``."""
     for name, limit in slo.items():
-        value = _itl_request_mean_s(record) if name == "itl" else getattr(record, SLO_FIGURES[name])
+        value = itl_request_mean_s(record) if name == "itl" else getattr(record, SLO_FIGURES[name])
         if value is None:
             if name not in MET_WITHOUT_FIGURE:
                 return False
@@ -256,7 +258,7 @@ def _variants(latency: Sequence[RequestRecord], ok: Sequence[RequestRecord]) -> 
         "ttft_first_answer_s": distribution(
             _floats(span_s(r.t_sent_ns, r.t_first_answer_ns) for r in latency)
         ),
-        "itl_request_mean_s": distribution(_floats(_itl_request_mean_s(r) for r in ok)),
+        "itl_request_mean_s": distribution(_floats(itl_request_mean_s(r) for r in ok)),
         "output_tokens_from_usage": (
             sum(r.usage_output_tokens or 0 for r in usage) if usage else None
         ),
