@@ -126,7 +126,7 @@ def parse_command(
     passed = add_scenario_arguments(parser)
     own, rest = parser.parse_known_args(argv)
     if own.config is not None:
-        from harness.cli.run_command import run_parser
+        from harness.cli.run_options import run_parser
 
         values, _ = load_scenario(own.config, parser, command="locust", elsewhere=run_parser())
         own, rest = parser.parse_known_args(argv, namespace=argparse.Namespace(**values))

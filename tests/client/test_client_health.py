@@ -14,7 +14,7 @@ from harness.analysis.compare import compare_samples, render_comparison
 from harness.analysis.frames import time_series
 from harness.analysis.gate import check
 from harness.analysis.summary import merged_reads_share, summarize
-from harness.cli.run_command import health_lines
+from harness.cli.run_display import health_lines
 from harness.load.health import ClientSamples, client_verdict, remedy
 from harness.load.selfwatch import ClientWatch
 from harness.record import RequestRecord

@@ -109,7 +109,7 @@ def test_impossible_durations_are_refused(text: str) -> None:
 
 
 def test_the_shared_example_reads_under_both_commands() -> None:
-    from harness.cli.run_command import run_parser
+    from harness.cli.run_options import run_parser
     from harness.cli.scenario_file import load_scenario
 
     example = Path(__file__).resolve().parents[2] / "examples" / "load-dataset.toml"

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from harness.analysis.summary import summarize
-from harness.cli.run_command import _summary_table
+from harness.cli.run_display import summary_table
 from harness.record import ErrorKind, Outcome, RequestRecord
 from harness.report.html import render_html
 from harness.report.labels import measured_rates, measurement_note, throughput_line
@@ -68,7 +68,7 @@ def test_the_terminal_prints_no_rate_over_nothing(failed_run: tuple[dict, list])
     summary, records = failed_run
     result = RunResult(out_dir=Path("unused"), summary=summary, records=records)
     out = io.StringIO()
-    Console(file=out, width=120).print(_summary_table(result))
+    Console(file=out, width=120).print(summary_table(result))
     shown = out.getvalue()
     assert "no throughput: no request finished ok" in shown
     assert "tokens/s" not in shown

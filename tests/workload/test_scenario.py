@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import build_parser
-from harness.cli.run_command import config_from_args, run_parser
+from harness.cli.run_options import config_from_args, run_parser
 from harness.cli.scenario_file import apply_scenario, load_scenario, located, scenario_text
 from harness.errors import ConfigError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import build_parser
-from harness.cli.run_command import config_from_args
+from harness.cli.run_options import config_from_args
 from harness.errors import ConfigError
 from harness.load.config import RunConfig
 from harness.load.lengths import LengthSpec, WordRule
