@@ -86,7 +86,7 @@ def distribution(values: Iterable[float | None] | np.ndarray[Any, Any]) -> dict[
     elif isinstance(values, np.ndarray):
         array = values.astype(float, copy=False)
     else:
-        array = np.array([np.nan if v is None else v for v in values], dtype=float)
+        array = _floats(values)
     array = array[~np.isnan(array)]
     if not array.size:
         return {**dict.fromkeys([*QUANTILES, "mean", "max"]), "count": 0}
@@ -104,7 +104,9 @@ def _floats(values: Iterable[float | None]) -> np.ndarray[Any, Any]:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _tokens(records: Sequence[RequestRecord]) -> tuple[np.ndarray[Any, Any], ...]:
+def _tokens(
+    records: Sequence[RequestRecord],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Every token-bearing event of ``records``: the index of its record and its arrival."""
     lengths = np.fromiter((len(r.token_times_ns) for r in records), np.int64, len(records))
     total = int(lengths.sum())
@@ -114,11 +116,16 @@ def _tokens(records: Sequence[RequestRecord]) -> tuple[np.ndarray[Any, Any], ...
     return np.repeat(np.arange(len(records)), lengths), times
 
 
-def _gaps_s(records: Iterable[RequestRecord]) -> np.ndarray[Any, Any]:
-    """The gaps between consecutive token events of each record, in seconds."""
-    gaps = [np.diff(np.asarray(r.token_times_ns, dtype=np.int64)) for r in records]
-    gaps = [g for g in gaps if g.size]
-    return np.concatenate(gaps) / 1e9 if gaps else np.empty(0)
+def _gaps_s(
+    owners: np.ndarray[Any, Any], times: np.ndarray[Any, Any], chosen: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """The gaps between consecutive token events of each ``chosen`` record (a mask over
+    the records), in seconds, given every token event's record and arrival (``_tokens``)."""
+    if times.size < 2:
+        return np.empty(0)
+    later = owners[1:]
+    keep = (later == owners[:-1]) & chosen[later]
+    return np.diff(times)[keep] / 1e9
 
 
 def itl_request_mean_s(r: RequestRecord) -> float | None:
@@ -183,10 +190,10 @@ def summarize(
         "error_rate": len(errors) / len(ended) if ended else 0.0,
         "abandoned": sum(1 for r in measured if r.outcome is Outcome.ABANDONED),
         "cut": sum(1 for r in measured if r.outcome is Outcome.CUT),
-        "ttft_s": distribution(_floats(r.ttft_s for r in latency)),
-        "itl_s": distribution(_gaps_s(_with_ids_of(latency, records))),
-        "tpot_s": distribution(_floats(r.tpot_s for r in ok)),
-        "e2e_s": distribution(_floats(r.e2e_s for r in ok)),
+        "ttft_s": distribution(r.ttft_s for r in latency),
+        "itl_s": distribution(_gaps_s(owners, times, _with_ids_of(latency, records))),
+        "tpot_s": distribution(r.tpot_s for r in ok),
+        "e2e_s": distribution(r.e2e_s for r in ok),
         "output_tokens_per_s": output_tokens_in_window / window.seconds,
         "requests_per_s": completed_ok / window.seconds,
         "window_s": window.seconds,
@@ -199,9 +206,7 @@ def summarize(
         },
     }
     if any(r.t_scheduled_ns is not None for r in latency):  # open loop: from when it was due
-        summary["ttft_from_scheduled_s"] = distribution(
-            _floats(r.ttft_from_scheduled_s for r in latency)
-        )
+        summary["ttft_from_scheduled_s"] = distribution(r.ttft_from_scheduled_s for r in latency)
     if (clock := clock_stamps(records)) is not None:
         summary["clock"] = clock
     if slo:
@@ -216,11 +221,11 @@ def summarize(
 
 def _with_ids_of(
     chosen: Sequence[RequestRecord], records: Sequence[RequestRecord]
-) -> list[RequestRecord]:
-    """The records whose request id is one of ``chosen``'s (their token events are
-    measured together, whatever record holds them)."""
+) -> np.ndarray[Any, Any]:
+    """A mask over ``records``: those whose request id is one of ``chosen``'s (their
+    token events are measured together, whatever record holds them)."""
     ids = {r.request_id for r in chosen}
-    return [r for r in records if r.request_id in ids]
+    return np.fromiter((r.request_id in ids for r in records), bool, len(records))
 
 
 def meets_slo(record: RequestRecord, slo: Mapping[str, float]) -> bool:
@@ -238,30 +243,29 @@ def meets_slo(record: RequestRecord, slo: Mapping[str, float]) -> bool:
 
 def _variants(latency: Sequence[RequestRecord], ok: Sequence[RequestRecord]) -> dict[str, Any]:
     """The figures other tools report under the same names, side by side with ours."""
-    usage = [r for r in ok if r.usage_output_tokens is not None]
+    # (tokens the usage reports, token events) of each answer with a usage report
+    usage = [
+        (r.usage_output_tokens, len(r.token_times_ns))
+        for r in ok
+        if r.usage_output_tokens is not None
+    ]
     disagree = None
     if usage:
-        off = [
-            abs(r.usage_output_tokens - len(r.token_times_ns)) / max(len(r.token_times_ns), 1)
-            for r in usage
-            if r.usage_output_tokens is not None
-        ]
-        disagree = sum(1 for x in off if x > TOKEN_DISAGREEMENT) / len(off)
+        off = sum(
+            1 for said, events in usage if abs(said - events) / max(events, 1) > TOKEN_DISAGREEMENT
+        )
+        disagree = off / len(usage)
     return {
-        "ttft_first_byte_s": distribution(
-            _floats(span_s(r.t_sent_ns, r.t_first_byte_ns) for r in latency)
-        ),
+        "ttft_first_byte_s": distribution(span_s(r.t_sent_ns, r.t_first_byte_ns) for r in latency),
         "ttft_first_event_s": distribution(
-            _floats(span_s(r.t_sent_ns, r.t_first_event_ns) for r in latency)
+            span_s(r.t_sent_ns, r.t_first_event_ns) for r in latency
         ),
-        "ttft_first_token_s": distribution(_floats(r.ttft_s for r in latency)),
+        "ttft_first_token_s": distribution(r.ttft_s for r in latency),
         "ttft_first_answer_s": distribution(
-            _floats(span_s(r.t_sent_ns, r.t_first_answer_ns) for r in latency)
+            span_s(r.t_sent_ns, r.t_first_answer_ns) for r in latency
         ),
-        "itl_request_mean_s": distribution(_floats(itl_request_mean_s(r) for r in ok)),
-        "output_tokens_from_usage": (
-            sum(r.usage_output_tokens or 0 for r in usage) if usage else None
-        ),
+        "itl_request_mean_s": distribution(itl_request_mean_s(r) for r in ok),
+        "output_tokens_from_usage": sum(said for said, _ in usage) if usage else None,
         "output_tokens_from_events": sum(len(r.token_times_ns) for r in ok),
         "token_counts_disagree_share": disagree,
         "token_counts_disagree": bool(disagree is not None and disagree > 0),
