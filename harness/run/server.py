@@ -153,9 +153,10 @@ def server_view(
     sweep's or a search's segments get theirs over their own windows."""
     from harness.analysis.summary import Window
 
+    scrapes = list(read_scrapes(path))  # read once, for the run and each of its segments
     window = Window.around(result.records, warmup_s=config.bounds.warmup_s)
     server = server_figures(
-        read_scrapes(path), start_ns=window.start_ns, end_ns=window.end_ns, series=selectors
+        scrapes, start_ns=window.start_ns, end_ns=window.end_ns, series=selectors
     )
     for segment in result.segments:
         records = [r for r in result.records if r.segment == segment["segment"]]
@@ -163,7 +164,7 @@ def server_view(
             continue
         around = Window.around(records, warmup_s=config.bounds.warmup_s)
         own = server_figures(
-            read_scrapes(path), start_ns=around.start_ns, end_ns=around.end_ns, series=selectors
+            scrapes, start_ns=around.start_ns, end_ns=around.end_ns, series=selectors
         )
         segment["server"] = own
         segment["client_vs_server"] = client_vs_server(segment["summary"], own)
