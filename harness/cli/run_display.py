@@ -28,6 +28,7 @@ __all__ = [
 
 
 def progress_table(runner: SegmentRunner, started_ns: int) -> Table:
+    """The live progress line of a segment: done, in flight, recent TTFT, tokens/s."""
     from rich.table import Table
 
     p = runner.progress
@@ -110,6 +111,7 @@ def _ms(seconds: float | None) -> str:
 
 
 def summary_table(result: RunResult) -> Table:
+    """The run's latency distributions, with its throughput as the caption."""
     from rich.table import Table
 
     s = result.summary

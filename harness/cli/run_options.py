@@ -47,7 +47,6 @@ __all__ = [
 MOCK_JSON_PATH = "/tutorial/events"
 
 DEFAULT_REQUESTS = 100
-
 DEFAULT_CONCURRENCY = 8
 
 
@@ -59,6 +58,8 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option of ``run``: the target and its request, the load, the bounds, the
+    workload, the checks of the server and the files."""
     parser.add_argument(
         "scenario",
         nargs="?",
@@ -394,6 +395,11 @@ def config_from_args(args: argparse.Namespace, url: str) -> tuple[RunConfig, Swe
 
 
 def gauge_from_args(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``(url, selector)`` of ``--metrics-url`` and ``--metrics-gauge``, None without them.
+
+    Raises:
+        ConfigError: one is given without the other.
+    """
     if (args.metrics_url is None) != (args.metrics_gauge is None):
         raise ConfigError("metrics-gauge", "give --metrics-url and --metrics-gauge together")
     return (args.metrics_url, args.metrics_gauge) if args.metrics_url else None
