@@ -26,9 +26,9 @@ __all__ = [
     "tokens_frame",
 ]
 
-#: The frames last made of a list of records, by kind: a run's summary, its CSV files and
-#: its report's figures read the same records, and each frame takes a fifth of a second
-#: at 10,000 records. Records do not change once written; a list that grew is read again.
+#: The frames last made of a list of records, by kind: a run's CSV files and its report's
+#: figures read the same records, and a frame takes a tenth of a second at 10,000
+#: records. Records do not change once written; a list that grew is read again.
 _LAST_FRAMES: dict[str, tuple[Sequence[RequestRecord], int, pd.DataFrame]] = {}
 
 
