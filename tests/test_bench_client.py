@@ -30,7 +30,7 @@ def test_a_benchmark_response_is_a_chunked_chat_stream_with_its_tokens() -> None
 
 def test_every_path_is_measured_on_the_same_events() -> None:
     measurements = run_client_bench(streams=3, tokens=5, rounds=1)
-    assert [m.case for m in measurements] == ["raw", "aiohttp tap", "aiohttp readany"]
+    assert [m.case for m in measurements] == ["raw", "aiohttp tap", "aiohttp readany", "kernel"]
     for m in measurements:
         assert m.events == 3 * (5 + 4)
         assert m.best_s > 0
@@ -43,5 +43,5 @@ def test_the_command_prints_one_line_per_path() -> None:
                "--streams", "2", "--tokens", "3", "--rounds", "1"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line["case"] for line in lines] == ["raw", "aiohttp tap", "aiohttp readany"]
+    assert [line["case"] for line in lines] == ["raw", "aiohttp tap", "aiohttp readany", "kernel"]
     assert all(line["us_per_event"] > 0 for line in lines)

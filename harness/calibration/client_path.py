@@ -13,6 +13,10 @@ HTTP-chunked, one event per read as a 50 tokens/s stream arrives, with no socket
 * ``aiohttp readany``: the same record, with the body read the way aiohttp offers it:
   every read through aiohttp's protocol and parser into the response's ``StreamReader``,
   and a reading task woken by ``readany()`` for each (the transport's other path).
+* ``kernel``: the kernel transport's path: h11 reads the head, and each read is taken
+  in the socket's read callback (its kernel stamp unpacked and mapped), its chunk framing
+  taken off and handed to the same ``StreamRecorder`` with both stamps; ``recvmsg``
+  returns the next read without a system call.
 
 What the event loop and the kernel cost per read is not in these figures (see
 ``sse-harness calibrate`` for the client's CPU per event under real load). Streams are
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -35,6 +40,10 @@ from harness.load.recorder import StreamRecorder, conclude
 from harness.record import RequestRecord
 from harness.sse import encode
 from harness.transports.aiohttp_tap import ResponseTap
+from harness.transports.base import HttpRequest
+from harness.transports.kernel import exchange_on
+from harness.transports.kernel_clock import SCM_TIMESTAMPNS, TIMESPEC, ClockMap
+from harness.transports.kernel_socket import StampedSocket
 
 __all__ = ["ClientMeasurement", "chat_response", "run_client_bench"]
 
@@ -107,6 +116,31 @@ class _StubTransport(asyncio.Transport):
 
     def close(self) -> None:
         pass
+
+
+class _ReplaySocket:
+    """A connected socket's stand-in for the kernel transport: ``recvmsg`` returns
+    ``next`` with a kernel stamp, ``send`` takes everything. The event loop watches one
+    end of a socket pair, which never becomes readable."""
+
+    def __init__(self) -> None:
+        self._pair = socket.socketpair()
+        self.next = b""
+        stamp = TIMESPEC.pack(*divmod(time.time_ns(), 1_000_000_000))
+        self._ancillary = [(socket.SOL_SOCKET, SCM_TIMESTAMPNS, stamp)]
+
+    def fileno(self) -> int:
+        return self._pair[0].fileno()
+
+    def recvmsg(self, size: int, ancillary_size: int) -> tuple[bytes, list[Any], int, None]:
+        return self.next, self._ancillary, 0, None
+
+    def send(self, data: bytes) -> int:
+        return len(data)
+
+    def close(self) -> None:
+        for end in self._pair:
+            end.close()
 
 
 def _aiohttp_protocol() -> tuple[ResponseHandler, _StubTransport]:
@@ -185,10 +219,38 @@ async def _readany(responses: list[list[bytes]]) -> int:
     return tokens
 
 
+async def _kernel(responses: list[list[bytes]]) -> int:
+    clock = time.perf_counter_ns
+    clock_map = ClockMap(clock, time.time_ns)
+    url = "http://127.0.0.1/v1/chat/completions"
+    request = HttpRequest(method="POST", url=url, headers={}, body=b"{}")
+    tokens = 0
+    for reads in responses:
+        replay = _ReplaySocket()
+        sock = StampedSocket(replay, clock=clock, clock_map=clock_map, idle_s=60.0)  # type: ignore[arg-type]
+        replay.next = HEAD
+        sock._on_readable()  # the head waits in the socket's queue
+        response = await exchange_on(sock, request)
+        record, reader, _ = _record_parts()
+        recorder = StreamRecorder(record, reader, clock_source="kernel")
+        reading = asyncio.ensure_future(response.deliver(recorder.feed, user_stamps=True))
+        await asyncio.sleep(0)  # deliver() attaches to the socket
+        for read in reads:
+            replay.next = read
+            sock._on_readable()
+        await reading
+        recorder.close(clock())
+        conclude(record, reader, reader.result(), clock())
+        sock.close()
+        tokens += len(record.token_times_ns)
+    return tokens
+
+
 CASES: dict[str, Callable[[list[list[bytes]]], Coroutine[Any, Any, int]]] = {
     "raw": _raw,
     "aiohttp tap": _tap,
     "aiohttp readany": _readany,
+    "kernel": _kernel,
 }
 
 

@@ -39,7 +39,7 @@ from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kerne
 from harness.transports.kernel_socket import StampedSocket, open_socket
 from harness.transports.redirects import following
 
-__all__ = ["KernelTransport"]
+__all__ = ["KernelTransport", "exchange_on"]
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +507,7 @@ class KernelTransport:
             if conn is None:
                 conn = await self._connect(key)
             try:
-                return conn, await self._exchange_head(conn, head, request, reused)
+                return conn, await _exchange_head(conn, head, request, reused)
             except _Stale:
                 conn.sock.close()
             except BaseException:
@@ -515,70 +515,89 @@ class KernelTransport:
                 raise
         raise ConnectFailed(f"cannot reach {request.url}: the connection closed")
 
-    async def _exchange_head(
-        self, conn: _Connection, head: h11.Request, request: HttpRequest, reused: bool
-    ) -> _Response:
-        h = conn.h11
-        try:
-            data = h.send(head) or b""
-            if request.body:
-                data += h.send(h11.Data(data=request.body)) or b""
-            data += h.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError as exc:
-            raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
-        buffered = b""  # received, not given to h11: h11 gets the head and not a byte more
-        arrival_ns = user_ns = 0
-        try:
-            await conn.sock.send(data)
-            while True:
-                event = h.next_event()
-                if event is h11.NEED_DATA:
-                    found = _HEAD_END.search(buffered)
-                    if found is not None:
-                        h.receive_data(buffered[: found.end()])
-                        buffered = buffered[found.end() :]
-                        continue
-                    if len(buffered) > MAX_HEAD_BYTES:  # h11 refuses it
-                        h.receive_data(buffered)
-                        buffered = b""
-                        continue
-                    arrival_ns, user_ns, received = await conn.sock.read()
-                    if not received and not conn.received:
-                        if reused:
-                            raise _Stale
-                        raise ConnectFailed(
-                            f"{request.url}: the server closed the connection without answering"
-                        )
-                    conn.received = True
-                    if received:
-                        buffered += received
-                    else:  # the end: h11 reads what came before it, then the end
-                        if buffered:
-                            h.receive_data(buffered)
-                        h.receive_data(b"")
-                        buffered = b""
-                elif type(event) is h11.Response:
-                    response = _Response(
-                        conn,
-                        event.status_code,
-                        _headers(event.headers),
-                        chunked=_chunked(h, event, head.method),
-                        rest=buffered,
-                    )
-                    response.arrival_ns = response.t_headers_ns = arrival_ns
-                    response.user_ns = user_ns
-                    return response
-                elif type(event) is h11.ConnectionClosed:
+
+async def _exchange_head(
+    conn: _Connection, head: h11.Request, request: HttpRequest, reused: bool
+) -> _Response:
+    """Send ``request`` (its ``head`` built by ``_prepare``) on ``conn`` and read the
+    response's head; h11 is given the head and not a byte more.
+
+    Raises:
+        _Stale: ``reused`` and the connection closed before any byte of the answer.
+        ConnectFailed: the request could not be sent or the head could not be read.
+    """
+    h = conn.h11
+    try:
+        data = h.send(head) or b""
+        if request.body:
+            data += h.send(h11.Data(data=request.body)) or b""
+        data += h.send(h11.EndOfMessage()) or b""
+    except h11.LocalProtocolError as exc:
+        raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
+    buffered = b""  # received, not given to h11: h11 gets the head and not a byte more
+    arrival_ns = user_ns = 0
+    try:
+        await conn.sock.send(data)
+        while True:
+            event = h.next_event()
+            if event is h11.NEED_DATA:
+                found = _HEAD_END.search(buffered)
+                if found is not None:
+                    h.receive_data(buffered[: found.end()])
+                    buffered = buffered[found.end() :]
+                    continue
+                if len(buffered) > MAX_HEAD_BYTES:  # h11 refuses it
+                    h.receive_data(buffered)
+                    buffered = b""
+                    continue
+                arrival_ns, user_ns, received = await conn.sock.read()
+                if not received and not conn.received:
+                    if reused:
+                        raise _Stale
                     raise ConnectFailed(
                         f"{request.url}: the server closed the connection without answering"
                     )
-                # an informational (1xx) response: the real one follows
-        except OSError as exc:
-            if reused and not conn.received:
-                raise _Stale from exc
-            raise ConnectFailed(f"request to {request.url} failed: {exc!r}") from exc
-        except h11.ProtocolError as exc:
-            raise ConnectFailed(f"{request.url} answered with broken HTTP/1.1: {exc}") from exc
+                conn.received = True
+                if received:
+                    buffered += received
+                else:  # the end: h11 reads what came before it, then the end
+                    if buffered:
+                        h.receive_data(buffered)
+                    h.receive_data(b"")
+                    buffered = b""
+            elif type(event) is h11.Response:
+                response = _Response(
+                    conn,
+                    event.status_code,
+                    _headers(event.headers),
+                    chunked=_chunked(h, event, head.method),
+                    rest=buffered,
+                )
+                response.arrival_ns = response.t_headers_ns = arrival_ns
+                response.user_ns = user_ns
+                return response
+            elif type(event) is h11.ConnectionClosed:
+                raise ConnectFailed(
+                    f"{request.url}: the server closed the connection without answering"
+                )
+            # an informational (1xx) response: the real one follows
+    except OSError as exc:
+        if reused and not conn.received:
+            raise _Stale from exc
+        raise ConnectFailed(f"request to {request.url} failed: {exc!r}") from exc
+    except h11.ProtocolError as exc:
+        raise ConnectFailed(f"{request.url} answered with broken HTTP/1.1: {exc}") from exc
+
+
+async def exchange_on(sock: StampedSocket, request: HttpRequest) -> _Response:
+    """Send ``request`` on ``sock``, a new connection, and read the response's head: one
+    exchange outside a transport's pool, as ``sse-harness bench client`` drives the path.
+
+    Raises:
+        ConnectFailed: the request could not be sent or the head could not be read.
+    """
+    _, head = _prepare(request)
+    return await _exchange_head(_Connection(sock), head, request, reused=False)
 
 
 def _prepare(request: HttpRequest) -> tuple[_Key, h11.Request]:
