@@ -89,6 +89,7 @@ class Decoder:
         "_last_id",
         "_limit",
         "_retry",
+        "_single",
         "_skip_lf",
         "_tail",
         "_type",
@@ -110,6 +111,9 @@ class Decoder:
         self._closed = False
         self._failed = False
         self._unusual = True  # any of the four flags above is set: feed takes the slow way
+        #: nothing unusual and nothing pending: a feed that is one data event alone is
+        #: that event (``single_data``)
+        self._single = False
         #: Set by ``close``: True when it discarded an event or line left unterminated.
         self.discarded = False
 
@@ -149,6 +153,7 @@ class Decoder:
             if len(buf) > self._limit:
                 self._fail("line", len(buf))
             self._tail = buf
+            self._single = False
             return []
 
         if end == len(buf) - 1:  # the common case: the feed ends with a line end
@@ -172,6 +177,9 @@ class Decoder:
         events = self._interpret(lines)
         if len(self._tail) > self._limit:
             self._fail("line", len(self._tail), events)
+        self._single = not (
+            self._unusual or self._tail or self._data or self._type or self._retry is not None
+        )
         return events
 
     def single_data(self, data: bytes) -> bytes | None:
@@ -188,16 +196,12 @@ class Decoder:
             event's data), or None when ``data`` is anything else (feed it then).
         """
         if (
-            self._unusual  # closed, failed, a BOM still possible, or a CR just read
+            not self._single  # something unusual, or a line or an event pending
             or not data.startswith(b"data: ")
             or data.find(b"\n") != (last := len(data) - 1) - 1  # the last but one is its
             or data[last] != _LF  # first line end, and the last byte the blank line
             or _CR in data
             or last >= self._limit
-            or self._tail
-            or self._data
-            or self._type
-            or self._retry is not None
         ):
             return None
         return data[6:-2]
@@ -236,6 +240,7 @@ class Decoder:
         """
         if not self._closed:
             self._closed = self._unusual = True
+            self._single = False
             self.discarded = bool(self._tail or self._data or self._type)
             self._tail = b""
             self._data = []
@@ -278,6 +283,7 @@ class Decoder:
 
     def _fail(self, what: str, size: int, events: Sequence[Event] = ()) -> NoReturn:
         self._failed = self._unusual = True
+        self._single = False
         raise EventTooLarge(what, size, self._limit, events)
 
 

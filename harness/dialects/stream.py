@@ -109,7 +109,9 @@ class StreamReader:
             events = self._framer.feed(data)
         except EventTooLarge as exc:
             self.fatal = exc
-            events = list(exc.events)
+            reads = self._read(list(exc.events))
+            self._plain = None  # nothing after a fatal error is read
+            return reads
         return self._read(events)
 
     def read_plain(self, data: bytes) -> str | None:
@@ -127,7 +129,7 @@ class StreamReader:
             ``data`` is anything else: ``feed`` it then.
         """
         plain = self._plain
-        if plain is None or self.fatal is not None:
+        if plain is None:  # no such reader, or a fatal error met
             return None
         payload = self._framer.single_data(data)
         if payload is None:

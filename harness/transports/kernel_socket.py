@@ -125,6 +125,7 @@ class StampedSocket:
         "_poller",
         "_reading",
         "_reads",
+        "_recvmsg",
         "_sock",
         "_tls",
         "_wait_started_s",
@@ -143,6 +144,7 @@ class StampedSocket:
         on_unstamped: Callable[[], None] | None = None,
     ) -> None:
         self._sock = sock
+        self._recvmsg = sock.recvmsg
         self._fd = sock.fileno()
         self._loop = asyncio.get_running_loop()
         self._clock = clock
@@ -200,47 +202,59 @@ class StampedSocket:
         if self._caught:  # the poller read it since the loop found it ready: nothing waits
             self._caught = False  # (were more to come, the loop finds it ready again)
             return
-        data: bytes | None
         try:
-            data, ancillary, _, _ = self._sock.recvmsg(RECV_BYTES, ANCILLARY_BYTES)
+            data, ancillary, _, _ = self._recvmsg(RECV_BYTES, ANCILLARY_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:  # its turn comes as a read's would
             self._error = exc
             self._stop_reading()
-            arrival_ns = user_ns = 0
-            data = None
-        else:
-            user_ns = arrival_ns = self._clock()
-            clock_map = self._clock_map
-            if clock_map is not None:
-                try:
-                    seconds, nanoseconds = TIMESPEC.unpack_from(ancillary[0][2])
-                    arrival_ns = seconds * 1_000_000_000 + nanoseconds + clock_map.offset_ns
-                except (IndexError, struct.error):
-                    if data:
-                        self._unstamped()
-            if not data:
-                self._eof = True
-                self._stop_reading()
-        attached = self._attached
+            self._hand_on(0, 0, None, catching_up)
+            return
+        user_ns = arrival_ns = self._clock()
+        clock_map = self._clock_map
+        if clock_map is not None:
+            try:
+                seconds, nanoseconds = TIMESPEC.unpack_from(ancillary[0][2])
+                arrival_ns = seconds * 1_000_000_000 + nanoseconds + clock_map.offset_ns
+            except (IndexError, struct.error):
+                if data:
+                    self._unstamped()
         poller = self._poller
-        if poller is not None and user_ns:
+        if poller is not None:
             poller.last_read_ns = user_ns
+        attached = self._attached
+        if (  # the hot path of a body read: handed on at once
+            attached is not None
+            and data
+            and not self._deferred
+            and not catching_up
+            and user_ns - arrival_ns < self._late_ns
+        ):
+            attached(arrival_ns, user_ns, data)
+            return
+        if not data:
+            self._eof = True
+            self._stop_reading()
+        self._hand_on(arrival_ns, user_ns, data, catching_up)
+
+    def _hand_on(
+        self, arrival_ns: int, user_ns: int, data: bytes | None, catching_up: bool
+    ) -> None:
+        """A read off the hot path: taken now, or waiting for the poller."""
         if self._deferred or (
-            attached is not None and (catching_up or user_ns - arrival_ns >= self._late_ns)
+            self._attached is not None and (catching_up or user_ns - arrival_ns >= self._late_ns)
         ):
             # the loop fell behind (this read waited unread), the poller is catching up,
             # or this socket has reads waiting: the read waits until the poller has read
             # every ready socket, so that reading keeps up with arrivals and the stamps
             # stay exact however long the readers take
+            poller = self._poller
             assert poller is not None  # reads wait, or come late, only with a poller
             self._deferred += 1
             poller.deferred.append((self._take_deferred, arrival_ns, user_ns, data))
             if not catching_up:
                 poller.catch_up()
-        elif attached is not None and data:  # the hot path of a body read
-            attached(arrival_ns, user_ns, data)
         else:
             self._take(arrival_ns, user_ns, data)
 

@@ -8,6 +8,7 @@ import select
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -412,10 +413,10 @@ def test_a_socket_the_poller_read_is_not_read_again_for_nothing() -> None:
         [(left, right)] = _tcp_pairs(1)
         left.setblocking(False)
         got: list[bytes] = []
+        counted: Any = Counted(left)
         sock = StampedSocket(
-            left, clock=time.perf_counter_ns, clock_map=None, idle_s=5, poller=poller
+            counted, clock=time.perf_counter_ns, clock_map=None, idle_s=5, poller=poller
         )
-        sock._sock = Counted(left)  # type: ignore[assignment]
         sock.attach(lambda arrival_ns, user_ns, data: got.append(data))
         right.send(b"one")
         deadline = time.monotonic() + 10
