@@ -26,7 +26,7 @@ import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import h11
@@ -36,7 +36,8 @@ from harness.transports.base import ChunkSink, Clock, HttpRequest, StampedSink, 
 from harness.transports.chunked import ChunkedBody
 from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
 from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kernel_stamps
-from harness.transports.kernel_socket import StampedSocket, open_socket
+from harness.transports.kernel_socket import Read, StampedSocket, open_socket
+from harness.transports.plain_head import LAST_CHUNK, plain_head, replayed, request_bytes
 from harness.transports.redirects import following
 
 __all__ = ["KernelTransport", "exchange_on"]
@@ -67,35 +68,51 @@ class _Headers(dict[str, str]):
 
 
 class _Connection:
-    """One HTTP/1.1 connection: a stamped socket and its h11 state."""
+    """One HTTP/1.1 connection: a stamped socket and the state of its current exchange,
+    h11's, or, for an exchange read without h11 (see ``plain_head``), none but whether
+    the connection stays open after it."""
 
-    __slots__ = ("h11", "received", "sock")
+    __slots__ = ("h11", "keep_alive", "received", "sock")
 
     def __init__(self, sock: StampedSocket) -> None:
         self.sock = sock
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11: h11.Connection | None = None  # made when the exchange needs it
+        self.keep_alive = True  # read without h11: neither side asked to close
         self.received = False  # any byte of the current response
 
     @property
     def reusable(self) -> bool:
+        """Fit for the next exchange, its response read to the end."""
         h = self.h11
-        return h.our_state is h11.DONE and h.their_state is h11.DONE and self.sock.usable
+        if h is None:
+            return self.keep_alive and self.sock.usable
+        done = h.our_state is h11.DONE and h.their_state is h11.DONE
+        return done and not h.trailing_data[0] and self.sock.usable
+
+    def next_cycle(self) -> None:
+        """The exchange is over and the connection is kept: the next starts afresh."""
+        self.h11 = None
+        self.keep_alive = True
+        self.received = False
 
 
 class _Response:
     """A response whose body is read as it arrives, chunk by chunk, stamped.
 
-    h11 reads the head, and nothing after it. A chunked body (the common case, not
-    compressed) has its framing taken off by ``ChunkedBody``, one call per read; at the
-    last chunk, or at framing it does not read, the rest goes to h11, which stands at a
-    chunk boundary, reads the trailers (or names what is wrong) and ends the body. Any
-    other body is read by h11 from its first byte.
+    The head is read by ``plain_head`` or by h11, and nothing after it. A chunked body
+    (the common case, not compressed) has its framing taken off by ``ChunkedBody``, one
+    call per read; at the last chunk without trailers the body ends there; at trailers,
+    or at framing ``ChunkedBody`` does not read, the rest goes to h11 (the exchange
+    replayed into it if it read no head), which stands at a chunk boundary, reads the
+    trailers (or names what is wrong) and ends the body. Any other body is read by h11
+    from its first byte.
     """
 
     __slots__ = (
         "_body",
         "_coding",
         "_conn",
+        "_replay",
         "_rest",
         "arrival_ns",
         "done",
@@ -113,6 +130,7 @@ class _Response:
         *,
         chunked: bool = False,
         rest: bytes = b"",
+        replay: tuple[h11.Request, bytes | None, bytes] | None = None,
     ) -> None:
         self._conn = conn
         self.status = status
@@ -123,6 +141,8 @@ class _Response:
         self._coding = content_coding(headers.get("content-encoding"))  # lines joined
         self._body = ChunkedBody() if chunked else None  # None once h11 reads the body
         self._rest = rest  # body bytes that came with the head
+        #: a head read without h11: the request, its body and the head, for ``replayed``
+        self._replay = replay
 
     @property
     def clock_source(self) -> str:
@@ -171,13 +191,21 @@ class _Response:
         return rest
 
     def _hand_to_h11(self, rest: bytes) -> None:
-        """h11 reads the body from here on (``rest`` starts at a chunk boundary)."""
+        """h11 reads the body from here on (``rest`` starts at a chunk boundary); where
+        the head was read without h11, the last chunk alone ends the body here, and
+        anything else has the exchange replayed into h11 first."""
         self._body = None
+        conn = self._conn
+        if conn.h11 is None:
+            if rest == LAST_CHUNK:
+                self.done = True
+                return
+            assert self._replay is not None, "a head read without h11 keeps its replay"
+            conn.h11 = replayed(*self._replay)
         if rest:
-            self._conn.h11.receive_data(rest)
+            conn.h11.receive_data(rest)
 
     async def _raw_chunks(self) -> AsyncGenerator[tuple[int, bytes], None]:
-        h = self._conn.h11
         sock = self._conn.sock
         read = sock.read if sock.tls else sock.read_raw
         data = self._take_rest()
@@ -198,6 +226,10 @@ class _Response:
                     self._hand_to_h11(rest)
         except OSError as exc:
             raise ReadFailed(f"the connection broke: {exc!r}") from exc
+        if self.done:  # the last chunk ended it
+            return
+        h = self._conn.h11
+        assert h is not None, "a body not read by ChunkedBody is h11's"
         next_event, receive_data = h.next_event, h.receive_data
         need_data, data_event, end_event = h11.NEED_DATA, h11.Data, h11.EndOfMessage
         pieces: list[bytes | bytearray] = []
@@ -470,8 +502,7 @@ class KernelTransport:
         if self._poller is not None:  # a request's end: the loop may be busy with tasks
             self._poller.catch_up_if_idle()
         if response.done and conn.reusable:
-            conn.h11.start_next_cycle()
-            conn.received = False
+            conn.next_cycle()
             idle = self._idle.setdefault(key, [])
             if len(idle) < self._connections:
                 idle.append(conn)
@@ -488,26 +519,26 @@ class KernelTransport:
     @asynccontextmanager
     async def _stream_one(self, request: HttpRequest) -> AsyncIterator[_Response]:
         assert self._limit is not None, "use the transport as an async context manager"
-        key, head = _prepare(request)
+        prepared = _prepare(request)
         if self._poller is not None:  # a request's start: the loop may be busy with tasks
             self._poller.catch_up_if_idle()
         async with self._limit:
-            conn, response = await self._send(key, head, request)
+            conn, response = await self._send(prepared, request)
             try:
                 yield response
             finally:
-                self._release(key, conn, response)
+                self._release(prepared.key, conn, response)
 
     async def _send(
-        self, key: _Key, head: h11.Request, request: HttpRequest
+        self, prepared: _Prepared, request: HttpRequest
     ) -> tuple[_Connection, _Response]:
         for _ in range(2):  # a stale keep-alive connection is retried once, on a new one
-            conn = self._take_idle(key)
+            conn = self._take_idle(prepared.key)
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(key)
+                conn = await self._connect(prepared.key)
             try:
-                return conn, await _exchange_head(conn, head, request, reused)
+                return conn, await _exchange_head(conn, prepared, request, reused)
             except _Stale:
                 conn.sock.close()
             except BaseException:
@@ -517,27 +548,53 @@ class KernelTransport:
 
 
 async def _exchange_head(
-    conn: _Connection, head: h11.Request, request: HttpRequest, reused: bool
+    conn: _Connection, prepared: _Prepared, request: HttpRequest, reused: bool
 ) -> _Response:
-    """Send ``request`` (its ``head`` built by ``_prepare``) on ``conn`` and read the
-    response's head; h11 is given the head and not a byte more.
+    """Send ``request`` on ``conn`` and read the response's head: without h11 where both
+    are the plain kind (see ``plain_head``), else with h11, which is given the head and
+    not a byte more.
 
     Raises:
         _Stale: ``reused`` and the connection closed before any byte of the answer.
         ConnectFailed: the request could not be sent or the head could not be read.
     """
-    h = conn.h11
-    try:
-        data = h.send(head) or b""
-        if request.body:
-            data += h.send(h11.Data(data=request.body)) or b""
-        data += h.send(h11.EndOfMessage()) or b""
-    except h11.LocalProtocolError as exc:
-        raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
-    buffered = b""  # received, not given to h11: h11 gets the head and not a byte more
+    head = prepared.head
+    if prepared.plain is None:  # h11 sends it
+        conn.h11 = h11.Connection(h11.CLIENT)
+        data = _sent_by_h11(conn.h11, head, request)
+    else:
+        data = prepared.plain + request.body if request.body else prepared.plain
+    buffered = b""  # received, not given to h11
+    ended = False  # the stream ended after what is buffered
     arrival_ns = user_ns = 0
     try:
         await conn.sock.send(data)
+        if conn.h11 is None:  # the head, read whole, then read without h11 if it can be
+            while (found := _HEAD_END.search(buffered)) is None and not ended:
+                if len(buffered) > MAX_HEAD_BYTES:
+                    break
+                arrival_ns, user_ns, received = await _read_head(conn, request, reused)
+                buffered += received
+                ended = not received
+            if found is not None:
+                raw = buffered[: found.end()]
+                plain = plain_head(raw, head)
+                if plain is not None:
+                    conn.keep_alive = plain.keep_alive
+                    response = _Response(
+                        conn,
+                        plain.status,
+                        _headers(plain.headers),
+                        chunked=True,
+                        rest=buffered[found.end() :],
+                        replay=(head, request.body, raw),
+                    )
+                    response.arrival_ns = response.t_headers_ns = arrival_ns
+                    response.user_ns = user_ns
+                    return response
+            conn.h11 = h11.Connection(h11.CLIENT)
+            _sent_by_h11(conn.h11, head, request)  # what went out, as h11 sends it
+        h = conn.h11
         while True:
             event = h.next_event()
             if event is h11.NEED_DATA:
@@ -545,26 +602,19 @@ async def _exchange_head(
                 if found is not None:
                     h.receive_data(buffered[: found.end()])
                     buffered = buffered[found.end() :]
-                    continue
-                if len(buffered) > MAX_HEAD_BYTES:  # h11 refuses it
+                elif len(buffered) > MAX_HEAD_BYTES:  # h11 refuses it
                     h.receive_data(buffered)
                     buffered = b""
-                    continue
-                arrival_ns, user_ns, received = await conn.sock.read()
-                if not received and not conn.received:
-                    if reused:
-                        raise _Stale
-                    raise ConnectFailed(
-                        f"{request.url}: the server closed the connection without answering"
-                    )
-                conn.received = True
-                if received:
-                    buffered += received
-                else:  # the end: h11 reads what came before it, then the end
+                elif ended:  # the end: h11 reads what came before it, then the end
                     if buffered:
                         h.receive_data(buffered)
                     h.receive_data(b"")
                     buffered = b""
+                    ended = False  # (were more asked for, the read names the closed socket)
+                else:
+                    arrival_ns, user_ns, received = await _read_head(conn, request, reused)
+                    buffered += received
+                    ended = not received
             elif type(event) is h11.Response:
                 response = _Response(
                     conn,
@@ -589,6 +639,38 @@ async def _exchange_head(
         raise ConnectFailed(f"{request.url} answered with broken HTTP/1.1: {exc}") from exc
 
 
+def _sent_by_h11(h: h11.Connection, head: h11.Request, request: HttpRequest) -> bytes:
+    """The bytes of ``request`` as ``h`` sends them.
+
+    Raises:
+        ConnectFailed: h11 refuses to send it.
+    """
+    try:
+        data = h.send(head) or b""
+        if request.body:
+            data += h.send(h11.Data(data=request.body)) or b""
+        return data + (h.send(h11.EndOfMessage()) or b"")
+    except h11.LocalProtocolError as exc:
+        raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
+
+
+async def _read_head(conn: _Connection, request: HttpRequest, reused: bool) -> Read:
+    """The next read of a response head; ``bytes`` empty at the end of the stream.
+
+    Raises:
+        _Stale: the end came first on a ``reused`` connection.
+        ConnectFailed: the end came first on a new connection.
+        OSError: the connection broke.
+    """
+    read = await conn.sock.read()
+    if not read[2] and not conn.received:
+        if reused:
+            raise _Stale
+        raise ConnectFailed(f"{request.url}: the server closed the connection without answering")
+    conn.received = True
+    return read
+
+
 async def exchange_on(sock: StampedSocket, request: HttpRequest) -> _Response:
     """Send ``request`` on ``sock``, a new connection, and read the response's head: one
     exchange outside a transport's pool, as ``sse-harness bench client`` drives the path.
@@ -596,12 +678,19 @@ async def exchange_on(sock: StampedSocket, request: HttpRequest) -> _Response:
     Raises:
         ConnectFailed: the request could not be sent or the head could not be read.
     """
-    _, head = _prepare(request)
-    return await _exchange_head(_Connection(sock), head, request, reused=False)
+    return await _exchange_head(_Connection(sock), _prepare(request), request, reused=False)
 
 
-def _prepare(request: HttpRequest) -> tuple[_Key, h11.Request]:
-    """The pool key and the h11 request head of ``request``.
+class _Prepared(NamedTuple):
+    """What a request's exchange needs of it before it starts."""
+
+    key: _Key  # the pool's
+    head: h11.Request
+    plain: bytes | None  # the head's bytes, when they go out without h11 (``request_bytes``)
+
+
+def _prepare(request: HttpRequest) -> _Prepared:
+    """The pool key, the h11 request head and its plain bytes of ``request``.
 
     Raises:
         ConnectFailed: the URL is not an http(s) URL with a host.
@@ -613,7 +702,7 @@ def _prepare(request: HttpRequest) -> tuple[_Key, h11.Request]:
 @functools.lru_cache(maxsize=256)
 def _head(
     method: str, url_text: str, given: tuple[tuple[str, str], ...], body_bytes: int
-) -> tuple[_Key, h11.Request]:
+) -> _Prepared:
     """``_prepare``'s answer, kept for the next request alike: a load sends the same
     head over and over, and h11 validates every header of every head it builds. (h11
     events are immutable: one head may go out on any number of connections.)"""
@@ -638,7 +727,7 @@ def _head(
         head = h11.Request(method=method, target=target, headers=headers)
     except h11.LocalProtocolError as exc:
         raise ConnectFailed(f"cannot send the request to {url_text}: {exc}") from exc
-    return (scheme, url.hostname, port), head
+    return _Prepared((scheme, url.hostname, port), head, request_bytes(head, body_bytes))
 
 
 def _chunked(h: h11.Connection, response: h11.Response, method: bytes) -> bool:

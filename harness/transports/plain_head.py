@@ -1,0 +1,117 @@
+"""The common exchange of HTTP/1.1, read without h11: a strict reader with h11 behind it.
+
+A load sends the same request head over and over and reads the same kind of response
+head back, and h11 validates and parses every one of them afresh: most of what a short
+stream costs the client. Here, without I/O:
+
+* ``request_bytes``: the bytes h11 writes for a request head, worked out once per head,
+  when sending them needs nothing more of h11 (the body, if any, framed by its
+  ``Content-Length``).
+* ``plain_head``: the response head nearly every server sends: an HTTP/1.1 status line
+  with a reason phrase, header lines of a token name and a value of visible ASCII, every
+  line ended by CRLF, and a chunked body. What it reads, h11 reads the same: the same
+  status, the same headers (names lower-cased, values without the whitespace around
+  them), the same framing, the same persistence. Anything else (an interim 1xx, a folded
+  or bare-LF line, bytes past ASCII, another framing, a body-less status) it declines,
+  and h11 reads the head.
+* ``replayed``: h11 brought to where such an exchange stands (the request sent, the head
+  received), for when the body turns out to need it: trailers, framing ``ChunkedBody``
+  does not read, a connection that breaks mid-body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import h11
+
+__all__ = ["LAST_CHUNK", "PlainHead", "plain_head", "replayed", "request_bytes"]
+
+#: The last chunk of a body without trailers: the end of the body, nothing for h11 to read.
+LAST_CHUNK = b"0\r\n\r\n"
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([2-5][0-9][0-9]) [\t\x20-\x7e]*\r\n")
+_HEADER_LINE = re.compile(
+    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?)[ \t]*\r\n"
+)
+#: Request headers that put h11 in a state of its own, or frame the body themselves.
+_H11_REQUEST_HEADERS = frozenset((b"expect", b"upgrade", b"transfer-encoding"))
+
+
+class PlainHead(NamedTuple):
+    """A response head read here: what h11's ``Response`` would say of it."""
+
+    status: int
+    #: ``(name, value)``: names lower-cased, in the order received.
+    headers: list[tuple[bytes, bytes]]
+    #: Neither the response nor the request asked to close the connection after it.
+    keep_alive: bool
+
+
+def request_bytes(head: h11.Request, body_bytes: int) -> bytes | None:
+    """The bytes h11 writes for ``head`` (its body, ``body_bytes`` long, follows them as it
+    is), or None when the request needs h11 to send it: a body without its length
+    stated, ``Expect``, ``Upgrade``, or a method h11 treats apart (``CONNECT``)."""
+    names = {name for name, _ in head.headers}
+    if names & _H11_REQUEST_HEADERS or head.method == b"CONNECT":
+        return None
+    stated = [value for name, value in head.headers if name == b"content-length"]
+    if stated != ([str(body_bytes).encode()] if body_bytes or stated else []):
+        return None  # h11 names the mismatch
+    return h11.Connection(h11.CLIENT).send(head)
+
+
+def plain_head(raw: bytes, request: h11.Request) -> PlainHead | None:
+    """Read ``raw``, a response head up to and including its blank line, when it is the
+    plain kind (see the module's description) answering ``request``; else None."""
+    found = _STATUS_LINE.match(raw)
+    if found is None or request.method in (b"HEAD", b"CONNECT"):
+        return None
+    status = int(found.group(1))
+    if status == 204 or status == 304:  # no body, whatever the headers say
+        return None
+    headers: list[tuple[bytes, bytes]] = []
+    pos = found.end()
+    end = len(raw) - 2
+    line = _HEADER_LINE.match
+    while pos < end:
+        found = line(raw, pos)
+        if found is None:
+            return None
+        headers.append((found.group(1).lower(), found.group(2)))
+        pos = found.end()
+    if pos != end or raw[end:] != b"\r\n":
+        return None
+    codings = [i for i, (name, _) in enumerate(headers) if name == b"transfer-encoding"]
+    if len(codings) != 1 or headers[codings[0]][1].lower() != b"chunked":
+        return None
+    if any(name == b"content-length" for name, _ in headers):
+        return None
+    headers[codings[0]] = (b"transfer-encoding", b"chunked")  # h11 lower-cases the coding
+    return PlainHead(status, headers, not (_closes(headers) or _closes(request.headers)))
+
+
+def replayed(request: h11.Request, body: bytes | None, raw: bytes) -> h11.Connection:
+    """An h11 connection that has sent ``request`` (with ``body``) and received ``raw``,
+    a response head ``plain_head`` read: it stands at the start of the body."""
+    h = h11.Connection(h11.CLIENT)
+    h.send(request)
+    if body:
+        h.send(h11.Data(data=body))
+    h.send(h11.EndOfMessage())
+    h.receive_data(raw)
+    event = h.next_event()
+    assert type(event) is h11.Response, f"h11 read the head as {event!r}"
+    return h
+
+
+def _closes(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether ``Connection`` asks to close, read as h11 reads it (comma-separated,
+    case-insensitive; names lower-cased)."""
+    for name, value in headers:
+        if name == b"connection":
+            for token in value.split(b","):
+                if token.strip().lower() == b"close":
+                    return True
+    return False
