@@ -229,8 +229,7 @@ class Runner(SegmentRunner):
     async def _sleep_until(self, due_ns: int) -> None:
         delay = (due_ns - self._clock()) / 1e9
         if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            await _wait(self._stopping, delay)
 
     async def _stop_at_end(self) -> None:
         if self._end_ns is not None:
@@ -247,8 +246,7 @@ class Runner(SegmentRunner):
     async def _user(self, transport: Transport, user: int, start_ns: int) -> None:
         delay = (start_ns - self._clock()) / 1e9
         if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._spent.wait(), timeout=delay)
+            await _wait(self._spent, delay)
         if self.config.turn_max_tokens:
             await self._conversations(transport, user)
             return
@@ -492,3 +490,11 @@ async def _watching(watch: ClientWatch, on: bool) -> AsyncIterator[None]:
         return
     async with watch:
         yield
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds`` or until ``event`` is set, whichever comes first (one timer and
+    the event's waiter: no task, as ``asyncio.wait_for`` makes, for each user's start)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()

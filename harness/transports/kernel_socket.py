@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import ipaddress
 import logging
 import socket
@@ -59,10 +60,10 @@ async def open_socket(host: str, port: int, *, stamps: bool) -> tuple[socket.soc
     """
     loop = asyncio.get_running_loop()
     infos: Sequence[tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]]
-    try:  # an address needs no resolver (which runs in a thread)
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    family = _address_family(host)
+    if family is not None:  # an address needs no resolver (which runs in a thread)
         infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
-    except ValueError:
+    else:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     error: OSError = OSError(f"no address for {host}:{port}")
     for family, kind, proto, _, address in infos:
@@ -87,6 +88,15 @@ async def open_socket(host: str, port: int, *, stamps: bool) -> tuple[socket.soc
             raise
         return sock, stamped
     raise error
+
+
+@functools.lru_cache(maxsize=64)
+def _address_family(host: str) -> socket.AddressFamily | None:
+    """The family of ``host`` when it is an IP address; None for a name."""
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return None
 
 
 class StampedSocket:
