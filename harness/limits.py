@@ -17,6 +17,7 @@ __all__ = [
     "FULL_COLLECTION_EVERY",
     "FULL_COLLECTION_INTERVAL_S",
     "QUIET_INTERVALS",
+    "frozen_collector",
     "raise_open_files_limit",
     "steady_collector",
 ]
@@ -46,6 +47,18 @@ def raise_open_files_limit() -> int:
         except (ValueError, OSError) as exc:
             log.warning("could not raise the open-files limit to %d: %s", target, exc)
     return soft
+
+
+@contextmanager
+def frozen_collector() -> Iterator[None]:
+    """Keep the objects alive before the block (a run's records) out of the collector's
+    reach inside it: what the block makes is collected as ever, and its full collections
+    no longer walk every record (a tenth of the report's time at 10,000 records)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager

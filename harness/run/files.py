@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis.server_figures import server_series
+from harness.limits import frozen_collector
 from harness.record import RequestRecord
 from harness.results import read_scrapes, write_summary
 from harness.run.result import RunResult
@@ -20,13 +21,17 @@ def write_run_files(result: RunResult, *, timings: dict[str, float] | None = Non
     """Write ``summary.json``, ``requests.csv``, ``timeseries.csv``, ``report.md`` and
     ``report.html`` of a finished run beside its ``results.jsonl`` (any entry point that
     gathered records); ``timings``, if given, gets the seconds each file took."""
+    with frozen_collector():
+        _write_run_files(result, timings if timings is not None else {})
+
+
+def _write_run_files(result: RunResult, times: dict[str, float]) -> None:
     from harness.analysis.frames import requests_frame, time_series
     from harness.report.html import render_html
     from harness.report.markdown import render_markdown
 
     out = result.out_dir
     clock = time.perf_counter
-    times = timings if timings is not None else {}
     t = clock()
     write_summary(out / "summary.json", result.run_summary or result.summary)
     times["summary_json"], t = clock() - t, clock()

@@ -7,7 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.limits import FULL_COLLECTION_EVERY, QUIET_INTERVALS, steady_collector
+from harness.limits import (
+    FULL_COLLECTION_EVERY,
+    QUIET_INTERVALS,
+    frozen_collector,
+    steady_collector,
+)
 from harness.transports import run_event_loop
 
 
@@ -102,3 +107,29 @@ def test_a_load_that_makes_no_cycles_waits_much_longer_for_a_full_collection() -
         after_many = full_collections_while(lambda: kept.append(keep_without_cycles(survivors)))
     assert after_one == 0
     assert after_many >= 1
+
+
+def test_objects_alive_before_a_frozen_block_stay_out_of_reach_inside_it_only() -> None:
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    before = gc.get_freeze_count()
+    kept = [Cycle() for _ in range(100)]
+    inside: list[int] = []
+
+    def fail_inside() -> None:
+        with frozen_collector():
+            inside.append(gc.get_freeze_count())
+            made = Cycle()  # made inside: collected as ever
+            del made
+            inside.append(gc.collect())
+            raise RuntimeError("the block fails")
+
+    with pytest.raises(RuntimeError):
+        fail_inside()
+    assert inside[0] >= before + 100
+    assert inside[1] >= 1
+    assert gc.get_freeze_count() == before
+    del kept
+    assert gc.collect() >= 100  # unfrozen: the old cycles are collected again
