@@ -17,10 +17,12 @@ def add_client_bench_parser(targets: Any) -> None:
         help="the client's CPU per event for a chat stream, offline, beside a raw reader",
         description=(
             "Read the same HTTP-chunked OpenAI chat responses, one event per read and no "
-            "socket, three ways: a raw reader (framing off, content marker found), the "
+            "socket, four ways: a raw reader (framing off, content marker found), the "
             "aiohttp transport's path (its ResponseTap, the SSE decoder, the openai-chat "
-            "dialect and the RequestRecord), and aiohttp's readany() path to the same "
-            "record; print CPU microseconds per event of the best round of each. The event "
+            "dialect and the RequestRecord), aiohttp's readany() path to the same record, "
+            "and the kernel transport's path (the stamped socket's read callback, its "
+            "head read and chunk framing, the same record with both stamps); print CPU "
+            "microseconds per event of the best round of each. The event "
             "loop's and the kernel's share is not in these figures: `calibrate` measures "
             "the whole client under load."
         ),
