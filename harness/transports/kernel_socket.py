@@ -18,6 +18,7 @@ import collections
 import functools
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import struct
@@ -78,7 +79,7 @@ async def open_socket(host: str, port: int, *, stamps: bool) -> tuple[socket.soc
                     stamped = True
                 except OSError as exc:
                     log.debug("SO_TIMESTAMPNS refused: %r", exc)
-            await loop.sock_connect(sock, address)
+            await _connected(loop, sock, address)
         except OSError as exc:
             sock.close()
             error = exc
@@ -88,6 +89,38 @@ async def open_socket(host: str, port: int, *, stamps: bool) -> tuple[socket.soc
             raise
         return sock, stamped
     raise error
+
+
+async def _connected(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: tuple[Any, ...]
+) -> None:
+    """Connect the non-blocking ``sock`` to ``address``, already resolved: the system call,
+    then, while the connection is under way, a wait for the socket to turn writable.
+    (uvloop's ``sock_connect`` asks its resolver again, in a thread, for every connection.)
+
+    Raises:
+        OSError: the connection failed.
+    """
+    try:
+        sock.connect(address)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    fd = sock.fileno()
+    writable = loop.create_future()
+    loop.add_writer(fd, _settle, writable)
+    try:
+        await writable
+    finally:
+        loop.remove_writer(fd)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        raise OSError(error, f"connect to {address[0]}:{address[1]}: {os.strerror(error)}")
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @functools.lru_cache(maxsize=64)
