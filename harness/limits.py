@@ -107,12 +107,11 @@ def steady_collector(
         if since >= interval_s and (cycles or since >= interval_s * QUIET_INTERVALS):
             gc.set_threshold(young, middle, 0)  # the next collection may be a full one
 
-    gc.freeze()
-    gc.set_threshold(threshold[0], threshold[1], deferred)
-    gc.callbacks.append(pace)
-    try:
-        yield
-    finally:
-        gc.callbacks.remove(pace)
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+    with frozen_collector():
+        gc.set_threshold(threshold[0], threshold[1], deferred)
+        gc.callbacks.append(pace)
+        try:
+            yield
+        finally:
+            gc.callbacks.remove(pace)
+            gc.set_threshold(*threshold)
