@@ -57,6 +57,9 @@ def default_api_key_env(request: str) -> str:
 _CREDENTIAL = re.compile(r"auth|key|token|secret|cookie|session|passw|credential", re.IGNORECASE)
 #: From this length on, the value of any other header is treated as a secret too.
 SECRET_MIN_CHARS = 16
+#: Request bodies as ``json.dumps(body, ensure_ascii=False)`` writes them, with one encoder
+#: kept (``json.dumps`` builds one per call when given an option).
+_BODY_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,4 +274,4 @@ def _body(spec: RequestSpec, messages: Sequence[Message], prompt: str, limit: in
         body["max_tokens"] = limit if limit is not None else 1024
     if isinstance(spec.body_json, Mapping):
         body.update(spec.body_json)
-    return json.dumps(body, ensure_ascii=False).encode()
+    return _BODY_ENCODER.encode(body).encode()

@@ -37,7 +37,14 @@ from harness.transports.chunked import ChunkedBody
 from harness.transports.encoding import ACCEPT_ENCODING, content_coding, decoded
 from harness.transports.kernel_clock import CatchUpPoller, ClockMap, probe_kernel_stamps
 from harness.transports.kernel_socket import Read, StampedSocket, open_socket
-from harness.transports.plain_head import LAST_CHUNK, plain_head, replayed, request_bytes
+from harness.transports.plain_head import (
+    LAST_CHUNK,
+    Asked,
+    asked,
+    plain_head,
+    replayed,
+    request_bytes,
+)
 from harness.transports.redirects import following
 
 __all__ = ["KernelTransport", "exchange_on"]
@@ -578,7 +585,7 @@ async def _exchange_head(
                 ended = not received
             if found is not None:
                 raw = buffered[: found.end()]
-                plain = plain_head(raw, head)
+                plain = plain_head(raw, prepared.asked)
                 if plain is not None:
                     conn.keep_alive = plain.keep_alive
                     response = _Response(
@@ -687,6 +694,7 @@ class _Prepared(NamedTuple):
     key: _Key  # the pool's
     head: h11.Request
     plain: bytes | None  # the head's bytes, when they go out without h11 (``request_bytes``)
+    asked: Asked  # what reading the response's head needs of it
 
 
 def _prepare(request: HttpRequest) -> _Prepared:
@@ -727,7 +735,8 @@ def _head(
         head = h11.Request(method=method, target=target, headers=headers)
     except h11.LocalProtocolError as exc:
         raise ConnectFailed(f"cannot send the request to {url_text}: {exc}") from exc
-    return _Prepared((scheme, url.hostname, port), head, request_bytes(head, body_bytes))
+    plain = request_bytes(head, body_bytes)
+    return _Prepared((scheme, url.hostname, port), head, plain, asked(head))
 
 
 def _chunked(h: h11.Connection, response: h11.Response, method: bytes) -> bool:
@@ -741,9 +750,13 @@ def _chunked(h: h11.Connection, response: h11.Response, method: bytes) -> bool:
 
 
 def _headers(raw: Any) -> _Headers:
-    headers = _Headers()
-    for name, value in raw:
-        key = name.decode("latin-1")
-        text = value.decode("latin-1")
-        headers[key] = f"{dict.__getitem__(headers, key)}, {text}" if key in headers else text
+    """The headers of a response head (names lower-cased), a name sent more than once
+    with its values joined by commas, in order."""
+    pairs = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
+    headers = _Headers(pairs)
+    if len(headers) < len(pairs):  # a name more than once
+        joined: dict[str, str] = {}
+        for key, text in pairs:
+            joined[key] = f"{joined[key]}, {text}" if key in joined else text
+        headers = _Headers(joined)
     return headers

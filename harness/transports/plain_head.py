@@ -13,7 +13,8 @@ stream costs the client. Here, without I/O:
   status, the same headers (names lower-cased, values without the whitespace around
   them), the same framing, the same persistence. Anything else (an interim 1xx, a folded
   or bare-LF line, bytes past ASCII, another framing, a body-less status) it declines,
-  and h11 reads the head.
+  and h11 reads the head. What it needs of the request (``asked``: its method, whether
+  it asks to close) is worked out once per request head.
 * ``replayed``: h11 brought to where such an exchange stands (the request sent, the head
   received), for when the body turns out to need it: trailers, framing ``ChunkedBody``
   does not read, a connection that breaks mid-body.
@@ -27,16 +28,34 @@ from typing import NamedTuple
 
 import h11
 
-__all__ = ["LAST_CHUNK", "PlainHead", "plain_head", "replayed", "request_bytes"]
+__all__ = ["LAST_CHUNK", "Asked", "PlainHead", "asked", "plain_head", "replayed", "request_bytes"]
 
 #: The last chunk of a body without trailers: the end of the body, nothing for h11 to read.
 LAST_CHUNK = b"0\r\n\r\n"
+_LF = 0x0A
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 ([2-5][0-9][0-9]) [\t\x20-\x7e]*\r\n")
+#: One header line, from a line's start to its CRLF: a token name and a value of visible
+#: ASCII, spaces and tabs around the value left out (``^``: only where a line starts).
 _HEADER_LINE = re.compile(
-    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?)[ \t]*\r\n"
+    rb"^([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?)[ \t]*\r\n",
+    re.MULTILINE,
 )
 #: Request headers that put h11 in a state of its own, or frame the body themselves.
 _H11_REQUEST_HEADERS = frozenset((b"expect", b"upgrade", b"transfer-encoding"))
+
+
+class Asked(NamedTuple):
+    """What of a request its response head is read against, worked out once per request
+    head (``asked``)."""
+
+    method: bytes
+    #: The request asks to close the connection after the exchange.
+    close: bool
+
+
+def asked(request: h11.Request) -> Asked:
+    """What ``plain_head`` needs of ``request``."""
+    return Asked(request.method, _closes(request.headers))
 
 
 class PlainHead(NamedTuple):
@@ -62,7 +81,7 @@ def request_bytes(head: h11.Request, body_bytes: int) -> bytes | None:
     return h11.Connection(h11.CLIENT).send(head)
 
 
-def plain_head(raw: bytes, request: h11.Request) -> PlainHead | None:
+def plain_head(raw: bytes, request: Asked) -> PlainHead | None:
     """Read ``raw``, a response head up to and including its blank line, when it is the
     plain kind (see the module's description) answering ``request``; else None."""
     found = _STATUS_LINE.match(raw)
@@ -71,25 +90,22 @@ def plain_head(raw: bytes, request: h11.Request) -> PlainHead | None:
     status = int(found.group(1))
     if status == 204 or status == 304:  # no body, whatever the headers say
         return None
-    headers: list[tuple[bytes, bytes]] = []
-    pos = found.end()
-    end = len(raw) - 2
-    line = _HEADER_LINE.match
-    while pos < end:
-        found = line(raw, pos)
-        if found is None:
-            return None
-        headers.append((found.group(1).lower(), found.group(2)))
-        pos = found.end()
-    if pos != end or raw[end:] != b"\r\n":
+    start, end = found.end(), len(raw) - 2
+    if raw[end:] != b"\r\n" or (end > start and raw[end - 1] != _LF):
         return None
-    codings = [i for i, (name, _) in enumerate(headers) if name == b"transfer-encoding"]
-    if len(codings) != 1 or headers[codings[0]][1].lower() != b"chunked":
+    fields = _HEADER_LINE.findall(raw, start, end)
+    if len(fields) != raw.count(b"\n", start, end):  # a line that is not a plain header
+        return None  # (each found line ends at a line feed: as many as those, all lines)
+    headers = [(name.lower(), value) for name, value in fields]
+    names = [name for name, _ in headers]
+    if names.count(b"transfer-encoding") != 1 or b"content-length" in names:
         return None
-    if any(name == b"content-length" for name, _ in headers):
+    coding = names.index(b"transfer-encoding")
+    if headers[coding][1].lower() != b"chunked":
         return None
-    headers[codings[0]] = (b"transfer-encoding", b"chunked")  # h11 lower-cases the coding
-    return PlainHead(status, headers, not (_closes(headers) or _closes(request.headers)))
+    headers[coding] = (b"transfer-encoding", b"chunked")  # h11 lower-cases the coding
+    close = request.close or (b"connection" in names and _closes(headers))
+    return PlainHead(status, headers, not close)
 
 
 def replayed(request: h11.Request, body: bytes | None, raw: bytes) -> h11.Connection:

@@ -13,6 +13,7 @@ from harness.transports.kernel import KernelTransport
 from harness.transports.plain_head import (
     LAST_CHUNK,
     PlainHead,
+    asked,
     plain_head,
     replayed,
     request_bytes,
@@ -126,14 +127,14 @@ def test_a_head_read_here_is_read_the_same_by_h11(head: tuple[bytes, bool], clos
     if close:
         headers.append(("Connection", "close"))
     request = h11.Request(method="POST", target="/", headers=headers)
-    plain = plain_head(raw, request)
+    plain = plain_head(raw, asked(request))
     if plain is not None:
         assert h11_reading(raw, request) == plain
     assert (plain is not None) == plain_kind  # the plain kind is read here, and only it
 
 
 def test_the_mock_s_head_is_read_here() -> None:
-    plain = plain_head(MOCK_HEAD, POST)
+    plain = plain_head(MOCK_HEAD, asked(POST))
     assert plain is not None
     assert plain.status == 200
     assert (b"x-mock-request-id", b"mock-1") in plain.headers
@@ -155,7 +156,7 @@ def test_the_mock_s_head_is_read_here() -> None:
     ],
 )
 def test_a_head_of_another_kind_is_left_to_h11(raw: bytes) -> None:
-    assert plain_head(raw, POST) is None
+    assert plain_head(raw, asked(POST)) is None
 
 
 @pytest.mark.parametrize(
@@ -164,7 +165,7 @@ def test_a_head_of_another_kind_is_left_to_h11(raw: bytes) -> None:
 )
 def test_a_response_asking_to_close_is_not_kept_alive(connection: bytes, keep_alive: bool) -> None:
     raw = SSE_HEAD.replace(b"\r\n\r\n", b"\r\nConnection: " + connection + b"\r\n\r\n")
-    plain = plain_head(raw, POST)
+    plain = plain_head(raw, asked(POST))
     assert plain is not None
     assert plain.keep_alive is keep_alive
     assert h11_reading(raw, POST) == plain
@@ -172,7 +173,7 @@ def test_a_response_asking_to_close_is_not_kept_alive(connection: bytes, keep_al
 
 def test_a_head_request_is_left_to_h11() -> None:
     head = h11.Request(method="HEAD", target="/", headers=[("Host", "a")])
-    assert plain_head(SSE_HEAD, head) is None
+    assert plain_head(SSE_HEAD, asked(head)) is None
 
 
 @pytest.mark.parametrize(
