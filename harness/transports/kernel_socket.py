@@ -19,6 +19,7 @@ import functools
 import ipaddress
 import logging
 import os
+import select
 import socket
 import ssl
 import struct
@@ -107,15 +108,25 @@ async def _connected(
     except (BlockingIOError, InterruptedError):
         pass
     fd = sock.fileno()
-    writable = loop.create_future()
-    loop.add_writer(fd, _settle, writable)
-    try:
-        await writable
-    finally:
-        loop.remove_writer(fd)
+    if not _writable_now(fd):  # (on loopback the handshake is over by now: no wait)
+        writable = loop.create_future()
+        loop.add_writer(fd, _settle, writable)
+        try:
+            await writable
+        finally:
+            loop.remove_writer(fd)
     error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if error:
         raise OSError(error, f"connect to {address[0]}:{address[1]}: {os.strerror(error)}")
+
+
+def _writable_now(fd: int) -> bool:
+    """Whether ``fd``, a socket connecting, is writable (connected, or failed) already."""
+    if not hasattr(select, "poll"):
+        return False
+    poll = select.poll()
+    poll.register(fd, select.POLLOUT)
+    return bool(poll.poll(0))
 
 
 def _settle(future: asyncio.Future[None]) -> None:
