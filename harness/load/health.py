@@ -99,6 +99,7 @@ def client_verdict(
     http2: bool = False,
     processes: int = 1,
     cores: int = 1,
+    kernel_stamps: bool = False,
 ) -> dict[str, Any]:
     """``summary.json``'s ``client``: whether the client was bound, why, and what to do.
 
@@ -111,6 +112,7 @@ def client_verdict(
         http2: whether it spoke HTTP/2, for the remedy.
         processes: the run's client processes, for the remedy.
         cores: this machine's cores, for the remedy.
+        kernel_stamps: whether the kernel stamps arrivals here (Linux), for the remedy.
     """
     import numpy as np
 
@@ -148,12 +150,35 @@ def client_verdict(
     block["merged_reads_share"] = merged_reads_share
     block["bound"] = bool(reasons)
     block["reasons"] = reasons
-    block["remedy"] = remedy(transport, processes, cores, http2=http2) if reasons else None
+    lagging = any(reason.startswith("event-loop lag") for reason in reasons)
+    block["remedy"] = (
+        remedy(
+            transport,
+            processes,
+            cores,
+            http2=http2,
+            lagging=lagging,
+            kernel_stamps=kernel_stamps,
+        )
+        if reasons
+        else None
+    )
     return block
 
 
-def remedy(transport: str, processes: int, cores: int, *, http2: bool = False) -> str:
-    """What to do about a bound client, the first that applies."""
+def remedy(
+    transport: str,
+    processes: int,
+    cores: int,
+    *,
+    http2: bool = False,
+    lagging: bool = False,
+    kernel_stamps: bool = False,
+) -> str:
+    """What to do about a bound client, the first that applies: a faster transport, more
+    processes on spare cores, or, for a loop that ran late (``lagging``) where the kernel
+    stamps arrivals (``kernel_stamps``), the kernel transport, whose stamps a late loop
+    does not move."""
     if transport == "httpx" and http2:  # httpx's own transport: 6-10x aiohttp's CPU per event
         return (
             "use a faster transport: drop --http2 and use --transport aiohttp (about 1.6x "
@@ -161,4 +186,10 @@ def remedy(transport: str, processes: int, cores: int, *, http2: bool = False) -
         )
     if processes < cores:
         return f"spread the load over more client processes: --processes {cores}"
+    if lagging and kernel_stamps and transport != "kernel":
+        return (
+            "stamp the arrivals in the kernel: --transport kernel (its stamps stay exact "
+            "however late the loop runs; it sends no faster: for the rate, send fewer "
+            "streams or run the client on a bigger machine)"
+        )
     return "send fewer streams from this machine, or run the client on a bigger one"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -316,6 +317,7 @@ def _self_judged(
         http2=config.http2,
         processes=config.processes,
         cores=config.placement().client_cpus or os.cpu_count() or 1,
+        kernel_stamps=sys.platform.startswith("linux"),
     )
     return {"schedule": schedule_summary(ledger, lateness), "client": verdict}
 

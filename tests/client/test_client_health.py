@@ -83,6 +83,30 @@ def test_the_remedy_is_the_first_that_applies(
     assert expected in remedy(transport, processes, cores, http2=http2)
 
 
+@pytest.mark.parametrize(
+    ("transport", "lagging", "kernel_stamps", "expected"),
+    [("aiohttp", True, True, "--transport kernel"), ("httpx", True, True, "--transport kernel"),
+     ("kernel", True, True, "fewer streams"), ("aiohttp", False, True, "fewer streams"),
+     ("aiohttp", True, False, "fewer streams")],
+)  # fmt: skip
+def test_a_late_loop_with_no_core_to_spare_is_sent_to_the_kernel_s_stamps(
+    transport: str, lagging: bool, kernel_stamps: bool, expected: str
+) -> None:
+    said = remedy(transport, 1, 1, lagging=lagging, kernel_stamps=kernel_stamps)
+    assert expected in said
+
+
+def test_a_bound_verdict_names_the_kernel_transport_for_its_loop_lag() -> None:
+    lagging = samples([30.0] * 50, [100] * 50, [60.0])
+    verdict = client_verdict(lagging, transport="aiohttp", cores=1, kernel_stamps=True)
+    assert verdict["bound"] is True
+    assert "--transport kernel" in verdict["remedy"]
+    busy = samples([0.0] * 50, [100] * 50, [99.0, 99.0])  # CPU alone: the stamps are not late
+    verdict = client_verdict(busy, transport="aiohttp", cores=1, kernel_stamps=True)
+    assert verdict["bound"] is True
+    assert "fewer streams" in verdict["remedy"]
+
+
 def test_samples_cross_a_process_boundary_unchanged() -> None:
     taken = samples([1.5, 2.5], [80, 10], [55.5])
     again = ClientSamples.from_dict(taken.as_dict())
