@@ -275,12 +275,12 @@ class _Delivery:
     switch per read. The idle timeout is one timer per quiet period, re-armed lazily from
     the last read."""
 
-    __slots__ = (
+    __slots__ = (  # noqa: RUF023  (each read's fields first, side by side)
         "_body",
-        "_done",
         "_last_ns",
-        "_response",
         "_sink",
+        "_done",
+        "_response",
         "_sock",
         "_timer",
     )
