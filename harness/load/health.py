@@ -117,6 +117,7 @@ def client_verdict(
     import numpy as np
 
     reasons: list[str] = []
+    lagging = False  # the loop ran late while busy: stamps taken in user space moved
     block: dict[str, Any] = {"watched": samples is not None}
     if samples is not None:
         lags = np.frombuffer(samples.lags_ns, dtype=np.int64) if samples.lags_ns else np.empty(0)
@@ -136,7 +137,8 @@ def client_verdict(
             "max": round(max(cpu), 1) if cpu else None,
         }
         lag_p99 = block["loop_lag_ms"]["p99"]
-        if lag_p99 is not None and lag_p99 > LOOP_LAG_P99_MS:
+        lagging = lag_p99 is not None and lag_p99 > LOOP_LAG_P99_MS
+        if lagging:
             reasons.append(
                 f"event-loop lag p99 {lag_p99:.3g} ms while busy (bound {LOOP_LAG_P99_MS:g} ms)"
             )
@@ -150,7 +152,6 @@ def client_verdict(
     block["merged_reads_share"] = merged_reads_share
     block["bound"] = bool(reasons)
     block["reasons"] = reasons
-    lagging = any(reason.startswith("event-loop lag") for reason in reasons)
     block["remedy"] = (
         remedy(
             transport,
