@@ -13,10 +13,11 @@ HTTP-chunked, one event per read as a 50 tokens/s stream arrives, with no socket
 * ``aiohttp readany``: the same record, with the body read the way aiohttp offers it:
   every read through aiohttp's protocol and parser into the response's ``StreamReader``,
   and a reading task woken by ``readany()`` for each (the transport's other path).
-* ``kernel``: the kernel transport's path: h11 reads the head, and each read is taken
-  in the socket's read callback (its kernel stamp unpacked and mapped), its chunk framing
-  taken off and handed to the same ``StreamRecorder`` with both stamps; ``recvmsg``
-  returns the next read without a system call.
+* ``kernel``: the kernel transport's path: the plain head reader (h11 behind it) reads
+  the head, and each read is taken in the socket's read callback (its kernel stamp
+  unpacked and mapped), its chunk framing taken off and handed to the same
+  ``StreamRecorder`` with both stamps; ``recvmsg`` returns the next read without a
+  system call.
 
 What the event loop and the kernel cost per read is not in these figures (see
 ``sse-harness calibrate`` for the client's CPU per event under real load). Streams are

@@ -44,6 +44,7 @@ from harness.transports.plain_head import (
     plain_head,
     replayed,
     request_bytes,
+    sent,
 )
 from harness.transports.redirects import following
 
@@ -138,12 +139,14 @@ class _Response:
         chunked: bool = False,
         rest: bytes = b"",
         replay: tuple[h11.Request, bytes | None, bytes] | None = None,
+        arrival_ns: int = 0,
+        user_ns: int = 0,
     ) -> None:
         self._conn = conn
         self.status = status
         self.headers = headers
-        self.arrival_ns = self.t_headers_ns = 0
-        self.user_ns = 0  # the user-space stamp of the last read
+        self.arrival_ns = self.t_headers_ns = arrival_ns  # the head's, then the last read's
+        self.user_ns = user_ns  # the user-space stamp of the last read
         self.done = False
         self._coding = content_coding(headers.get("content-encoding"))  # lines joined
         self._body = ChunkedBody() if chunked else None  # None once h11 reads the body
@@ -588,17 +591,16 @@ async def _exchange_head(
                 plain = plain_head(raw, prepared.asked)
                 if plain is not None:
                     conn.keep_alive = plain.keep_alive
-                    response = _Response(
+                    return _Response(
                         conn,
                         plain.status,
                         _headers(plain.headers),
                         chunked=True,
                         rest=buffered[found.end() :],
                         replay=(head, request.body, raw),
+                        arrival_ns=arrival_ns,
+                        user_ns=user_ns,
                     )
-                    response.arrival_ns = response.t_headers_ns = arrival_ns
-                    response.user_ns = user_ns
-                    return response
             conn.h11 = h11.Connection(h11.CLIENT)
             _sent_by_h11(conn.h11, head, request)  # what went out, as h11 sends it
         h = conn.h11
@@ -623,16 +625,15 @@ async def _exchange_head(
                     buffered += received
                     ended = not received
             elif type(event) is h11.Response:
-                response = _Response(
+                return _Response(
                     conn,
                     event.status_code,
                     _headers(event.headers),
                     chunked=_chunked(h, event, head.method),
                     rest=buffered,
+                    arrival_ns=arrival_ns,
+                    user_ns=user_ns,
                 )
-                response.arrival_ns = response.t_headers_ns = arrival_ns
-                response.user_ns = user_ns
-                return response
             elif type(event) is h11.ConnectionClosed:
                 raise ConnectFailed(
                     f"{request.url}: the server closed the connection without answering"
@@ -653,10 +654,7 @@ def _sent_by_h11(h: h11.Connection, head: h11.Request, request: HttpRequest) -> 
         ConnectFailed: h11 refuses to send it.
     """
     try:
-        data = h.send(head) or b""
-        if request.body:
-            data += h.send(h11.Data(data=request.body)) or b""
-        return data + (h.send(h11.EndOfMessage()) or b"")
+        return sent(h, head, request.body)
     except h11.LocalProtocolError as exc:
         raise ConnectFailed(f"cannot send the request to {request.url}: {exc}") from exc
 
@@ -698,7 +696,8 @@ class _Prepared(NamedTuple):
 
 
 def _prepare(request: HttpRequest) -> _Prepared:
-    """The pool key, the h11 request head and its plain bytes of ``request``.
+    """The pool key, the h11 request head, its plain bytes and what reading the answer's
+    head needs of ``request``.
 
     Raises:
         ConnectFailed: the URL is not an http(s) URL with a host.

@@ -18,6 +18,8 @@ stream costs the client. Here, without I/O:
 * ``replayed``: h11 brought to where such an exchange stands (the request sent, the head
   received), for when the body turns out to need it: trailers, framing ``ChunkedBody``
   does not read, a connection that breaks mid-body.
+* ``sent``: the bytes h11 sends for a whole request, for both of the above and the
+  transport.
 """
 
 from __future__ import annotations
@@ -28,7 +30,16 @@ from typing import NamedTuple
 
 import h11
 
-__all__ = ["LAST_CHUNK", "Asked", "PlainHead", "asked", "plain_head", "replayed", "request_bytes"]
+__all__ = [
+    "LAST_CHUNK",
+    "Asked",
+    "PlainHead",
+    "asked",
+    "plain_head",
+    "replayed",
+    "request_bytes",
+    "sent",
+]
 
 #: The last chunk of a body without trailers: the end of the body, nothing for h11 to read.
 LAST_CHUNK = b"0\r\n\r\n"
@@ -108,14 +119,23 @@ def plain_head(raw: bytes, request: Asked) -> PlainHead | None:
     return PlainHead(status, headers, not close)
 
 
+def sent(h: h11.Connection, request: h11.Request, body: bytes | None) -> bytes:
+    """The bytes ``h`` sends for ``request`` and its ``body``, the whole message.
+
+    Raises:
+        h11.LocalProtocolError: h11 refuses to send it.
+    """
+    data = h.send(request) or b""
+    if body:
+        data += h.send(h11.Data(data=body)) or b""
+    return data + (h.send(h11.EndOfMessage()) or b"")
+
+
 def replayed(request: h11.Request, body: bytes | None, raw: bytes) -> h11.Connection:
     """An h11 connection that has sent ``request`` (with ``body``) and received ``raw``,
     a response head ``plain_head`` read: it stands at the start of the body."""
     h = h11.Connection(h11.CLIENT)
-    h.send(request)
-    if body:
-        h.send(h11.Data(data=body))
-    h.send(h11.EndOfMessage())
+    sent(h, request, body)
     h.receive_data(raw)
     event = h.next_event()
     assert type(event) is h11.Response, f"h11 read the head as {event!r}"
